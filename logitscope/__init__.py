@@ -1,0 +1,30 @@
+"""logitscope: exact next-token and answer distributions from raw Hugging Face forward passes.
+
+`import logitscope` is light (no torch); the public API below is imported on first use.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["load_model", "answer_distribution", "answer_distributions", "AnswerSpace", "Session",
+           "UserError", "next_logprobs"]
+
+_LAZY = {
+    "load_model": "logitscope.kernels.loading",
+    "answer_distribution": "logitscope.kernels.answers",
+    "answer_distributions": "logitscope.kernels.answers",
+    "AnswerSpace": "logitscope.kernels.spaces",
+    "Session": "logitscope.kernels.session",
+    "next_logprobs": "logitscope.kernels.forward",
+    "UserError": "logitscope.errors",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'logitscope' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

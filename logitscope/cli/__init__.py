@@ -1,0 +1,1 @@
+"""`probe`: thin click commands; each parses arguments and calls a task."""

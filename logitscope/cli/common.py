@@ -1,0 +1,47 @@
+"""Shared click options and output helpers."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+model_option = click.option("--model", "-m", "models", multiple=True,
+                            help="embedded:base | embedded:aligned | uniform | a registry name (probe models) "
+                                 "| local dir | .gguf | hub id; repeatable")
+
+
+def load_options(f):
+    """--format --infix --dtype --device --device-map --quantize."""
+    f = click.option("--quantize", type=click.Choice(["none", "fp8", "int8"]), default="none",
+                     help="quantise weights with optimum-quanto")(f)
+    f = click.option("--device-map", default=None, help="auto | balanced | FILE.json (accelerate)")(f)
+    f = click.option("--device", default=None, help="cpu | cuda | cuda:1 (default: cuda if available)")(f)
+    f = click.option("--dtype", default=None, help="fp32 | bf16 | fp16 (default fp32 on CPU, bf16 on GPU)")(f)
+    f = click.option("--format", "fmt", default=None,
+                     type=click.Choice(["raw", "tulu", "llama3-instruct", "chat"]),
+                     help="prompt format (default: the model's registry format, else raw)")(f)
+    return f
+
+
+def load_kwargs(kw: dict) -> dict:
+    return dict(fmt=kw.get("fmt"), dtype=kw.get("dtype"), device=kw.get("device"),
+                device_map=kw.get("device_map"), quantize=kw.get("quantize"))
+
+
+def visible(token: str) -> str:
+    """Token text with spaces, newlines and tabs made visible."""
+    return token.replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥").replace("\r", "␍")
+
+
+def emit_json(obj) -> None:
+    json.dump(obj, sys.stdout, indent=1, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+def table(rows: list[list], headers: list[str]) -> str:
+    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,43 @@
+"""The `probe` command group. User errors end with one line and exit status 1."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import UserError
+
+
+class Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("interrupted: results written so far are kept; rerun the same command to resume", err=True)
+            sys.exit(130)
+        except MemoryError:
+            click.echo("error: out of memory; lower --batch-size or use a smaller --dtype", err=True)
+            sys.exit(1)
+        except RuntimeError as exc:
+            if "out of memory" in str(exc).lower():
+                click.echo("error: out of memory; lower --batch-size or use a smaller --dtype / --quantize", err=True)
+                sys.exit(1)
+            raise
+
+
+@click.group(cls=Group)
+@click.version_option(package_name="logitscope")
+def main():
+    """logitscope: exact next-token and answer distributions of language models."""
+
+
+def _register():
+    from . import dist, models
+    main.add_command(models.models)
+    main.add_command(dist.dist)
+
+
+_register()

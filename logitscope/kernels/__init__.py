@@ -1,0 +1,1 @@
+"""Everything that touches torch: loading, prompt formats, forward passes, answers, sessions."""

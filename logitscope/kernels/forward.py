@@ -1,0 +1,54 @@
+"""Batched, left-padded forward passes returning float32 next-token log-probabilities."""
+from __future__ import annotations
+
+import torch
+
+from ..errors import ModelError, UserError
+
+
+def left_pad(rows: list[list[int]], pad_id: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """ids, mask: [batch, max_len], rows right-aligned (left padding)."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        if r:
+            ids[i, width - len(r):] = torch.tensor(r, dtype=torch.long)
+            mask[i, width - len(r):] = 1
+    return ids.to(device), mask.to(device)
+
+
+def positions_from_mask(mask: torch.Tensor, offset: torch.Tensor | int = 0) -> torch.Tensor:
+    """position_ids: [batch, seq], counting only real tokens, continuing from `offset` per row."""
+    pos = mask.long().cumsum(-1) - 1
+    pos = pos + (offset.unsqueeze(-1) if isinstance(offset, torch.Tensor) else offset)
+    return pos.clamp(min=0)
+
+
+def checked_log_softmax(logits: torch.Tensor) -> torch.Tensor:
+    """float32 log-softmax over the vocabulary; NaN/inf logits end with one clear error."""
+    logits = logits.float()
+    bad = torch.isnan(logits) | torch.isposinf(logits)
+    if bad.any():
+        rows = bad.any(-1).nonzero().flatten().tolist()
+        raise ModelError(f"the model produced NaN/inf logits (rows {rows[:5]}); try --dtype fp32 or no quantisation")
+    return torch.log_softmax(logits, dim=-1)
+
+
+@torch.inference_mode()
+def next_logprobs(lm, rows: list[list[int]], batch_size: int = 16) -> torch.Tensor:
+    """Next-token log-probs for each row of token ids: [len(rows), vocab] float32 on the CPU.
+
+    Rows are left-padded in batches of `batch_size`; `position_ids` come from the attention mask
+    so each row sees the positions it would see alone; only the last position's logits are kept.
+    """
+    if not rows or any(len(r) == 0 for r in rows):
+        raise UserError("empty prompt: nothing to condition on")
+    out = []
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start:start + batch_size]
+        ids, mask = left_pad(chunk, lm.pad_id, lm.input_device)
+        logits = lm.model(input_ids=ids, attention_mask=mask, position_ids=positions_from_mask(mask),
+                          use_cache=False, logits_to_keep=1).logits[:, -1]
+        out.append(checked_log_softmax(logits).cpu())
+    return torch.cat(out)

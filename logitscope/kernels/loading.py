@@ -1,0 +1,165 @@
+"""`load_model(spec) -> LM`: embedded alias | registry name | local dir | .gguf | hub id | uniform."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+from . import registry
+from .embedded import EMBEDDED, ensure_embedded, ensure_gguf
+from .formats import Format
+from .oracle import UniformLM
+
+_DTYPES = {"fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16",
+           "fp16": "float16", "float16": "float16"}
+
+
+@dataclass
+class LM:
+    """A causal LM with its tokenizer and prompt format; everything downstream takes one."""
+    model: Any
+    tokenizer: Any
+    format: Format
+    name: str
+    spec: str
+    info: dict = field(default_factory=dict)
+    is_oracle: bool = False
+
+    def encode(self, turns: list[str] | str, infix: str = "") -> list[int]:
+        """Token ids of a prompt (or conversation) in this LM's format, with the infix."""
+        return self.format.encode(self.tokenizer, turns, infix)
+
+    @property
+    def input_device(self):
+        return self.model.get_input_embeddings().weight.device
+
+    @property
+    def pad_id(self) -> int:
+        tok = self.tokenizer
+        for cand in (tok.pad_token_id, tok.eos_token_id, 0):
+            if cand is not None:
+                return int(cand)
+        return 0
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+def resolve(spec: str) -> tuple[str, str | None, str]:
+    """(kind, format, target): kind in uniform|embedded|dir|gguf|hub; target is what to load."""
+    if not spec or not spec.strip():
+        raise UserError("empty model name")
+    entry = registry.lookup(spec)
+    if entry is not None:
+        if entry.kind == "oracle":
+            return "uniform", None, spec
+        if entry.hub_id in EMBEDDED:
+            return "embedded", entry.format, entry.hub_id
+        return "hub", entry.format, entry.hub_id
+    if spec.startswith("embedded:"):
+        raise registry.unknown_model(spec)
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return "dir", None, str(path)
+    if spec.endswith(".gguf"):
+        if not path.is_file():
+            raise UserError(f"no such GGUF file: {spec}")
+        return "gguf", None, str(path)
+    if registry.looks_like_registry_name(spec):
+        raise registry.unknown_model(spec)
+    if spec.count("/") == 1 and not path.exists() and not spec.startswith(("/", ".", "~")):
+        return "hub", None, spec
+    raise UserError(f"no such model directory: {spec}")
+
+
+def _hub_snapshot(hub_id: str) -> str:
+    """The local snapshot directory of a hub id; downloads only if LOGITSCOPE_DOWNLOAD=1."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+    allow = os.environ.get("LOGITSCOPE_DOWNLOAD") == "1"
+    try:
+        return snapshot_download(hub_id, local_files_only=not allow)
+    except LocalEntryNotFoundError:
+        raise UserError(
+            f"model '{hub_id}' is not in the local Hugging Face cache; run `hf download {hub_id}` "
+            "where the hub is reachable (or set LOGITSCOPE_DOWNLOAD=1), or pass a local directory") from None
+    except Exception as exc:  # gated repo, network refused, bad id
+        raise UserError(f"could not fetch model '{hub_id}': {type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+
+
+def default_device() -> str:
+    import torch
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def torch_dtype(dtype, device: str):
+    import torch
+    if dtype is None:
+        return torch.float32 if str(device).startswith("cpu") else torch.bfloat16
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in _DTYPES:
+        raise UserError(f"unknown dtype '{dtype}'; choose fp32, bf16 or fp16")
+    return getattr(torch, _DTYPES[dtype])
+
+
+def load_model(spec: str, *, dtype=None, device=None, device_map=None, quantize=None,
+               fmt: str | None = None, log=_log) -> LM | UniformLM:
+    """Load a model for exact next-token work (eval mode, inference only).
+
+    spec: `embedded:base` | `embedded:aligned` | a registry name (`probe models`) | a local
+    model directory | a `.gguf` file | a hub id already in the local HF cache | `uniform`.
+    """
+    kind, reg_fmt, target = resolve(spec)
+    if kind == "uniform":
+        return UniformLM()
+    t0 = time.perf_counter()
+    if kind == "embedded":
+        path = str(ensure_embedded(target, log=log))
+    elif kind == "gguf":
+        path = str(ensure_gguf(Path(target), log=log))
+    elif kind == "hub":
+        path = _hub_snapshot(target)
+    else:
+        path = target
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    device = device or (None if device_map else default_device())
+    tdtype = torch_dtype(dtype, device or "cuda")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        kwargs = {"dtype": tdtype}
+        if device_map:
+            kwargs["device_map"] = device_map
+        if quantize and quantize != "none":
+            from .quant import quanto_config
+            kwargs["quantization_config"] = quanto_config(quantize)
+            kwargs.setdefault("device_map", device or default_device())
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    except UserError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise UserError(f"could not load model '{spec}' from {path}: {str(exc).splitlines()[0]}") from None
+    if not device_map and not quantize:
+        model.to(device)
+    model.eval()
+    model.requires_grad_(False)
+    fmt_name = fmt or reg_fmt or "raw"
+    info = {"spec": spec, "path": path, "dtype": str(tdtype).replace("torch.", ""),
+            "device": str(device or device_map), "quantize": quantize or "none", "format": fmt_name,
+            "load_seconds": round(time.perf_counter() - t0, 2)}
+    prov = Path(path) / "provenance.json"
+    if prov.exists():
+        import json
+        info["gguf_sha256"] = json.loads(prov.read_text()).get("gguf_sha256")
+    return LM(model=model, tokenizer=tokenizer, format=Format(fmt_name), name=spec, spec=spec, info=info)
+

@@ -1,0 +1,1 @@
+"""Pure numpy/scipy measures over distributions and results (no torch import)."""

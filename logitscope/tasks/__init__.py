@@ -1,0 +1,1 @@
+"""One file per task: prompt, answer space, loop, result record."""

@@ -1,0 +1,174 @@
+"""Exact answers against brute-force enumeration of token sequences (HF decode + regex rule)."""
+import string
+import unicodedata
+
+import pytest
+import torch
+
+from logitscope.errors import UserError
+from logitscope.kernels.answers import answer_distribution, expand_exact, prefill
+from logitscope.kernels.sampling import transform
+from logitscope.kernels.spaces import AnswerSpace, integers, letters, parse_answers, rps
+from logitscope.testing import bytelevel_tokenizer, sentencepiece_tokenizer, tiny_lm
+
+ADVERSARIAL = ["10", "1.", "10\n", " 1", " 10", "01", " 7", "7.", "ab", "  ", "\n\n", "a."]
+SPACE = AnswerSpace.of("adv", {"0": ["0"], "1": ["1"], "10": ["10"], "7": ["7"], "a": ["a", "A"]})
+
+
+def _boundary(ch: str) -> bool:
+    return ch.isspace() or ch in string.punctuation or unicodedata.category(ch)[0] in "PZ"
+
+
+def classify(text: str, ended: bool, space: AnswerSpace):
+    """The rule, written independently on decoded strings: ('valid', a) | 'live' | 'invalid'."""
+    s = text.lstrip(" \t\n\r\x0b\x0c")
+    live = False
+    for answer, forms in space.forms:
+        for f in forms:
+            if s.startswith(f):
+                rest = s[len(f):]
+                if rest and _boundary(rest[0]):
+                    return ("valid", answer)
+                if not rest:
+                    if ended:
+                        return ("valid", answer)
+                    live = True
+            elif f.startswith(s) and not ended:
+                live = True
+    return "live" if live else "invalid"
+
+
+def brute_force(lm, prompt_ids, space, depth, temperature=1.0, top_p=1.0):
+    """Enumerate every token sequence up to `depth`, each prefix forwarded from scratch."""
+    tok = lm.tokenizer
+    ends = set(tok.all_special_ids)
+    valid = {a: 0.0 for a in space.labels}
+    invalid = undecided = 0.0
+    frontier = [([], 1.0)]
+    for level in range(depth):
+        rows = [prompt_ids + seq for seq, _ in frontier]
+        with torch.no_grad():
+            logits = torch.stack([lm.model(torch.tensor([r])).logits[0, -1] for r in rows])
+        probs = transform(torch.log_softmax(logits.float(), -1), temperature, top_p).double().exp()
+        nxt = []
+        for (seq, mass), p in zip(frontier, probs):
+            for t in range(p.shape[0]):
+                m = mass * float(p[t])
+                if m == 0.0:
+                    continue
+                ended = t in ends
+                text = tok.decode(seq if ended else seq + [t])
+                c = classify(text, ended, space)
+                if c == "invalid" or (ended and c == "live"):
+                    invalid += m
+                elif c != "live":
+                    valid[c[1]] += m
+                elif level == depth - 1:
+                    undecided += m
+                else:
+                    nxt.append((seq + [t], m))
+        frontier = nxt
+    return valid, invalid, undecided
+
+
+@pytest.fixture(scope="module")
+def adv_lm():
+    tok = bytelevel_tokenizer(words=ADVERSARIAL, alphabet="0127 .\naAb", specials=["<eos>", "<pad>"],
+                              bos=None, eos="<eos>", pad="<pad>", chat_template=None)
+    return tiny_lm("llama", tok, seed=3, peak=4.0)
+
+
+@pytest.fixture(scope="module")
+def sp_lm():
+    # ASCII byte fallback only: HF decode shows a lone non-ASCII byte as U+FFFD, which the string
+    # rule below cannot read; partial UTF-8 is tested on bytes in test_partial_utf8_boundary.
+    tok = sentencepiece_tokenizer(words=("▁1", "10", "▁10", "1.", "7.", "\n\n", "▁▁"), alphabet="0127 .\naAb",
+                                  fallback_bytes=128)
+    return tiny_lm("gemma3", tok, seed=5, peak=4.0)
+
+
+@pytest.mark.parametrize("settings", [(1.0, 1.0), (2.0, 1.0), (1.0, 0.9), (2.0, 0.9)])
+@pytest.mark.parametrize("which", ["adv_lm", "sp_lm"])
+def test_exact_equals_brute_force(which, settings, request):
+    lm = request.getfixturevalue(which)
+    temperature, top_p = settings
+    prompt = lm.tokenizer("1 7", add_special_tokens=False)["input_ids"]
+    depth = 4
+    valid, invalid, undecided = brute_force(lm, prompt, SPACE, depth, temperature, top_p)
+    got = expand_exact(lm, prefill(lm, [prompt]), SPACE, temperature=temperature, top_p=top_p,
+                       min_mass=0.0, max_steps=depth - 1, max_branches=10**6)[0]
+    for a in SPACE.labels:
+        assert got.answers[a] == pytest.approx(valid[a], abs=1e-6), a
+    assert got.invalid_mass == pytest.approx(invalid, abs=1e-6)
+    assert got.unexplored_mass == pytest.approx(undecided, abs=1e-6)
+    assert got.valid_mass + got.invalid_mass + got.unexplored_mass == pytest.approx(1.0, abs=1e-5)
+    assert got.answers["10"] > 0 and got.answers["1"] > 0   # "1" never absorbs "10" and both are reached
+
+
+def test_pruning_is_reported_and_mass_is_accounted(adv_lm):
+    d = answer_distribution(adv_lm, adv_lm.tokenizer("7", add_special_tokens=False)["input_ids"], SPACE,
+                            min_mass=1e-3)
+    assert d.unexplored_mass > 0
+    assert d.valid_mass + d.invalid_mass + d.unexplored_mass == pytest.approx(1.0, abs=1e-5)
+    assert sum(d.renormalised.values()) == pytest.approx(1.0)
+
+
+def test_first_token_is_labelled_approximate(adv_lm):
+    prompt = adv_lm.tokenizer("7", add_special_tokens=False)["input_ids"]
+    d = answer_distribution(adv_lm, prompt, SPACE, method="first-token")
+    assert d.method == "first-token" and not d.exact
+    # by hand: tokens whose text (leading whitespace stripped) begins a form
+    with torch.no_grad():
+        probs = torch.log_softmax(adv_lm.model(torch.tensor([prompt])).logits[0, -1].float(), -1).double().exp()
+    tok = adv_lm.tokenizer
+    want = sum(float(probs[t]) for t in range(len(tok)) if t not in tok.all_special_ids
+               and (s := tok.decode([t]).lstrip()) and "10".startswith(s))
+    assert d.answers["10"] == pytest.approx(want, abs=1e-9)
+
+
+def test_uniform_oracle():
+    from logitscope.kernels.oracle import UniformLM
+    d = answer_distribution(UniformLM(), "anything", rps())
+    assert d.answers == {"rock": 1 / 3, "paper": 1 / 3, "scissors": 1 / 3} and d.valid_mass == 1.0
+
+
+def test_bad_answer_sets(adv_lm):
+    with pytest.raises(UserError, match="empty answer set"):
+        AnswerSpace.of("x", {})
+    with pytest.raises(UserError, match="two answers"):
+        AnswerSpace.of("x", {"a": ["yes"], "b": ["yes"]})
+    with pytest.raises(UserError, match="overlap"):
+        AnswerSpace.of("x", {"a": ["1"], "b": ["1.5"]})
+    with pytest.raises(UserError, match="cannot be spelled"):
+        answer_distribution(adv_lm, [5], {"z": ["zebra"]})
+    with pytest.raises(UserError, match="unknown answer set"):
+        parse_answers("0-x")
+
+
+def test_answer_space_helpers(tmp_path):
+    assert integers().labels == [str(i) for i in range(11)]
+    assert dict(letters().forms)["e"] == ("e", "E")
+    assert "seven" in dict(integers(words=True).forms)["7"]
+    f = tmp_path / "moves.txt"
+    f.write_text("up: up, UP\ndown\n")
+    assert dict(parse_answers(str(f)).forms) == {"up": ("up", "UP"), "down": ("down",)}
+
+
+def test_partial_utf8_boundary():
+    """'7' then a full stop split over two byte-level tokens (U+3002 = e3 80 82) spells 7;
+    '7' then a lone 0xff byte does not."""
+    from logitscope.kernels.answers import AnswerIndex
+    from logitscope.kernels.spaces import INVALID, VALID, Matcher
+    m = Matcher(SPACE)
+    assert m.spells("7\u3002".encode())[:2] == (VALID, "7")
+    assert m.spells("7\u00a0x".encode())[:2] == (VALID, "7")
+    assert m.spells(b"7\xff")[0] == INVALID
+    assert m.spells("7\u00e9".encode())[0] == INVALID        # a letter, not a boundary
+    tok = bytelevel_tokenizer(words=[b"7\xe3", b"\x80\x82"], alphabet="7 ", specials=["<eos>", "<pad>"],
+                              bos=None, eos="<eos>", pad="<pad>", chat_template=None)
+    from logitscope.kernels.vocab import vocab_index
+    idx = AnswerIndex(vocab_index(tok, len(tok)), AnswerSpace.of("seven", {"7": ["7"]}))
+    ranges, lives = idx.walk(b"")
+    assert any(text == b"7\xe3" for text, _ in lives)      # pending, not yet decided
+    ranges2, _ = idx.walk(b"7\xe3")
+    assert ranges2 and all(idx.space.labels[s] == "7" for s, _, _ in ranges2)

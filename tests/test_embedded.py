@@ -1,0 +1,28 @@
+"""Slow: the embedded models (converted once into the user cache, then seconds)."""
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from logitscope.cli.main import main
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("model,fmt", [("embedded:aligned", "chat"), ("embedded:base", "raw")])
+def test_probe_dist_runs_and_accounts_mass(model, fmt):
+    r = CliRunner().invoke(main, ["dist", "--model", model, "--prompt", "Pick a number between 0 and 10.",
+                                  "--format", fmt, "--infix", "Number:", "--answers", "0-10", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output[r.output.index("{"):])
+    assert len(out["top"]) == 10 and out["entropy_bits"] > 0
+    total = out["valid_mass"] + out["invalid_mass"] + out["unexplored_mass"]
+    assert total == pytest.approx(1.0, abs=1e-5)
+    # the digits come after a separate " " token on both tokenizers: the single-token readout misses
+    # them, the exact readout counts them
+    first = CliRunner().invoke(main, ["dist", "--model", model, "--prompt", "Pick a number between 0 and 10.",
+                                      "--format", fmt, "--infix", "Number:", "--answers", "0-10",
+                                      "--method", "first-token", "--json"])
+    approx = json.loads(first.output[first.output.index("{"):])
+    assert out["valid_mass"] > 0.05
+    assert out["valid_mass"] > 3 * approx["valid_mass"]
