@@ -1,0 +1,223 @@
+"""KV-cache sessions: N parallel conversations that share one prompt.
+
+    s = Session(lm, prompt_ids, n=100)          # one forward of the prompt, forked to 100 rows
+    dists = s.read_answers(space)               # exact answers at each row's position
+    s.append_text(["... row 0 ...", ...])       # forward only the new tokens of every row
+    texts = s.sample(stop="\\n", rngs=...)       # seeded continuation per row
+
+How rows stay exact. Every layer keeps a full `DynamicLayer` (no sliding truncation). A round's
+new chunks differ in length, so they are right-padded, the 2-D attention mask carries zeros on
+the pads, and `position_ids` continue each row's own real length; logits are taken from each row's
+last real hidden state. After the forward the cache is **compacted**: each row's real entries are
+moved to the right end, so between rounds a row has no holes, only left padding. Sliding-window
+layers (Gemma-3) measure their window in cache slots, which then equals the distance in
+positions, so they stay exact too (holes would shrink the window; see NOTES).
+
+Token boundaries: a row's text is always re-tokenised whole; the ids of what was already
+forwarded must be a prefix of the new ids, else `TokenDriftError` (never silent drift). Append at
+newline or word boundaries (the game templates do).
+"""
+from __future__ import annotations
+
+import torch
+
+from ..errors import UserError
+from .answers import AnswerDist, Roots, expand_exact, first_token
+from .cache import kv_bytes_per_token, select_rows
+from .forward import checked_log_softmax
+from .formats import encode_text
+from .sampling import sample_with_uniforms, transform
+
+
+class TokenDriftError(UserError):
+    """Appending text changed the tokenisation of text already in the cache."""
+
+
+def _base_and_head(model):
+    base = getattr(model, model.base_model_prefix)
+    return base, model.get_output_embeddings()
+
+
+def _logits(model, hidden):
+    logits = _base_and_head(model)[1](hidden)
+    cap = getattr(model.config, "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    return logits
+
+
+class Session:
+    """N conversations with one KV-cache row each. `texts[i]`/`ids[i]` are row i's conversation."""
+
+    def __init__(self, lm, prompt: list[int] | str, n: int):
+        from transformers import DynamicCache
+        if n < 1:
+            raise UserError("a session needs at least one row")
+        self.lm = lm
+        ids = list(prompt) if not isinstance(prompt, str) else encode_text(lm.tokenizer, prompt)
+        if not ids:
+            raise UserError("empty prompt: nothing to condition on")
+        self.texts = [lm.tokenizer.decode(ids) if isinstance(prompt, list) else prompt] * n
+        self.ids = [list(ids) for _ in range(n)]
+        self.tokens_forwarded = 0
+        dev = lm.input_device
+        cache = DynamicCache()   # full DynamicLayers on every layer (see module doc)
+        x = torch.tensor([ids], device=dev)
+        with torch.inference_mode():
+            out = _base_and_head(lm.model)[0](input_ids=x, attention_mask=torch.ones_like(x),
+                                              position_ids=torch.arange(len(ids), device=dev)[None],
+                                              past_key_values=cache, use_cache=True)
+            lp = checked_log_softmax(_logits(lm.model, out.last_hidden_state[:, -1]))
+        self.tokens_forwarded += len(ids)
+        self.cache = select_rows(out.past_key_values, torch.zeros(n, dtype=torch.long))
+        self.mask = torch.ones(n, len(ids), dtype=torch.long, device=dev)
+        self.lengths = torch.full((n,), len(ids), dtype=torch.long, device=dev)
+        self.logprobs = lp.expand(n, -1).clone()
+
+    @property
+    def n(self) -> int:
+        return len(self.ids)
+
+    # ------------------------------------------------------------------ appending
+    @torch.inference_mode()
+    def append(self, chunks: list[list[int]]) -> torch.Tensor:
+        """Forward each row's new token ids (ragged; a row may get none); returns next-token
+        log-probs [n, vocab]."""
+        if len(chunks) != self.n:
+            raise ValueError(f"{len(chunks)} chunks for {self.n} rows")
+        if all(len(c) == 0 for c in chunks):
+            return self.logprobs
+        dev, width = self.lm.input_device, max(len(c) for c in chunks)
+        ids = torch.full((self.n, width), self.lm.pad_id, dtype=torch.long)
+        new_mask = torch.zeros((self.n, width), dtype=torch.long)
+        for i, c in enumerate(chunks):
+            ids[i, :len(c)] = torch.tensor(c)
+            new_mask[i, :len(c)] = 1
+        new_mask = new_mask.to(dev)
+        counts = new_mask.sum(-1)
+        pos = self.lengths.unsqueeze(-1) + torch.arange(width, device=dev).unsqueeze(0)
+        mask = torch.cat([self.mask, new_mask], -1)
+        base = _base_and_head(self.lm.model)[0]
+        out = base(input_ids=ids.to(dev), attention_mask=mask, position_ids=pos,
+                   past_key_values=self.cache, use_cache=True)
+        moved = counts > 0      # rows given an empty chunk keep their distribution
+        last = out.last_hidden_state[torch.arange(self.n, device=dev), (counts - 1).clamp(min=0)][moved]
+        self.logprobs = self.logprobs.clone()
+        self.logprobs[moved.to(self.logprobs.device)] = checked_log_softmax(_logits(self.lm.model, last)).to(
+            self.logprobs.device)
+        self.tokens_forwarded += int(counts.sum())
+        self.cache, self.mask = _compact(out.past_key_values, mask)
+        self.lengths = self.lengths + counts
+        for i, c in enumerate(chunks):
+            self.ids[i].extend(c)
+        return self.logprobs
+
+    def append_text(self, chunks: list[str]) -> torch.Tensor:
+        """Append text to each row; the row's whole text is re-tokenised and must extend the ids
+        already forwarded (else TokenDriftError)."""
+        deltas = []
+        for i, chunk in enumerate(chunks):
+            full = encode_text(self.lm.tokenizer, self.texts[i] + chunk)
+            done = self.ids[i]
+            if full[:len(done)] != done:
+                k = next(j for j, (a, b) in enumerate(zip(full, done)) if a != b) if len(full) >= len(done) else len(full)
+                raise TokenDriftError(
+                    f"row {i}: appending {chunk[:30]!r} re-tokenises text already in the cache at token {k}; "
+                    "append at a newline or word boundary")
+            deltas.append(full[len(done):])
+            self.texts[i] = self.texts[i] + chunk
+        return self.append(deltas)
+
+    # ------------------------------------------------------------------ reading
+    def roots(self, rows=None) -> Roots:
+        idx = torch.arange(self.n) if rows is None else torch.as_tensor(rows, dtype=torch.long)
+        dev = self.mask.device
+        return Roots(select_rows(self.cache, idx), self.mask[idx.to(dev)], self.lengths[idx.to(dev)],
+                     self.logprobs[idx.to(self.logprobs.device)], forwards=0)
+
+    def read_answers(self, space, *, method="exact", temperature=1.0, top_p=1.0, min_mass=1e-6,
+                     rows=None) -> list[AnswerDist]:
+        """Answer distributions at each row's current position; the session is not changed."""
+        if method == "first-token":
+            lp = self.logprobs if rows is None else self.logprobs[torch.as_tensor(rows)]
+            return first_token(self.lm, lp, space, temperature=temperature, top_p=top_p)
+        return expand_exact(self.lm, self.roots(rows), space, temperature=temperature, top_p=top_p,
+                            min_mass=min_mass)
+
+    # ------------------------------------------------------------------ sampling and rows
+    @torch.inference_mode()
+    def sample(self, rngs, *, max_new_tokens=64, stop: str | None = "\n", temperature=1.0,
+               top_p=1.0) -> list[str]:
+        """Sample a continuation per row (one numpy Generator per row, so results do not depend
+        on batch composition) until `stop` appears in its text, EOS, or `max_new_tokens`. The
+        sampled tokens are appended to the rows; returns each row's new text (stop included)."""
+        tok = self.lm.tokenizer
+        ends = set(tok.all_special_ids)
+        gen = [[] for _ in range(self.n)]
+        done = [False] * self.n
+        for _ in range(max_new_tokens):
+            lp = transform(self.logprobs.cpu(), temperature, top_p)
+            u = [rng.random() for rng in rngs]
+            picks = sample_with_uniforms(lp, u).tolist()
+            chunks = []
+            for i, t in enumerate(picks):
+                if done[i]:
+                    chunks.append([])
+                    continue
+                gen[i].append(t)
+                chunks.append([t])
+                if t in ends or (stop and stop in tok.decode(gen[i], skip_special_tokens=True)):
+                    done[i] = True
+            self.append(chunks)
+            if all(done):
+                break
+        out = []
+        for i in range(self.n):
+            text = tok.decode(gen[i], skip_special_tokens=True)
+            self.texts[i] += text
+            out.append(text)
+        return out
+
+    def keep(self, rows) -> None:
+        """Keep only these rows (drop finished games), in this order."""
+        idx = torch.as_tensor(list(rows), dtype=torch.long)
+        dev = self.mask.device
+        self.cache = select_rows(self.cache, idx)
+        self.mask, self.lengths = self.mask[idx.to(dev)], self.lengths[idx.to(dev)]
+        self.logprobs = self.logprobs[idx.to(self.logprobs.device)]
+        self.ids = [self.ids[i] for i in idx.tolist()]
+        self.texts = [self.texts[i] for i in idx.tolist()]
+
+
+def _compact(cache, mask):
+    """Move each row's real cache entries to the right end (left padding only)."""
+    counts = mask.sum(-1)
+    width, n = int(counts.max()), mask.shape[0]
+    aligned = (torch.arange(width, device=mask.device).unsqueeze(0) >= (width - counts).unsqueeze(-1)).long()
+    if width == mask.shape[1] and torch.equal(mask, aligned):
+        return cache, mask
+    src = torch.zeros((n, width), dtype=torch.long, device=mask.device)
+    for i in range(n):
+        real = mask[i].nonzero().flatten()
+        src[i, width - len(real):] = real
+    for layer in cache.layers:
+        if getattr(layer, "is_initialized", False) and layer.keys is not None and layer.keys.numel():
+            g = src.to(layer.keys.device)[:, None, :, None].expand(-1, layer.keys.shape[1], -1, layer.keys.shape[3])
+            layer.keys = torch.gather(layer.keys, 2, g)
+            layer.values = torch.gather(layer.values, 2, g)
+    return cache, aligned
+
+
+def rows_per_chunk(lm, tokens_per_row: int, *, memory_bytes: int | None = None, fraction: float = 0.5) -> int:
+    """How many session rows fit: KV bytes per token x tokens per row against free memory
+    (`memory_bytes`, else `fraction` of free GPU memory or of available RAM)."""
+    dtype_bytes = next(lm.model.parameters()).element_size()
+    per_row = kv_bytes_per_token(lm.model.config, dtype_bytes) * max(tokens_per_row, 1) * 3  # cache + copies
+    if memory_bytes is None:
+        dev = lm.input_device
+        if dev.type == "cuda":
+            memory_bytes = int(torch.cuda.mem_get_info(dev)[0] * fraction)
+        else:
+            import psutil
+            memory_bytes = int(psutil.virtual_memory().available * fraction)
+    return max(1, memory_bytes // per_row)

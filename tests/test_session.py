@@ -1,0 +1,93 @@
+"""Sessions: cached == uncached after prefill + fork + ragged appends, for Llama, Gemma-3, Qwen2."""
+import numpy as np
+import pytest
+import torch
+
+from logitscope.kernels.answers import answer_distribution
+from logitscope.kernels.forward import next_logprobs
+from logitscope.kernels.session import Session, TokenDriftError
+from logitscope.kernels.spaces import rps
+from logitscope.kernels.sampling import row_rng
+
+WORDS = ["rock", "paper", "scissors", "10", "You won.", "You lost.", "A tie."]
+
+
+def _chunk(round_no, row):
+    rng = np.random.default_rng([round_no, row])
+    words = rng.choice(WORDS, size=1 + (row * 3 + round_no) % 5)
+    return "\nRound " + str(round_no) + ": " + " ".join(words) + "\nMove:"
+
+
+@pytest.mark.parametrize("lm_name", ["llama_lm", "gemma_lm", "qwen_lm"])
+def test_cached_equals_uncached_after_ten_ragged_rounds(lm_name, request):
+    lm = request.getfixturevalue(lm_name)
+    n = 4
+    s = Session(lm, lm.encode("Let us play rock, paper, scissors.", "Move:"), n)
+    assert torch.allclose(s.logprobs[0], next_logprobs(lm, [s.ids[0]])[0], atol=1e-4)
+    for rnd in range(10):
+        s.append_text([_chunk(rnd, i) for i in range(n)])
+    lengths = {len(r) for r in s.ids}
+    assert len(lengths) > 1
+    if lm_name == "gemma_lm":
+        assert min(lengths) > 8 * 4            # well past the tiny sliding window of 8
+    fresh = torch.stack([next_logprobs(lm, [r])[0] for r in s.ids])
+    assert (s.logprobs - fresh).abs().max() < 1e-4
+    # the prompt was forwarded once, then only each row's new tokens
+    prompt_len = len(lm.encode("Let us play rock, paper, scissors.", "Move:"))
+    assert s.tokens_forwarded == prompt_len + sum(len(r) - prompt_len for r in s.ids)
+
+
+def test_read_answers_leaves_session_intact_and_matches_fresh(gemma_lm):
+    lm = gemma_lm
+    s = Session(lm, lm.encode("rock paper", "Move:"), 3)
+    s.append_text([" rock\nMove:", " paper paper\nMove:", "\nMove:"])
+    before = s.logprobs.clone()
+    got = s.read_answers(rps())
+    assert torch.equal(s.logprobs, before)
+    for i, d in enumerate(got):
+        want = answer_distribution(lm, s.ids[i], rps())
+        for a in want.answers:
+            assert d.answers[a] == pytest.approx(want.answers[a], abs=1e-6)
+    again = s.append_text(["\nRound", "\nRound", "\nRound"])
+    fresh = torch.stack([next_logprobs(lm, [r])[0] for r in s.ids])
+    assert (again - fresh).abs().max() < 1e-4
+
+
+def test_sampling_is_independent_of_batch_and_chunks(llama_lm):
+    lm = llama_lm
+    prompt = lm.encode("Numbers:", "")
+
+    def run(rows):
+        s = Session(lm, prompt, len(rows))
+        return s.sample([row_rng(7, r) for r in rows], max_new_tokens=8, stop="\n")
+
+    all6 = run(list(range(6)))
+    assert run([0, 1, 2]) + run([3, 4, 5]) == all6
+    assert run([4]) == [all6[4]]
+    assert len(set(all6)) > 1
+
+
+def test_sampled_rows_continue_exactly(qwen_lm):
+    lm = qwen_lm
+    s = Session(lm, lm.encode("Numbers:", ""), 3)
+    s.sample([row_rng(1, r) for r in range(3)], max_new_tokens=6, stop=None)
+    fresh = torch.stack([next_logprobs(lm, [r])[0] for r in s.ids])
+    assert (s.logprobs - fresh).abs().max() < 1e-4
+
+
+def test_keep_drops_rows(llama_lm):
+    lm = llama_lm
+    s = Session(lm, lm.encode("a", ""), 4)
+    s.append_text([" rock", " paper paper", " 10", " scissors"])
+    s.keep([3, 1])
+    assert s.n == 2
+    s.append_text(["\nMove:", "\nMove:"])
+    fresh = torch.stack([next_logprobs(lm, [r])[0] for r in s.ids])
+    assert (s.logprobs - fresh).abs().max() < 1e-4
+
+
+def test_token_drift_is_an_error(llama_lm):
+    lm = llama_lm
+    s = Session(lm, "Move", 1)            # "Move" + ":" merges into the token "Move:"
+    with pytest.raises(TokenDriftError, match="re-tokenises"):
+        s.append_text([":"])
