@@ -24,3 +24,13 @@ def entropy_from_logprobs_bits(logprobs) -> float:
     p = np.exp(lp)
     mask = p > 0
     return float(-(p[mask] * lp[mask]).sum() / np.log(2))
+
+
+def chi2_expected(p, n: int) -> float:
+    """E[Pearson chi-square vs uniform] for n samples drawn from distribution p over k bins:
+    sum_i (Var + (E - n/k)^2) / (n/k) = sum_i (n p_i (1 - p_i) + (n p_i - n/k)^2) / (n/k)."""
+    p = np.asarray(p, dtype=np.float64)
+    p = p / p.sum()
+    k = len(p)
+    e = n / k
+    return float(((n * p * (1 - p)) + (n * p - e) ** 2).sum() / e)
