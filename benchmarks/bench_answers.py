@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 import torch
+from scipy.stats import chisquare
 
 from logitscope.kernels.answers import answer_distribution
 from logitscope.kernels.forward import next_logprobs
@@ -61,7 +62,6 @@ def main():
     ap.add_argument("--models", default="embedded:aligned,embedded:base")
     ap.add_argument("--samples", type=int, default=1500)
     args = ap.parse_args()
-    torch.set_num_threads(torch.get_num_threads())
     rows = []
     for spec in args.models.split(","):
         lm = load_model(spec)
@@ -77,7 +77,6 @@ def main():
         hl = harness_loglik(lm, ids)
         t_ll = time.perf_counter() - t
         valid = counts.sum()
-        from scipy.stats import chisquare
         chi_s = float(chisquare(counts).statistic) if valid else float("nan")
         p = np.array([d.renormalised[str(k)] for k in range(11)])
         rows.append((spec, t_exact, d, t_gen, valid, chi_s, chi2_expected(p, int(valid) or 1),

@@ -120,7 +120,7 @@ class Session:
             full = encode_text(self.lm.tokenizer, self.texts[i] + chunk)
             done = self.ids[i]
             if full[:len(done)] != done:
-                k = next(j for j, (a, b) in enumerate(zip(full, done)) if a != b) if len(full) >= len(done) else len(full)
+                k = next((j for j, (a, b) in enumerate(zip(full, done)) if a != b), len(full))
                 raise TokenDriftError(
                     f"row {i}: appending {chunk[:30]!r} re-tokenises text already in the cache at token {k}; "
                     "append at a newline or word boundary")
@@ -192,14 +192,12 @@ class Session:
 def _compact(cache, mask):
     """Move each row's real cache entries to the right end (left padding only)."""
     counts = mask.sum(-1)
-    width, n = int(counts.max()), mask.shape[0]
+    width = int(counts.max())
     aligned = (torch.arange(width, device=mask.device).unsqueeze(0) >= (width - counts).unsqueeze(-1)).long()
     if width == mask.shape[1] and torch.equal(mask, aligned):
         return cache, mask
-    src = torch.zeros((n, width), dtype=torch.long, device=mask.device)
-    for i in range(n):
-        real = mask[i].nonzero().flatten()
-        src[i, width - len(real):] = real
+    # a stable sort puts each row's pad slots first and its real slots last, in their order
+    src = torch.argsort(mask, dim=-1, stable=True)[:, mask.shape[1] - width:]
     for layer in cache.layers:
         if getattr(layer, "is_initialized", False) and layer.keys is not None and layer.keys.numel():
             g = src.to(layer.keys.device)[:, None, :, None].expand(-1, layer.keys.shape[1], -1, layer.keys.shape[3])
