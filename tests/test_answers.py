@@ -172,3 +172,26 @@ def test_partial_utf8_boundary():
     assert any(text == b"7\xe3" for text, _ in lives)      # pending, not yet decided
     ranges2, _ = idx.walk(b"7\xe3")
     assert ranges2 and all(idx.space.labels[s] == "7" for s, _, _ in ranges2)
+
+
+@pytest.fixture(scope="module")
+def sp_window_lm():
+    tok = sentencepiece_tokenizer(words=("▁1", "10", "▁10", "1.", "7.", "\n\n", "▁▁"), alphabet="0127 .\naAb",
+                                  fallback_bytes=128)
+    return tiny_lm("gemma3", tok, seed=6, peak=4.0, sliding_window=4)
+
+
+@pytest.mark.parametrize("which", ["adv_lm", "sp_window_lm"])
+def test_tree_over_padded_roots_and_sliding_window_equals_brute_force(which, request):
+    """Several roots of different lengths (left padding), prompts longer than a sliding window
+    of 4, expanded together as token trees, each equal to brute force on its own."""
+    lm = request.getfixturevalue(which)
+    texts = ["1 7", "a 1 7 0 a 1", "7 7 10 1 a 0 7 1 0 1 1 a"]
+    prompts = [lm.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    got = expand_exact(lm, prefill(lm, prompts), SPACE, min_mass=0.0, max_steps=2, max_branches=10**6)
+    for prompt, d in zip(prompts, got):
+        valid, invalid, undecided = brute_force(lm, prompt, SPACE, 3)
+        for a in SPACE.labels:
+            assert d.answers[a] == pytest.approx(valid[a], abs=1e-6), a
+        assert d.invalid_mass == pytest.approx(invalid, abs=1e-6)
+        assert d.unexplored_mass == pytest.approx(undecided, abs=1e-6)

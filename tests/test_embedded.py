@@ -26,3 +26,18 @@ def test_probe_dist_runs_and_accounts_mass(model, fmt):
     approx = json.loads(first.output[first.output.index("{"):])
     assert out["valid_mass"] > 0.05
     assert out["valid_mass"] > 3 * approx["valid_mass"]
+
+
+@pytest.mark.parametrize("game", ["rps", "hide-seek"])
+def test_probe_determinism_on_the_embedded_models(game, tmp_path):
+    """Both embedded models play (few games): the table's columns, valid moves, accounted mass;
+    the session's readout equals a fresh exact readout of the same conversation."""
+    r = CliRunner().invoke(main, ["determinism", "--game", game, "--games", "3", "--rounds", "3",
+                                  "--out", str(tmp_path), "--json"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.output[r.output.index("["):])
+    assert [x["model"] for x in rows] == ["embedded:base", "embedded:aligned", "uniform"]
+    for row in rows[:2]:
+        assert row["games"] == 3 and -100 <= row["net_score"] <= 100
+        assert row["invalid_mass"] < 0.5 and row["unexplored_mass"] < 0.01
+        assert row["no_valid_rounds"] == 0

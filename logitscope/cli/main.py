@@ -35,9 +35,10 @@ def main():
 
 
 def _register():
-    from . import dist, models
+    from . import dist, games, models
     main.add_command(models.models)
     main.add_command(dist.dist)
+    main.add_command(games.determinism)
 
 
 _register()

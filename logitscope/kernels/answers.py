@@ -20,15 +20,14 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from .cache import select_rows
-from .forward import checked_log_softmax, left_pad, positions_from_mask
+from .forward import body_and_head, checked_log_softmax, head_logits, left_pad, positions_from_mask
 from .sampling import check_settings, transform
 from .spaces import INVALID, VALID, AnswerSpace, Matcher, parse_answers
 from .vocab import VocabIndex, vocab_index
 
 MAX_STEPS = 12
 MAX_ROWS = 256
-MAX_BRANCHES = 2048
+MAX_BRANCHES = 2048   # per root and step
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,9 @@ class AnswerIndex:
         self.slot = {a: i for i, a in enumerate(space.labels)}
         self.order = torch.tensor(vocab.order, dtype=torch.long)
         self.end_ids = torch.tensor(vocab.end_ids, dtype=torch.long)
+        self.order_np = np.asarray(vocab.order, dtype=np.int64)
         self._walks: dict[bytes, tuple] = {}
+        self._walk_ids: dict[bytes, tuple] = {}
         self.check_spellable()
 
     def walk(self, text: bytes):
@@ -83,6 +84,16 @@ class AnswerIndex:
             self._walk(text, 0, 0, len(self.vocab.order), valid, live)
             self._walks[text] = (valid, [(t, np.array(ids, dtype=np.int64)) for t, ids in live])
         return self._walks[text]
+
+    def walk_ids(self, text: bytes):
+        """`walk` with each answer's valid token ids gathered into one array per answer."""
+        if text not in self._walk_ids:
+            valid, live = self.walk(text)
+            per = {}
+            for slot, a, b in valid:
+                per.setdefault(slot, []).append(self.order_np[a:b])
+            self._walk_ids[text] = ([(slot, np.concatenate(parts)) for slot, parts in per.items()], live)
+        return self._walk_ids[text]
 
     def _walk(self, text, depth, lo, hi, valid, live):
         vi, m = self.vocab, self.matcher
@@ -136,23 +147,27 @@ def answer_index(lm, space: AnswerSpace) -> AnswerIndex:
 
 @dataclass
 class Roots:
-    """Where expansion starts: R rows of a KV cache with their attention mask, the position of
-    each row's next token and each row's next-token log-probs [R, vocab]."""
+    """Where expansion starts: R rows of a KV cache (full, left-padded, no holes) with their
+    attention mask, the position of each row's next token and next-token log-probs [R, vocab]."""
     cache: object
     mask: torch.Tensor
     next_pos: torch.Tensor
     logprobs: torch.Tensor
     forwards: int = field(default=1)
 
+    def layers(self) -> list[tuple]:
+        return [(layer.keys, layer.values) for layer in self.cache.layers]
+
 
 @torch.inference_mode()
 def prefill(lm, rows: list[list[int]]) -> Roots:
-    """One left-padded forward of the prompts, keeping the cache."""
+    """One left-padded forward of the prompts, keeping a full (never window-truncated) cache."""
+    from transformers import DynamicCache
     if not rows or any(len(r) == 0 for r in rows):
         raise UserError("empty prompt: nothing to condition on")
     ids, mask = left_pad(rows, lm.pad_id, lm.input_device)
     out = lm.model(input_ids=ids, attention_mask=mask, position_ids=positions_from_mask(mask),
-                   use_cache=True, logits_to_keep=1)
+                   past_key_values=DynamicCache(), use_cache=True, logits_to_keep=1)
     return Roots(out.past_key_values, mask, mask.sum(-1), checked_log_softmax(out.logits[:, -1]))
 
 
@@ -161,88 +176,197 @@ def expand_exact(lm, roots: Roots, space: AnswerSpace, *, temperature=1.0, top_p
                  min_mass=1e-6, max_steps=MAX_STEPS, max_branches=MAX_BRANCHES) -> list[AnswerDist]:
     """Exact answer distributions for each root row (the roots are not modified).
 
+    Branches are expanded as a token tree on top of their root's cache row (tree attention): at
+    each step all live branches of a root are forwarded together as the queries of that root's
+    row, each attending to the root's tokens, its own ancestors and itself through an explicit
+    4-D mask (per layer type, so sliding windows stay exact). The root's cache is never copied
+    per branch. Roots are processed in memory-bounded groups.
+
     Pruning is explicit: branches below `min_mass`, past `max_steps` tokens, or beyond the
-    `max_branches` heaviest of a step are counted in `unexplored_mass`."""
+    `max_branches` heaviest of a root at a step are counted in `unexplored_mass`."""
     check_settings(temperature, top_p)
     idx = answer_index(lm, space)
     n_roots, k = roots.logprobs.shape[0], len(space.labels)
-    valid, invalid, unexplored = np.zeros((n_roots, k)), np.zeros(n_roots), np.zeros(n_roots)
-    root, texts, mass = np.arange(n_roots), [b""] * n_roots, np.ones(n_roots)
-    cache, mask, pos, lp = roots.cache, roots.mask, roots.next_pos, roots.logprobs
-    forwards = roots.forwards
-    for depth in range(max_steps + 1):
-        probs = transform(lp.cpu(), temperature, top_p).double().exp()
-        csum = torch.nn.functional.pad(probs[:, idx.order].cumsum(-1), (1, 0)).numpy()
-        end_mass = probs[:, idx.end_ids].sum(-1).numpy() if len(idx.end_ids) else np.zeros(len(texts))
-        probs = probs.numpy()
-        kids = []   # (parent row, token id, text, mass)
-        for i, text in enumerate(texts):
-            r, m, got = root[i], mass[i], 0.0
-            ans = idx.matcher.at_end(text)
-            if ans is not None:
-                valid[r, idx.slot[ans]] += m * end_mass[i]
-                got += end_mass[i]
-            ranges, lives = idx.walk(text)
-            for slot, a, b in ranges:
-                p = csum[i, b] - csum[i, a]
-                valid[r, slot] += m * p
-                got += p
-            for new_text, ids in lives:
-                ps = probs[i, ids]
-                got += ps.sum()
-                for tid, p in zip(ids[ps > 0], ps[ps > 0]):
-                    if depth == max_steps or m * p < min_mass:
-                        unexplored[r] += m * p
-                    else:
-                        kids.append((i, int(tid), new_text, m * p))
-            invalid[r] += max(m * (1.0 - got), 0.0)
-        if len(kids) > max_branches:   # keep the heaviest; the rest is reported as unexplored
-            kids.sort(key=lambda c: -c[3])
-            for c in kids[max_branches:]:
-                unexplored[root[c[0]]] += c[3]
-            kids = kids[:max_branches]
-        if not kids:
-            break
-        parent = torch.tensor([c[0] for c in kids], dtype=torch.long)
-        tokens = torch.tensor([[c[1]] for c in kids], dtype=torch.long)
-        root = root[parent.numpy()]
-        texts, mass = [c[2] for c in kids], np.array([c[3] for c in kids])
-        cache, mask, pos, lp = _advance(lm, cache, mask, pos, parent, tokens)
-        forwards += 1
+    acc = _Accounts(n_roots, k)
+    forwards = 0
+    group = root_group_size(lm, roots.mask.shape[1])
+    for s in range(0, n_roots, group):
+        rows = list(range(s, min(n_roots, s + group)))
+        forwards = max(forwards, _expand_group(lm, idx, roots, rows, acc, temperature, top_p, min_mass,
+                                               max_steps, max_branches))
     dists = []
     for r in range(n_roots):
-        dists.append(AnswerDist({a: float(valid[r, s]) for a, s in idx.slot.items()},
-                                float(valid[r].sum()), float(invalid[r]), float(unexplored[r]),
-                                "exact", temperature, top_p, forwards))
+        dists.append(AnswerDist({a: float(acc.valid[r, s]) for a, s in idx.slot.items()},
+                                float(acc.valid[r].sum()), float(acc.invalid[r]), float(acc.unexplored[r]),
+                                "exact", temperature, top_p, roots.forwards + forwards))
     return dists
 
 
-def _advance(lm, cache, mask, pos, parent, tokens):
-    """Forward one token per child row on top of its parent's cache row (in row chunks)."""
+class _Accounts:
+    def __init__(self, n, k):
+        self.valid, self.invalid, self.unexplored = np.zeros((n, k)), np.zeros(n), np.zeros(n)
+
+
+def root_group_size(lm, length: int, *, budget_bytes: int | None = None, tree: int = 256) -> int:
+    """Roots expanded together: their cache rows plus a token tree of about `tree` slots, about
+    three copies each, within `budget_bytes` (default 2 GiB on CPU, a quarter of free GPU memory)."""
+    from .cache import kv_bytes_per_token
     dev = lm.input_device
-    caches, lps = [], []
-    for s in range(0, len(parent), MAX_ROWS):
-        sel = parent[s:s + MAX_ROWS]
-        sub = select_rows(cache, sel)
-        m = torch.cat([mask[sel.to(mask.device)], torch.ones(len(sel), 1, dtype=mask.dtype, device=mask.device)], -1)
-        p = pos[sel.to(pos.device)]
-        out = lm.model(input_ids=tokens[s:s + MAX_ROWS].to(dev), attention_mask=m.to(dev),
-                       position_ids=p.unsqueeze(-1).to(dev), past_key_values=sub, use_cache=True)
-        caches.append(out.past_key_values)
-        lps.append(checked_log_softmax(out.logits[:, -1]))
-    new_cache = caches[0] if len(caches) == 1 else _cat_caches(caches)
-    new_mask = torch.cat([mask[parent.to(mask.device)], torch.ones(len(parent), 1, dtype=mask.dtype,
-                                                                   device=mask.device)], -1)
-    return new_cache, new_mask, pos[parent.to(pos.device)] + 1, torch.cat(lps)
+    if budget_bytes is None:
+        budget_bytes = int(torch.cuda.mem_get_info(dev)[0] // 4) if dev.type == "cuda" else 2 << 30
+    dtype_bytes = next(lm.model.parameters()).element_size()
+    per_row = 3 * kv_bytes_per_token(lm.model.config, dtype_bytes) * (length + tree)
+    return int(max(1, min(MAX_ROWS, budget_bytes // per_row)))
 
 
-def _cat_caches(caches):
-    base = caches[0]
-    for li, layer in enumerate(base.layers):
-        if getattr(layer, "is_initialized", False) and layer.keys is not None:
-            layer.keys = torch.cat([c.layers[li].keys for c in caches])
-            layer.values = torch.cat([c.layers[li].values for c in caches])
-    return base
+def _expand_group(lm, idx, roots, rows, acc, temperature, top_p, min_mass, max_steps, max_branches) -> int:
+    """Expand the roots `rows`; returns the number of forward passes."""
+    dev = lm.input_device
+    sel = torch.tensor(rows, dtype=torch.long)
+    whole = len(rows) == roots.logprobs.shape[0]
+    kv = [(kk, vv) if whole or kk is None else (kk.index_select(0, sel.to(kk.device)), vv.index_select(0, sel.to(vv.device)))
+          for kk, vv in roots.layers()]
+    root_mask = roots.mask[sel.to(roots.mask.device)].bool().to(dev)          # [R, L]
+    next_pos = roots.next_pos[sel.to(roots.next_pos.device)].to(dev)           # [R]
+    slot_pos = (root_mask.long().cumsum(-1) - 1).clamp(min=0)                  # [R, L] positions of cache slots
+    row_of = {r: i for i, r in enumerate(rows)}                                # root -> row of the cache tensors
+    # live branches: root, kv columns of its own tokens (ancestors first), text, mass
+    branches = [(r, [], b"", 1.0) for r in rows]
+    lp = roots.logprobs[sel.to(roots.logprobs.device)]
+    forwards = 0
+    for depth in range(max_steps + 1):
+        kids = _classify(idx, branches, lp, temperature, top_p, min_mass, depth == max_steps, acc)
+        kids = _cap_per_root(kids, branches, max_branches, acc)
+        if not kids:
+            break
+        # group the kids by root: one cache row each, the kids are that row's queries
+        by_root: dict[int, list] = {}
+        for kid in kids:
+            by_root.setdefault(branches[kid[0]][0], []).append(kid)
+        live = sorted(by_root, key=lambda r: row_of[r])
+        keep = torch.tensor([row_of[r] for r in live], dtype=torch.long, device=dev)
+        if len(live) < root_mask.shape[0]:
+            kv = [(kk, vv) if kk is None else (kk.index_select(0, keep.to(kk.device)), vv.index_select(0, keep.to(vv.device)))
+                  for kk, vv in kv]
+            root_mask, next_pos, slot_pos = root_mask[keep], next_pos[keep], slot_pos[keep]
+            row_of = {r: i for i, r in enumerate(live)}
+        n_rows, n_q, n_cols = len(live), max(len(v) for v in by_root.values()), slot_pos.shape[1]
+        ids = torch.full((n_rows, n_q), lm.pad_id, dtype=torch.long)
+        see = torch.zeros((n_rows, n_q, n_cols + n_q), dtype=torch.bool)
+        see[:, :, :root_mask.shape[1]] = root_mask.cpu().unsqueeze(1)
+        see[:, torch.arange(n_q), n_cols + torch.arange(n_q)] = True            # every query sees itself
+        new_branches, where = [], []
+        for i, r in enumerate(live):
+            for q, (b, tok, text, m) in enumerate(by_root[r]):
+                ids[i, q] = tok
+                path = branches[b][1]
+                if path:
+                    see[i, q, path] = True
+                new_branches.append((r, path + [n_cols + q], text, m))
+                where.append((i, q))
+        pos = (next_pos + depth).unsqueeze(-1).expand(n_rows, n_q)
+        slot_pos = torch.cat([slot_pos, pos], -1)
+        see = see.to(dev)
+        body = body_and_head(lm.model)[0]
+        out = body(input_ids=ids.to(dev), attention_mask=_masks(lm.model, see, pos, slot_pos),
+                   position_ids=pos, past_key_values=_cache_of(kv), use_cache=True)
+        forwards += 1
+        kv = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+        hidden = out.last_hidden_state
+        wi = torch.tensor(where, dtype=torch.long, device=hidden.device)
+        lp = checked_log_softmax(head_logits(lm.model, hidden[wi[:, 0], wi[:, 1]]))   # no head on padded queries
+        branches = new_branches
+    return forwards
+
+
+def _classify(idx, branches, lp, temperature, top_p, min_mass, last, acc):
+    """Add each branch's valid / invalid mass; return its live children (branch, token, text, mass).
+    Only the token ids a branch can use are read (a few hundred of a 262k vocabulary): the rest of
+    its mass is invalid by complement, in float64."""
+    lp = transform(lp.cpu(), temperature, top_p).numpy()
+    end_ids = idx.end_ids.numpy()
+    kids = []
+    for i, (r, _, text, m) in enumerate(branches):
+        row = lp[i]
+        got = 0.0
+        ans = idx.matcher.at_end(text)
+        if ans is not None and len(end_ids):
+            p = float(np.exp(row[end_ids].astype(np.float64)).sum())
+            acc.valid[r, idx.slot[ans]] += m * p
+            got += p
+        valid_ids, lives = idx.walk_ids(text)
+        for slot, ids in valid_ids:
+            p = float(np.exp(row[ids].astype(np.float64)).sum())
+            acc.valid[r, slot] += m * p
+            got += p
+        for new_text, ids in lives:
+            ps = np.exp(row[ids].astype(np.float64))
+            got += float(ps.sum())
+            nz = ps > 0
+            for tid, p in zip(ids[nz], ps[nz]):
+                if last or m * p < min_mass:
+                    acc.unexplored[r] += m * p
+                else:
+                    kids.append((i, int(tid), new_text, m * p))
+        acc.invalid[r] += max(m * (1.0 - got), 0.0)
+    return kids
+
+
+def _cap_per_root(kids, branches, max_branches, acc):
+    """Keep at most `max_branches` heaviest children per root; the rest is unexplored mass."""
+    count: dict[int, int] = {}
+    for kid in kids:
+        count[branches[kid[0]][0]] = count.get(branches[kid[0]][0], 0) + 1
+    if not kids or max(count.values()) <= max_branches:
+        return kids
+    kept, per = [], {}
+    for kid in sorted(kids, key=lambda c: -c[3]):
+        r = branches[kid[0]][0]
+        if per.get(r, 0) < max_branches:
+            per[r] = per.get(r, 0) + 1
+            kept.append(kid)
+        else:
+            acc.unexplored[r] += kid[3]
+    return kept
+
+
+def _cache_of(kv):
+    """A DynamicCache holding these per-layer tensors as they are (no copy)."""
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+    cache = DynamicCache()
+    layers = []
+    for kk, vv in kv:
+        layer = DynamicLayer()
+        if kk is not None:
+            layer.lazy_initialization(kk, vv)
+            layer.keys, layer.values = kk, vv
+        layers.append(layer)
+    cache.layers = layers
+    return cache
+
+
+def _masks(model, see, q_pos, slot_pos):
+    """Additive 4-D masks [rows, 1, queries, slots] from `see` (bool), per layer type: sliding
+    layers also drop slots `window` or more positions behind the query."""
+    cfg = model.config.get_text_config(decoder=True) if hasattr(model.config, "get_text_config") else model.config
+    dtype = next(model.parameters()).dtype
+    dtype = dtype if dtype.is_floating_point else torch.float32
+
+    def additive(b):
+        return torch.zeros(b.shape, dtype=dtype, device=b.device).masked_fill_(~b, torch.finfo(dtype).min)[:, None]
+
+    types = getattr(cfg, "layer_types", None)
+    if not types:
+        return additive(see)
+    out = {}
+    for t in set(types):
+        if t == "sliding_attention" and getattr(cfg, "sliding_window", None):
+            near = (q_pos.unsqueeze(-1) - slot_pos.unsqueeze(1)) < cfg.sliding_window
+            out[t] = additive(see & near)
+        else:
+            out[t] = additive(see)
+    return out
 
 
 def first_token(lm, logprobs: torch.Tensor, space: AnswerSpace, *, temperature=1.0, top_p=1.0) -> list[AnswerDist]:

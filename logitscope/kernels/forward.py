@@ -52,3 +52,19 @@ def next_logprobs(lm, rows: list[list[int]], batch_size: int = 16) -> torch.Tens
                           use_cache=False, logits_to_keep=1).logits[:, -1]
         out.append(checked_log_softmax(logits).cpu())
     return torch.cat(out)
+
+
+def body_and_head(model):
+    """(the decoder without its LM head, the LM head): run the body on all positions and the head
+    only on the positions whose logits are needed (ragged rows, padded queries)."""
+    return getattr(model, model.base_model_prefix), model.get_output_embeddings()
+
+
+def head_logits(model, hidden: torch.Tensor) -> torch.Tensor:
+    """LM-head logits of selected hidden states (with the model's final logit soft-capping)."""
+    logits = body_and_head(model)[1](hidden)
+    cap = getattr(getattr(model.config, "get_text_config", lambda **_: model.config)(decoder=True),
+                  "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    return logits

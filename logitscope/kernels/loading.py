@@ -117,6 +117,7 @@ def load_model(spec: str, *, dtype=None, device=None, device_map=None, quantize=
     model directory | a `.gguf` file | a hub id already in the local HF cache | `uniform`.
     """
     kind, reg_fmt, target = resolve(spec)
+    quantize = None if quantize in (None, "none") else quantize
     if kind == "uniform":
         return UniformLM()
     t0 = time.perf_counter()
@@ -140,7 +141,7 @@ def load_model(spec: str, *, dtype=None, device=None, device_map=None, quantize=
         kwargs = {"dtype": tdtype}
         if device_map:
             kwargs["device_map"] = device_map
-        if quantize and quantize != "none":
+        if quantize:
             from .quant import quanto_config
             kwargs["quantization_config"] = quanto_config(quantize)
             kwargs.setdefault("device_map", device or default_device())

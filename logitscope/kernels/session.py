@@ -24,26 +24,13 @@ import torch
 from ..errors import UserError
 from .answers import AnswerDist, Roots, expand_exact, first_token
 from .cache import kv_bytes_per_token, select_rows
-from .forward import checked_log_softmax
+from .forward import body_and_head, checked_log_softmax, head_logits
 from .formats import encode_text
 from .sampling import sample_with_uniforms, transform
 
 
 class TokenDriftError(UserError):
     """Appending text changed the tokenisation of text already in the cache."""
-
-
-def _base_and_head(model):
-    base = getattr(model, model.base_model_prefix)
-    return base, model.get_output_embeddings()
-
-
-def _logits(model, hidden):
-    logits = _base_and_head(model)[1](hidden)
-    cap = getattr(model.config, "final_logit_softcapping", None)
-    if cap:
-        logits = torch.tanh(logits / cap) * cap
-    return logits
 
 
 class Session:
@@ -64,10 +51,10 @@ class Session:
         cache = DynamicCache()   # full DynamicLayers on every layer (see module doc)
         x = torch.tensor([ids], device=dev)
         with torch.inference_mode():
-            out = _base_and_head(lm.model)[0](input_ids=x, attention_mask=torch.ones_like(x),
+            out = body_and_head(lm.model)[0](input_ids=x, attention_mask=torch.ones_like(x),
                                               position_ids=torch.arange(len(ids), device=dev)[None],
                                               past_key_values=cache, use_cache=True)
-            lp = checked_log_softmax(_logits(lm.model, out.last_hidden_state[:, -1]))
+            lp = checked_log_softmax(head_logits(lm.model, out.last_hidden_state[:, -1]))
         self.tokens_forwarded += len(ids)
         self.cache = select_rows(out.past_key_values, torch.zeros(n, dtype=torch.long))
         self.mask = torch.ones(n, len(ids), dtype=torch.long, device=dev)
@@ -97,13 +84,13 @@ class Session:
         counts = new_mask.sum(-1)
         pos = self.lengths.unsqueeze(-1) + torch.arange(width, device=dev).unsqueeze(0)
         mask = torch.cat([self.mask, new_mask], -1)
-        base = _base_and_head(self.lm.model)[0]
+        base = body_and_head(self.lm.model)[0]
         out = base(input_ids=ids.to(dev), attention_mask=mask, position_ids=pos,
                    past_key_values=self.cache, use_cache=True)
         moved = counts > 0      # rows given an empty chunk keep their distribution
         last = out.last_hidden_state[torch.arange(self.n, device=dev), (counts - 1).clamp(min=0)][moved]
         self.logprobs = self.logprobs.clone()
-        self.logprobs[moved.to(self.logprobs.device)] = checked_log_softmax(_logits(self.lm.model, last)).to(
+        self.logprobs[moved.to(self.logprobs.device)] = checked_log_softmax(head_logits(self.lm.model, last)).to(
             self.logprobs.device)
         self.tokens_forwarded += int(counts.sum())
         self.cache, self.mask = _compact(out.past_key_values, mask)
@@ -130,7 +117,11 @@ class Session:
 
     # ------------------------------------------------------------------ reading
     def roots(self, rows=None) -> Roots:
-        idx = torch.arange(self.n) if rows is None else torch.as_tensor(rows, dtype=torch.long)
+        """The rows as roots of an answer expansion (shares the session's tensors: expansion only
+        reads them)."""
+        if rows is None:
+            return Roots(self.cache, self.mask, self.lengths, self.logprobs, forwards=0)
+        idx = torch.as_tensor(rows, dtype=torch.long)
         dev = self.mask.device
         return Roots(select_rows(self.cache, idx), self.mask[idx.to(dev)], self.lengths[idx.to(dev)],
                      self.logprobs[idx.to(self.logprobs.device)], forwards=0)

@@ -1,0 +1,58 @@
+"""`probe determinism`: games against the greedy adversary, and the determinism table."""
+from __future__ import annotations
+
+import click
+
+from .common import emit_json, load_kwargs, load_options, table
+
+DEFAULT_MODELS = ("embedded:base", "embedded:aligned", "uniform")
+
+
+def _f(x, spec=".1f"):
+    return "-" if x is None else format(x, spec)
+
+
+def determinism_table(rows: list[dict]) -> str:
+    body = []
+    for r in rows:
+        lo, hi = r["net_score_ci95"]
+        after = r["determinism_after"]
+        body.append([r["model"], f"{r['net_score']:+.1f} [{_f(lo, '+.1f')}, {_f(hi, '+.1f')}]",
+                     _f(r["win_rate"]), _f(r["loss_rate"]), _f(r["tie_rate"]), _f(r["determinism"], ".3f"),
+                     _f(after["win"], ".3f"), _f(after["loss"], ".3f"), _f(after["tie"], ".3f"),
+                     _f(r["invalid_mass"], ".4f"), f"{r['unexplored_mass']:.1e}", r["games"]])
+    return table(body, ["model", "net (95% CI)", "win%", "loss%", "tie%", "determinism", "after win",
+                        "after loss", "after tie", "invalid", "unexplored", "games"])
+
+
+@click.command()
+@click.option("--game", type=click.Choice(["rps", "hide-seek"]), default="rps", show_default=True)
+@click.option("--model", "-m", "models", multiple=True,
+              help="repeatable; default: embedded:base, embedded:aligned and the uniform oracle")
+@click.option("--games", default=50, show_default=True, help="games per model (the study: 500)")
+@click.option("--rounds", default=10, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--adversary", type=click.Choice(["exact", "first-token"]), default="exact", show_default=True,
+              help="how the adversary reads the model's move probabilities (the study: first-token)")
+@click.option("--batch-size", default=None, type=int, help="games per KV-cache session (default: from free memory)")
+@click.option("--min-mass", default=1e-4, show_default=True,
+              help="prune answer branches below this mass (reported as unexplored)")
+@click.option("--out", default="results", show_default=True, help="result directory (rerun to resume)")
+@click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
+@load_options
+def determinism(game, models, games, rounds, seed, adversary, batch_size, min_mass, out, as_json, **kw):
+    """Play rock-paper-scissors or hide-and-seek against a greedy adversary that reads the model's
+    move probabilities; print net score, outcome rates and determinism per model."""
+    from ..tasks.games import run_determinism
+    rows = run_determinism(models or DEFAULT_MODELS, game, games=games, rounds=rounds, seed=seed, out=out,
+                           adversary=adversary, batch_size=batch_size, min_mass=min_mass, load=load_kwargs(kw))
+    if as_json:
+        emit_json(rows)
+        return
+    click.echo(f"{game}: {games} games x {rounds} rounds, seed {seed}, adversary reads {adversary} move "
+               "probabilities; rates in %, determinism = P(most likely move)")
+    click.echo(determinism_table(rows))
+    for r in rows:
+        if "expected_net_score" in r:
+            click.echo(f"uniform play: expected net {r['expected_net_score']:+.1f} (analytic)")
+    click.echo(f"per-game records and summaries: {out}/determinism-{game}/")

@@ -1,0 +1,111 @@
+"""Result files: JSON lines with provenance, appended unit by unit, resumable.
+
+A run's file is named by what the run computes (`<out>/<task>/<model>-<config hash>.jsonl`), so
+rerunning the same command finds it and skips the units already there, while a changed setting
+(seed, format, prompt, adversary...) writes a new file and never mixes with the old one. The
+first record is a `run` header with the full config and provenance; every unit of work is one
+record, flushed and fsync'd as soon as it is done (a kill loses at most the batch in flight); a
+`summary` record is appended when a run completes. Data-parallel processes write `.rankN` shards
+beside the file; readers take the union.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import re
+import time
+from pathlib import Path
+
+from ..errors import UserError
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "model"
+
+
+def config_hash(config: dict) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def versions() -> dict:
+    import importlib.metadata as md
+    out = {"python": platform.python_version()}
+    for pkg in ("logitscope", "torch", "transformers", "accelerate", "optimum-quanto", "numpy", "scipy"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def provenance(lm, seed=None) -> dict:
+    info = dict(getattr(lm, "info", {}) or {})
+    info.pop("load_seconds", None)
+    return {"model": lm.spec, "model_info": info, "seed": seed, "versions": versions(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+class ResultFile:
+    """`<out>/<task>/<name>-<hash>.jsonl` for one (task, model, config)."""
+
+    def __init__(self, out: str | Path, task: str, name: str, config: dict, *, rank: int | None = None):
+        self.dir = Path(out) / task
+        self.config = config
+        self.hash = config_hash(config)
+        self.stem = f"{slug(name)}-{self.hash}"
+        self.path = self.dir / (f"{self.stem}.jsonl" if rank is None else f"{self.stem}.rank{rank}.jsonl")
+
+    def files(self) -> list[Path]:
+        return sorted(self.dir.glob(f"{self.stem}*.jsonl"))
+
+    def records(self, kind: str) -> list[dict]:
+        """All `kind` records in the file and its shards (a torn last line from a kill is skipped)."""
+        out = []
+        for f in self.files():
+            with open(f, encoding="utf-8") as fh:
+                for line in fh:
+                    try:
+                        rec = json.loads(line)
+                    except json.JSONDecodeError:
+                        continue
+                    if rec.get("type") == kind:
+                        out.append(rec)
+        return out
+
+    def done(self, key: str) -> dict:
+        """Unit records already written, by `key` (later duplicates are ignored)."""
+        got = {}
+        for rec in self.records("unit"):
+            got.setdefault(rec[key], rec)
+        return got
+
+    def open(self, header: dict):
+        """Open for appending; writes the `run` header when the file is new."""
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            new = not self.path.exists() or self.path.stat().st_size == 0
+            fh = open(self.path, "a", encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"cannot write results to {self.dir}: {exc.strerror}") from None
+        if new:
+            _write(fh, {"type": "run", "config": self.config, **header})
+        return fh
+
+
+def append(fh, records) -> None:
+    for rec in records:
+        fh.write(json.dumps({"type": "unit", **rec}, ensure_ascii=False) + "\n")
+    fh.flush()
+    os.fsync(fh.fileno())
+
+
+def _write(fh, rec: dict) -> None:
+    fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    fh.flush()
+    os.fsync(fh.fileno())
+
+
+def write_summary(fh, summary: dict) -> None:
+    _write(fh, {"type": "summary", **summary})
