@@ -35,10 +35,12 @@ def main():
 
 
 def _register():
-    from . import dist, games, models
+    from . import dist, games, models, randomness
     main.add_command(models.models)
     main.add_command(dist.dist)
     main.add_command(games.determinism)
+    for cmd in (randomness.integers, randomness.letters, randomness.sequences):
+        main.add_command(cmd)
 
 
 _register()

@@ -140,8 +140,9 @@ class Session:
     def sample(self, rngs, *, max_new_tokens=64, stop: str | None = "\n", temperature=1.0,
                top_p=1.0) -> list[str]:
         """Sample a continuation per row (one numpy Generator per row, so results do not depend
-        on batch composition) until `stop` appears in its text, EOS, or `max_new_tokens`. The
-        sampled tokens are appended to the rows; returns each row's new text (stop included)."""
+        on batch composition) until `stop` appears in its text (leading whitespace aside), EOS, or
+        `max_new_tokens`. The sampled tokens are appended to the rows; returns each row's new text
+        (stop included)."""
         tok = self.lm.tokenizer
         ends = set(tok.all_special_ids)
         gen = [[] for _ in range(self.n)]
@@ -157,7 +158,7 @@ class Session:
                     continue
                 gen[i].append(t)
                 chunks.append([t])
-                if t in ends or (stop and stop in tok.decode(gen[i], skip_special_tokens=True)):
+                if t in ends or (stop and stop in tok.decode(gen[i], skip_special_tokens=True).lstrip()):
                     done[i] = True
             self.append(chunks)
             if all(done):

@@ -34,3 +34,53 @@ def chi2_expected(p, n: int) -> float:
     k = len(p)
     e = n / k
     return float(((n * p * (1 - p)) + (n * p - e) ** 2).sum() / e)
+
+
+def chi2_uniform(counts) -> tuple[float, float]:
+    """Pearson chi-square of observed counts against uniform, and its p-value (scipy)."""
+    from scipy import stats
+    counts = np.asarray(counts, dtype=np.float64)
+    if counts.sum() <= 0:
+        return float("nan"), float("nan")
+    res = stats.chisquare(counts)
+    return float(res.statistic), float(res.pvalue)
+
+
+def sample_counts(p, n: int, rng) -> np.ndarray:
+    """Counts of n draws from distribution p (renormalised) with a numpy Generator."""
+    p = np.asarray(p, dtype=np.float64)
+    return rng.multinomial(n, p / p.sum())
+
+
+def repeats(seq) -> int:
+    """How many entries of a sequence repeat an earlier one (len - distinct)."""
+    return len(seq) - len(set(seq))
+
+
+def repeat_histogram(seqs, length: int = 10) -> np.ndarray:
+    """Fraction of sequences with 0..length-1 repeats."""
+    h = np.zeros(length, dtype=np.float64)
+    for s in seqs:
+        h[repeats(s)] += 1
+    return h / max(len(seqs), 1)
+
+
+def uniform_repeat_histogram(k: int = 11, length: int = 10, n: int = 10_000, seed: int = 0) -> np.ndarray:
+    """The repeat histogram of n truly uniform sequences (seeded; the study's reference)."""
+    rng = np.random.default_rng(seed)
+    return repeat_histogram(rng.integers(0, k, size=(n, length)).tolist(), length)
+
+
+def mse(a, b) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(((a - b) ** 2).mean())
+
+
+def position_counts(seqs, values, length: int = 10) -> np.ndarray:
+    """[value, position] counts (Figure 6's heatmap)."""
+    index = {v: i for i, v in enumerate(values)}
+    m = np.zeros((len(values), length), dtype=np.int64)
+    for s in seqs:
+        for j, v in enumerate(s[:length]):
+            m[index[v], j] += 1
+    return m

@@ -241,7 +241,7 @@ def run_determinism(models, game_name: str, *, games=500, rounds=10, seed=0, out
     rows = []
     for spec in models:
         from ..kernels.loading import load_model
-        lm = load_model(spec, **(load or {}))
+        lm = spec if not isinstance(spec, str) else load_model(spec, **(load or {}))
         t0 = time.perf_counter()
         bar = _bar(games, f"{spec} {game.name}") if progress else None
         try:
