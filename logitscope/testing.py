@@ -124,3 +124,23 @@ def tiny_lm(arch: str = "llama", tokenizer=None, fmt: str = "raw", **kw):
     model = tiny_model(arch, len(tok), **kw)
     return LM(model=model, tokenizer=tok, format=Format(fmt), name=f"tiny-{arch}", spec=f"tiny-{arch}",
               info={"spec": f"tiny-{arch}", "dtype": "float32", "format": fmt})
+
+
+def tiny_reward_model(path, *, pad_is_eos: bool = False, seed: int = 0, layers: int = 2, hidden: int = 32):
+    """Save a random `LlamaForSequenceClassification` (one score) and a tiny byte-level tokenizer
+    without a chat template (so the Tulu template is used) into `path`; returns the path."""
+    import torch
+    import transformers as tf
+    tok = bytelevel_tokenizer(chat_template=None)
+    if pad_is_eos:
+        tok.pad_token = tok.eos_token
+    cfg = tf.LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048, num_labels=1,
+                         pad_token_id=tok.pad_token_id, tie_word_embeddings=False)
+    torch.manual_seed(seed)
+    model = tf.LlamaForSequenceClassification(cfg)
+    with torch.no_grad():
+        model.score.weight.normal_(0, 1.0)
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path

@@ -35,10 +35,11 @@ def main():
 
 
 def _register():
-    from . import dist, games, models, randomness
+    from . import dist, games, models, randomness, reward
     main.add_command(models.models)
     main.add_command(dist.dist)
     main.add_command(games.determinism)
+    main.add_command(reward.reward)
     for cmd in (randomness.integers, randomness.letters, randomness.sequences):
         main.add_command(cmd)
 

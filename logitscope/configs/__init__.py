@@ -1,0 +1,1 @@
+"""Model shapes (config.json) shipped for offline planning and shape-true benchmarks."""

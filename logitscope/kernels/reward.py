@@ -1,0 +1,141 @@
+"""Reward-model scoring (sequence-classification checkpoints such as Tulu-3-8B-RM).
+
+Each (prompt, response) or message list is rendered with the reward model's template, scored in
+padded batches, and the score is read from the classification head at each row's **last real
+token** (found from the attention mask, never from the pad id: Llama tokenizers often pad with
+EOS, and the Tulu template ends with the EOS that must be read). Rows are sorted by length
+so batches waste little padding; scores come back in input order.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..errors import UserError
+
+TULU_TEMPLATE = "<|user|>\n{prompt}\n<|assistant|>\n{response}"
+
+
+@dataclass
+class RewardModel:
+    model: Any
+    tokenizer: Any
+    spec: str
+    template: str                  # "tulu" | "chat"
+    info: dict = field(default_factory=dict)
+
+    @property
+    def input_device(self):
+        return self.model.get_input_embeddings().weight.device
+
+
+def load_reward_model(spec: str, *, dtype=None, device=None, device_map=None, quantize=None,
+                      template: str = "auto") -> RewardModel:
+    """A sequence-classification reward model from a registry name, local dir or cached hub id."""
+    from . import loading
+    quantize = None if quantize in (None, "none") else quantize
+    kind, _, target = loading.resolve(spec)
+    if kind in ("uniform", "embedded", "gguf"):
+        raise UserError(f"'{spec}' is not a reward model; use tulu3-8b-rm or a sequence-classification checkpoint dir")
+    path = loading._hub_snapshot(target) if kind == "hub" else target
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+    hf_logging.disable_progress_bar()
+    device = device or (None if device_map else loading.default_device())
+    tdtype = loading.torch_dtype(dtype, device or "cuda")
+    t0 = time.perf_counter()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        kwargs = {"dtype": tdtype}
+        if device_map:
+            kwargs["device_map"] = device_map
+        if quantize:
+            from .quant import quanto_config
+            kwargs["quantization_config"] = quanto_config(quantize)
+            kwargs.setdefault("device_map", device or loading.default_device())
+        model = AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"could not load reward model '{spec}' from {path}: {str(exc).splitlines()[0]}") from None
+    if not device_map and not quantize:
+        model.to(device)
+    model.eval()
+    model.requires_grad_(False)
+    if getattr(model.config, "num_labels", 1) != 1:
+        raise UserError(f"'{spec}' has {model.config.num_labels} labels; a reward model has one score")
+    if template == "auto":
+        template = "chat" if getattr(tokenizer, "chat_template", None) else "tulu"
+    info = {"spec": spec, "path": path, "dtype": str(tdtype).replace("torch.", ""), "quantize": quantize or "none",
+            "template": template, "load_seconds": round(time.perf_counter() - t0, 2)}
+    return RewardModel(model, tokenizer, spec, template, info)
+
+
+def render(rm: RewardModel, prompt: str | None = None, response: str | None = None, messages=None) -> str:
+    """The text the reward model scores: its template, ending with EOS."""
+    tok = rm.tokenizer
+    if messages is None:
+        messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
+    if rm.template == "chat":
+        text = tok.apply_chat_template(messages, tokenize=False)
+    else:
+        parts = []
+        for m in messages:
+            if m["role"] == "assistant":
+                parts.append(f"<|assistant|>\n{m['content']}{tok.eos_token or ''}\n")
+            else:
+                parts.append(f"<|{m['role']}|>\n{m['content']}\n")
+        text = "".join(parts).rstrip("\n")
+    eos = tok.eos_token or ""
+    if eos and text.rstrip("\n").endswith(eos):
+        return text.rstrip("\n")          # the score is read at the EOS itself
+    return text + eos
+
+
+def encode(rm: RewardModel, text: str) -> list[int]:
+    from .formats import encode_text
+    return encode_text(rm.tokenizer, text)
+
+
+@torch.inference_mode()
+def score_ids(rm: RewardModel, rows: list[list[int]], *, batch_size: int = 8, padding_side: str = "right") -> list[float]:
+    """Scores of tokenised rows, batched by length, in input order."""
+    from .forward import positions_from_mask
+    if any(len(r) == 0 for r in rows):
+        raise UserError("empty input: nothing to score")
+    body = getattr(rm.model, rm.model.base_model_prefix)
+    head = getattr(rm.model, "score", None) or getattr(rm.model, "classifier", None)
+    if head is None:
+        raise UserError(f"'{rm.spec}' has no score head this scorer knows (score / classifier)")
+    pad = rm.tokenizer.pad_token_id if rm.tokenizer.pad_token_id is not None else 0
+    dev = rm.input_device
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+    out = [0.0] * len(rows)
+    for s in range(0, len(order), batch_size):
+        idx = order[s:s + batch_size]
+        width = max(len(rows[i]) for i in idx)
+        ids = torch.full((len(idx), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(idx), width), dtype=torch.long)
+        for j, i in enumerate(idx):
+            r = torch.tensor(rows[i])
+            sl = slice(0, len(r)) if padding_side == "right" else slice(width - len(r), width)
+            ids[j, sl], mask[j, sl] = r, 1
+        ids, mask = ids.to(dev), mask.to(dev)
+        hidden = body(input_ids=ids, attention_mask=mask, position_ids=positions_from_mask(mask),
+                      use_cache=False).last_hidden_state
+        last = width - 1 if padding_side == "left" else None
+        at = torch.full((len(idx),), last, device=dev) if last is not None else mask.sum(-1) - 1
+        h = hidden[torch.arange(len(idx), device=dev), at]
+        scores = head(h.to(head.weight.dtype)).float()[:, 0]
+        if torch.isnan(scores).any():
+            raise UserError("the reward model produced NaN scores; try --dtype fp32 or no quantisation")
+        for j, i in enumerate(idx):
+            out[i] = float(scores[j])
+    return out
+
+
+def score(rm: RewardModel, pairs, *, batch_size: int = 8) -> list[float]:
+    """Scores of (prompt, response) pairs or message lists."""
+    texts = [render(rm, messages=p) if isinstance(p, list) else render(rm, *p) for p in pairs]
+    return score_ids(rm, [encode(rm, t) for t in texts], batch_size=batch_size)
