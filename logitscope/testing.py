@@ -144,3 +144,14 @@ def tiny_reward_model(path, *, pad_is_eos: bool = False, seed: int = 0, layers: 
     model.save_pretrained(path)
     tok.save_pretrained(path)
     return path
+
+
+def save_tiny_lm(path, arch: str = "llama", tokenizer=None, **kw):
+    """Save a tiny random causal LM and its tokenizer into `path` (a model directory `load_model`
+    takes like any checkpoint); returns the path."""
+    tok = tokenizer if tokenizer is not None else bytelevel_tokenizer()
+    model = tiny_model(arch, len(tok), **kw)
+    model.config._attn_implementation = "sdpa"
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path

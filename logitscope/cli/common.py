@@ -15,7 +15,8 @@ def load_options(f):
     """--format --infix --dtype --device --device-map --quantize."""
     f = click.option("--quantize", type=click.Choice(["none", "fp8", "int8"]), default="none",
                      help="quantise weights with optimum-quanto")(f)
-    f = click.option("--device-map", default=None, help="auto | balanced | FILE.json (accelerate)")(f)
+    f = click.option("--max-memory", default=None, help="per device, with --device-map: 0=40GiB,1=40GiB,cpu=100GiB")(f)
+    f = click.option("--device-map", default=None, help="auto | balanced | sequential | FILE.json (accelerate)")(f)
     f = click.option("--device", default=None, help="cpu | cuda | cuda:1 (default: cuda if available)")(f)
     f = click.option("--dtype", default=None, help="fp32 | bf16 | fp16 (default fp32 on CPU, bf16 on GPU)")(f)
     f = click.option("--format", "fmt", default=None,
@@ -26,7 +27,7 @@ def load_options(f):
 
 def load_kwargs(kw: dict) -> dict:
     return dict(fmt=kw.get("fmt"), dtype=kw.get("dtype"), device=kw.get("device"),
-                device_map=kw.get("device_map"), quantize=kw.get("quantize"))
+                device_map=kw.get("device_map"), quantize=kw.get("quantize"), max_memory=kw.get("max_memory"))
 
 
 def visible(token: str) -> str:

@@ -46,6 +46,8 @@ def determinism(game, models, games, rounds, seed, adversary, batch_size, min_ma
     from ..tasks.games import run_determinism
     rows = run_determinism(models or DEFAULT_MODELS, game, games=games, rounds=rounds, seed=seed, out=out,
                            adversary=adversary, batch_size=batch_size, min_mass=min_mass, load=load_kwargs(kw))
+    if not rows:        # a data-parallel worker: the main process prints the merged table
+        return
     if as_json:
         emit_json(rows)
         return

@@ -35,11 +35,12 @@ def main():
 
 
 def _register():
-    from . import dist, games, models, randomness, reward
+    from . import dist, games, models, plan, randomness, reward
     main.add_command(models.models)
     main.add_command(dist.dist)
     main.add_command(games.determinism)
     main.add_command(reward.reward)
+    main.add_command(plan.plan)
     for cmd in (randomness.integers, randomness.letters, randomness.sequences):
         main.add_command(cmd)
 

@@ -23,6 +23,7 @@ from .common import emit_json, load_kwargs, table
 @click.option("--dtype", default=None, help="fp32 | bf16 | fp16 (default fp32 on CPU, bf16 on GPU)")
 @click.option("--device", default=None)
 @click.option("--device-map", default=None, help="auto | balanced | FILE.json (accelerate)")
+@click.option("--max-memory", default=None, help="with --device-map: 0=40GiB,1=40GiB,cpu=100GiB")
 @click.option("--quantize", type=click.Choice(["none", "fp8", "int8"]), default="none")
 @click.option("--json", "as_json", is_flag=True)
 def reward(rm_spec, input_path, output_path, prompt, response, task, models, template, batch_size, out, as_json, **kw):

@@ -93,6 +93,19 @@ def _hub_snapshot(hub_id: str) -> str:
                         f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
 
 
+def _uses_disk(device_map) -> bool:
+    return isinstance(device_map, dict) and "disk" in device_map.values()
+
+
+def distributed_device():
+    """Under `accelerate launch` / `torchrun` with GPUs, each process uses its own GPU."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        import torch
+        if torch.cuda.is_available():
+            return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    return None
+
+
 def default_device() -> str:
     import torch
     return "cuda" if torch.cuda.is_available() else "cpu"
@@ -110,14 +123,19 @@ def torch_dtype(dtype, device: str):
 
 
 def load_model(spec: str, *, dtype=None, device=None, device_map=None, quantize=None,
-               fmt: str | None = None, log=_log) -> LM | UniformLM:
+               fmt: str | None = None, max_memory=None, offload_folder=None, log=_log) -> LM | UniformLM:
     """Load a model for exact next-token work (eval mode, inference only).
 
     spec: `embedded:base` | `embedded:aligned` | a registry name (`probe models`) | a local
     model directory | a `.gguf` file | a hub id already in the local HF cache | `uniform`.
     """
     kind, reg_fmt, target = resolve(spec)
+    from .quant import parse_device_map, parse_max_memory
     quantize = None if quantize in (None, "none") else quantize
+    device_map = parse_device_map(device_map)
+    max_memory = parse_max_memory(max_memory) if isinstance(max_memory, str) else max_memory
+    if device is None and device_map is None:
+        device = distributed_device()
     if kind == "uniform":
         return UniformLM()
     t0 = time.perf_counter()
@@ -135,28 +153,37 @@ def load_model(spec: str, *, dtype=None, device=None, device_map=None, quantize=
 
     hf_logging.disable_progress_bar()
     device = device or (None if device_map else default_device())
-    tdtype = torch_dtype(dtype, device or "cuda")
+    tdtype = torch_dtype(dtype, device or default_device())
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
         kwargs = {"dtype": tdtype}
         if device_map:
             kwargs["device_map"] = device_map
-        if quantize:
-            from .quant import quanto_config
-            kwargs["quantization_config"] = quanto_config(quantize)
-            kwargs.setdefault("device_map", device or default_device())
+            if max_memory:
+                kwargs["max_memory"] = max_memory
+            if _uses_disk(device_map):
+                import tempfile
+                kwargs["offload_folder"] = offload_folder or tempfile.mkdtemp(prefix="logitscope-offload-")
+            if quantize:     # quantise while placing the shards
+                from .quant import quanto_config
+                kwargs["quantization_config"] = quanto_config(quantize)
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        if quantize and not device_map:
+            model.to(device)
+            from .quant import quantize_model
+            quantize_model(model, quantize)
     except UserError:
         raise
     except (OSError, ValueError) as exc:
         raise UserError(f"could not load model '{spec}' from {path}: {str(exc).splitlines()[0]}") from None
-    if not device_map and not quantize:
+    if not device_map:
         model.to(device)
     model.eval()
     model.requires_grad_(False)
     fmt_name = fmt or reg_fmt or "raw"
     info = {"spec": spec, "path": path, "dtype": str(tdtype).replace("torch.", ""),
-            "device": str(device or device_map), "quantize": quantize or "none", "format": fmt_name,
+            "device": str(device) if device else f"device_map={device_map if isinstance(device_map, str) else 'file'}",
+            "quantize": quantize or "none", "format": fmt_name,
             "load_seconds": round(time.perf_counter() - t0, 2)}
     prov = Path(path) / "provenance.json"
     if prov.exists():

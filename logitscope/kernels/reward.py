@@ -33,10 +33,13 @@ class RewardModel:
 
 
 def load_reward_model(spec: str, *, dtype=None, device=None, device_map=None, quantize=None,
-                      template: str = "auto") -> RewardModel:
+                      template: str = "auto", max_memory=None) -> RewardModel:
     """A sequence-classification reward model from a registry name, local dir or cached hub id."""
     from . import loading
+    from .quant import parse_device_map, parse_max_memory
     quantize = None if quantize in (None, "none") else quantize
+    device_map = parse_device_map(device_map)
+    max_memory = parse_max_memory(max_memory) if isinstance(max_memory, str) else max_memory
     kind, _, target = loading.resolve(spec)
     if kind in ("uniform", "embedded", "gguf"):
         raise UserError(f"'{spec}' is not a reward model; use tulu3-8b-rm or a sequence-classification checkpoint dir")
@@ -45,21 +48,25 @@ def load_reward_model(spec: str, *, dtype=None, device=None, device_map=None, qu
     from transformers.utils import logging as hf_logging
     hf_logging.disable_progress_bar()
     device = device or (None if device_map else loading.default_device())
-    tdtype = loading.torch_dtype(dtype, device or "cuda")
+    tdtype = loading.torch_dtype(dtype, device or loading.default_device())
     t0 = time.perf_counter()
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
         kwargs = {"dtype": tdtype}
         if device_map:
             kwargs["device_map"] = device_map
-        if quantize:
-            from .quant import quanto_config
-            kwargs["quantization_config"] = quanto_config(quantize)
-            kwargs.setdefault("device_map", device or loading.default_device())
+            if max_memory:
+                kwargs["max_memory"] = max_memory
+            if quantize:
+                from .quant import quanto_config
+                kwargs["quantization_config"] = quanto_config(quantize)
         model = AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
+        if quantize and not device_map:
+            from .quant import quantize_model
+            quantize_model(model.to(device), quantize)
     except (OSError, ValueError) as exc:
         raise UserError(f"could not load reward model '{spec}' from {path}: {str(exc).splitlines()[0]}") from None
-    if not device_map and not quantize:
+    if not device_map:
         model.to(device)
     model.eval()
     model.requires_grad_(False)

@@ -230,7 +230,12 @@ def summary(lm, game: Game, records: list[dict], *, adversary: str, seconds: flo
 
 def run_determinism(models, game_name: str, *, games=500, rounds=10, seed=0, out="results", adversary="exact",
                     batch_size=None, min_mass=1e-4, load=None, progress=True) -> list[dict]:
-    """The determinism probe for each model: play, write per-game records and a summary."""
+    """The determinism probe for each model: play, write per-game records and a summary.
+
+    Under `accelerate launch` or `torchrun` (WORLD_SIZE > 1) every process plays its share of
+    the games (accelerate's `split_between_processes`) into its own `.rankN` shard; the main
+    process then merges the shards into the same summary one process would write, and returns
+    the rows (the other processes return none)."""
     import time
 
     from .results import write_summary
@@ -238,25 +243,53 @@ def run_determinism(models, game_name: str, *, games=500, rounds=10, seed=0, out
     game = get_game(game_name)
     if games < 1 or rounds < 1:
         raise UserError("--games and --rounds must be at least 1")
+    state = _distributed()
     rows = []
     for spec in models:
         from ..kernels.loading import load_model
         lm = spec if not isinstance(spec, str) else load_model(spec, **(load or {}))
         t0 = time.perf_counter()
-        bar = _bar(games, f"{spec} {game.name}") if progress else None
+        indices, rank = None, None
+        if state is not None:
+            with state.split_between_processes(list(range(games))) as mine:
+                indices, rank = list(mine), state.process_index
+        main = state is None or state.is_main_process
+        bar = _bar(games if indices is None else len(indices), f"{lm.spec} {game.name}") if progress and main else None
         try:
             records, rf = run_model(lm, game, games=games, rounds=rounds, seed=seed, out=out, adversary=adversary,
-                                    batch_size=batch_size, min_mass=min_mass, progress=bar)
+                                    batch_size=batch_size, min_mass=min_mass, progress=bar, indices=indices, rank=rank)
         finally:
             if bar:
                 bar.close()
+        if state is not None:
+            state.wait_for_everyone()
+            if not main:
+                continue
+            rf = rf.__class__(out, f"determinism-{game.name}", lm.spec, rf.config)   # the merged view
+            done = rf.done("game")
+            missing = [g for g in range(games) if g not in done]
+            if missing:
+                raise UserError(f"{len(missing)} games missing after the processes finished (first: {missing[0]})")
+            records = [done[g] for g in range(games)]
         row = summary(lm, game, records, adversary=adversary, seconds=time.perf_counter() - t0)
+        if state is not None:
+            row["processes"] = state.num_processes
         row["results"] = str(rf.path)
         with rf.open({}) as fh:
             write_summary(fh, row)
         rows.append(row)
         del lm
     return rows
+
+
+def _distributed():
+    """accelerate's PartialState when launched with several processes (gloo on CPU), else None."""
+    import os
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return None
+    import torch
+    from accelerate import PartialState
+    return PartialState(cpu=not torch.cuda.is_available())
 
 
 def _bar(total: int, desc: str):
