@@ -1,6 +1,6 @@
-"""Session engine vs the naive loop on a game-shaped conversation (issue: sessions).
+"""Session engine vs the naive loop on the RPS game conversation (issue: sessions).
 
-100 games x 10 rounds of a rock-paper-scissors-shaped chat on embedded:aligned. Each round every
+100 games x 10 rounds of `probe determinism --game rps`'s conversation on embedded:aligned. Each round every
 game needs the next-token distribution after its history.
 (a) naive: re-encode each game's whole history every round, one game at a time, full forward;
 (b) session: prefill the shared prompt once, fork to 100 rows, forward only each round's new tokens.
@@ -20,22 +20,20 @@ import torch
 from logitscope.kernels.forward import next_logprobs
 from logitscope.kernels.loading import load_model
 from logitscope.kernels.session import Session
+from logitscope.tasks.games import get_game
 
-RULES = ("Let's play rock, paper, scissors for 10 rounds. Each round, answer with one move: "
-         "rock, paper or scissors. Try to win as many rounds as you can.")
-MOVES = ["rock", "paper", "scissors"]
-OUTCOME = {0: "It's a tie.", 1: "You win this round!", 2: "You lose this round."}
+GAME = get_game("rps")
 
 
 def game_turns(game: int, rounds: int):
-    """turns after each round: [rules, 'Move: m', 'feedback', ...] (a stand-in with the game's shape)."""
+    """The RPS conversation of `probe determinism` (tasks/games.py templates) after each round, with
+    seeded stand-in moves: [first turn], [first turn, "Move: m", feedback + next question], ..."""
     rng = np.random.default_rng([game])
-    turns = [RULES]
+    turns = [GAME.first_turn(rounds)]
     out = [list(turns)]
     for r in range(rounds):
-        me, opp = rng.integers(3), rng.integers(3)
-        turns += [f"Move: {MOVES[me]}", f"Round {r + 1}: you played {MOVES[me]}, I played {MOVES[opp]}. "
-                  f"{OUTCOME[(me - opp) % 3]} Your next move?"]
+        me, them = int(rng.integers(3)), int(rng.integers(3))
+        turns += [f"{GAME.infix} {GAME.moves[me]}", GAME.next_turn(me, them, GAME.outcome(me, them), r + 2, rounds)]
         out.append(list(turns))
     return out
 
@@ -71,12 +69,12 @@ def main():
 
     # (b) session
     t = time.perf_counter()
-    s = Session(lm, fmt.encode(tok, games[0][0], "Move:"), args.games)
-    texts = [fmt.text(tok, games[0][0], "Move:")] * args.games
+    s = Session(lm, fmt.encode(tok, games[0][0], GAME.infix), args.games)
+    texts = [fmt.text(tok, games[0][0], GAME.infix)] * args.games
     ses_lp = [s.logprobs.clone()]
     ctx = len(s.ids[0]) * (len(s.ids[0]) + 1) // 2
     for r in range(1, args.rounds + 1):
-        new = [fmt.text(tok, games[g][r], "Move:") for g in range(args.games)]
+        new = [fmt.text(tok, games[g][r], GAME.infix) for g in range(args.games)]
         chunks = [n[len(o):] for n, o in zip(new, texts)]
         assert all(n.startswith(o) for n, o in zip(new, texts))
         before = [len(x) for x in s.ids]
@@ -93,7 +91,7 @@ def main():
     naive_tokens, naive_ctx, worst = 0, 0, 0.0
     for g in range(ng):
         for r in range(args.rounds + 1):
-            ids = fmt.encode(tok, games[g][r], "Move:")
+            ids = fmt.encode(tok, games[g][r], GAME.infix)
             lp = next_logprobs(lm, [ids])[0]
             naive_tokens += len(ids)
             naive_ctx += len(ids) * (len(ids) + 1) // 2

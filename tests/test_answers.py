@@ -181,10 +181,19 @@ def sp_window_lm():
     return tiny_lm("gemma3", tok, seed=6, peak=4.0, sliding_window=4)
 
 
-@pytest.mark.parametrize("which", ["adv_lm", "sp_window_lm"])
+@pytest.fixture(scope="module")
+def sp_window_sdpa_lm():
+    tok = sentencepiece_tokenizer(words=("▁1", "10", "▁10", "1.", "7.", "\n\n", "▁▁"), alphabet="0127 .\naAb",
+                                  fallback_bytes=128)
+    lm = tiny_lm("gemma3", tok, seed=6, peak=4.0, sliding_window=4)
+    lm.model.config._attn_implementation = "sdpa"      # what real models run (the tiny ones default to eager)
+    return lm
+
+
+@pytest.mark.parametrize("which", ["adv_lm", "sp_window_lm", "sp_window_sdpa_lm"])
 def test_tree_over_padded_roots_and_sliding_window_equals_brute_force(which, request):
     """Several roots of different lengths (left padding), prompts longer than a sliding window
-    of 4, expanded together as token trees, each equal to brute force on its own."""
+    of 4, expanded together as token trees (eager and SDPA attention), each equal to brute force."""
     lm = request.getfixturevalue(which)
     texts = ["1 7", "a 1 7 0 a 1", "7 7 10 1 a 0 7 1 0 1 1 a"]
     prompts = [lm.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]

@@ -56,24 +56,20 @@ def _single(task, models, paraphrase, temperatures, top_ps, samples, seed, out, 
         click.echo(f"figure: {f}" if isinstance(f, Path) else f)
 
 
-@click.command()
-@_common
-@click.option("--paraphrase", default="0", show_default=True, help="all | N | N,M (0 is the study's prompt)")
-@click.option("--samples", default=1500, show_default=True, help="valid samples for the chi-square (the study: 1500)")
-def integers(models, infix, temperatures, top_ps, seed, out, as_json, paraphrase, samples, **kw):
-    """A random integer 0-10: exact distribution, entropy, expected and sampled chi-square."""
-    from ..tasks.integers import TASK
-    _single(TASK, models, paraphrase, temperatures, top_ps, samples, seed, out, infix, as_json, kw)
+def _single_command(name: str, what: str):
+    @click.command(name=name, help=f"{what}: exact distribution, entropy, expected and sampled chi-square.")
+    @_common
+    @click.option("--paraphrase", default="0", show_default=True, help="all | N | N,M (0 is the study's prompt)")
+    @click.option("--samples", default=1500, show_default=True, help="valid samples for the chi-square (the study: 1500)")
+    def command(models, infix, temperatures, top_ps, seed, out, as_json, paraphrase, samples, **kw):
+        import importlib
+        task = importlib.import_module(f"logitscope.tasks.{name}").TASK
+        _single(task, models, paraphrase, temperatures, top_ps, samples, seed, out, infix, as_json, kw)
+    return command
 
 
-@click.command()
-@_common
-@click.option("--paraphrase", default="0", show_default=True, help="all | N | N,M")
-@click.option("--samples", default=1500, show_default=True, help="valid samples for the chi-square")
-def letters(models, infix, temperatures, top_ps, seed, out, as_json, paraphrase, samples, **kw):
-    """A random letter a-k: exact distribution, entropy, expected and sampled chi-square."""
-    from ..tasks.letters import TASK
-    _single(TASK, models, paraphrase, temperatures, top_ps, samples, seed, out, infix, as_json, kw)
+integers = _single_command("integers", "A random integer 0-10")
+letters = _single_command("letters", "A random letter a-k")
 
 
 @click.command()

@@ -93,6 +93,30 @@ def _hub_snapshot(hub_id: str) -> str:
                         f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
 
 
+def from_pretrained(cls, path, dtype, device, device_map=None, max_memory=None, quantize=None, offload_folder=None):
+    """`cls.from_pretrained` placed and quantised: with a device map, accelerate places the shards
+    (disk offload gets a folder) and quanto quantises while loading; without one, the model goes
+    to `device` and its linear weights are quantised there."""
+    kwargs = {"dtype": dtype}
+    if device_map:
+        kwargs["device_map"] = device_map
+        if max_memory:
+            kwargs["max_memory"] = max_memory
+        if _uses_disk(device_map):
+            import tempfile
+            kwargs["offload_folder"] = offload_folder or tempfile.mkdtemp(prefix="logitscope-offload-")
+        if quantize:
+            from .quant import quanto_config
+            kwargs["quantization_config"] = quanto_config(quantize)
+    model = cls.from_pretrained(path, **kwargs)
+    if not device_map:
+        model.to(device)
+        if quantize:
+            from .quant import quantize_model
+            quantize_model(model, quantize)
+    return model
+
+
 def _uses_disk(device_map) -> bool:
     return isinstance(device_map, dict) and "disk" in device_map.values()
 
@@ -156,28 +180,12 @@ def load_model(spec: str, *, dtype=None, device=None, device_map=None, quantize=
     tdtype = torch_dtype(dtype, device or default_device())
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
-        kwargs = {"dtype": tdtype}
-        if device_map:
-            kwargs["device_map"] = device_map
-            if max_memory:
-                kwargs["max_memory"] = max_memory
-            if _uses_disk(device_map):
-                import tempfile
-                kwargs["offload_folder"] = offload_folder or tempfile.mkdtemp(prefix="logitscope-offload-")
-            if quantize:     # quantise while placing the shards
-                from .quant import quanto_config
-                kwargs["quantization_config"] = quanto_config(quantize)
-        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
-        if quantize and not device_map:
-            model.to(device)
-            from .quant import quantize_model
-            quantize_model(model, quantize)
+        model = from_pretrained(AutoModelForCausalLM, path, tdtype, device, device_map, max_memory, quantize,
+                                offload_folder)
     except UserError:
         raise
     except (OSError, ValueError) as exc:
         raise UserError(f"could not load model '{spec}' from {path}: {str(exc).splitlines()[0]}") from None
-    if not device_map:
-        model.to(device)
     model.eval()
     model.requires_grad_(False)
     fmt_name = fmt or reg_fmt or "raw"

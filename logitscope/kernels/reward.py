@@ -52,22 +52,10 @@ def load_reward_model(spec: str, *, dtype=None, device=None, device_map=None, qu
     t0 = time.perf_counter()
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
-        kwargs = {"dtype": tdtype}
-        if device_map:
-            kwargs["device_map"] = device_map
-            if max_memory:
-                kwargs["max_memory"] = max_memory
-            if quantize:
-                from .quant import quanto_config
-                kwargs["quantization_config"] = quanto_config(quantize)
-        model = AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
-        if quantize and not device_map:
-            from .quant import quantize_model
-            quantize_model(model.to(device), quantize)
+        model = loading.from_pretrained(AutoModelForSequenceClassification, path, tdtype, device, device_map,
+                                        max_memory, quantize)
     except (OSError, ValueError) as exc:
         raise UserError(f"could not load reward model '{spec}' from {path}: {str(exc).splitlines()[0]}") from None
-    if not device_map:
-        model.to(device)
     model.eval()
     model.requires_grad_(False)
     if getattr(model.config, "num_labels", 1) != 1:
