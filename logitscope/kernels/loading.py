@@ -97,6 +97,8 @@ def from_pretrained(cls, path, dtype, device, device_map=None, max_memory=None, 
     """`cls.from_pretrained` placed and quantised: with a device map, accelerate places the shards
     (disk offload gets a folder) and quanto quantises while loading; without one, the model goes
     to `device` and its linear weights are quantised there."""
+    if str(device).startswith("cpu") and not device_map:
+        cpu_gqa()
     kwargs = {"dtype": dtype}
     if device_map:
         kwargs["device_map"] = device_map
@@ -115,6 +117,15 @@ def from_pretrained(cls, path, dtype, device, device_map=None, max_memory=None, 
             from .quant import quantize_model
             quantize_model(model, quantize)
     return model
+
+
+def cpu_gqa() -> None:
+    """On CPU, let SDPA attend grouped K/V heads directly (`enable_gqa`) even with an attention
+    mask, instead of transformers' `repeat_kv` copying the whole KV cache n_rep times per layer
+    and step; that copy was 30% of a CPU session's time (measured in bench_session: 64.9 s ->
+    52.5 s, same log-probs). Not on CUDA, where a masked GQA call falls back to the math kernel.
+    A user's own TRANSFORMERS_SDPA_FORCE_GQA setting wins."""
+    os.environ.setdefault("TRANSFORMERS_SDPA_FORCE_GQA", "1")
 
 
 def _uses_disk(device_map) -> bool:
