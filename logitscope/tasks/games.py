@@ -193,12 +193,10 @@ def run_model(lm, game: Game, *, games: int, rounds: int, seed: int, out, advers
               min_mass=1e-4, indices=None, rank=None, progress=None) -> tuple[list[dict], "ResultFile"]:
     """Play `games` games (or only `indices`) for one model, resuming from its result file.
     Returns all its game records (sorted by game index) and the file."""
-    from .results import ResultFile, append, provenance
+    from .results import ResultFile, append, model_config, provenance
 
     config = {"task": "determinism", "game": game.name, "rounds": rounds, "seed": seed, "adversary": adversary,
-              "min_mass": min_mass, "model": lm.spec, "format": getattr(getattr(lm, "format", None), "name", None),
-              "templates": game.templates(), "dtype": getattr(lm, "info", {}).get("dtype"),
-              "quantize": getattr(lm, "info", {}).get("quantize")}
+              "min_mass": min_mass, "templates": game.templates(), **model_config(lm)}
     rf = ResultFile(out, f"determinism-{game.name}", lm.spec, config, rank=rank)
     done = rf.done("game")
     todo = [g for g in (range(games) if indices is None else indices) if g not in done]
@@ -238,7 +236,7 @@ def run_determinism(models, game_name: str, *, games=500, rounds=10, seed=0, out
     the rows (the other processes return none)."""
     import time
 
-    from .results import write_summary
+    from .results import as_lm, write_summary
 
     game = get_game(game_name)
     if games < 1 or rounds < 1:
@@ -246,8 +244,7 @@ def run_determinism(models, game_name: str, *, games=500, rounds=10, seed=0, out
     state = _distributed()
     rows = []
     for spec in models:
-        from ..kernels.loading import load_model
-        lm = spec if not isinstance(spec, str) else load_model(spec, **(load or {}))
+        lm = as_lm(spec, load)
         t0 = time.perf_counter()
         indices, rank = None, None
         if state is not None:

@@ -40,6 +40,21 @@ def versions() -> dict:
     return out
 
 
+def model_config(lm) -> dict:
+    """What of the model decides a run's numbers (part of every run's config hash)."""
+    info = getattr(lm, "info", {}) or {}
+    return {"model": lm.spec, "format": getattr(getattr(lm, "format", None), "name", None),
+            "dtype": info.get("dtype"), "quantize": info.get("quantize")}
+
+
+def as_lm(spec, load: dict | None = None):
+    """A loaded LM (or the oracle) as is; a spec string loaded with `load` options."""
+    if not isinstance(spec, str):
+        return spec
+    from ..kernels.loading import load_model
+    return load_model(spec, **(load or {}))
+
+
 def provenance(lm, seed=None) -> dict:
     info = dict(getattr(lm, "info", {}) or {})
     info.pop("load_seconds", None)

@@ -62,9 +62,8 @@ def _sample(lm, indices, temperature, top_p, seed, fmt_infix):
 
 def run_sequences(models, *, samples=200, temperatures=(1.0,), top_ps=(1.0,), seed=0, out="results", infix=None,
                   load=None, progress=True, log=None) -> list[dict]:
-    from ..kernels.loading import load_model
     from ..kernels.sampling import check_settings
-    from .results import ResultFile, append, provenance, write_summary
+    from .results import ResultFile, append, as_lm, model_config, provenance, write_summary
 
     if samples < 1:
         raise UserError("--samples must be at least 1")
@@ -74,13 +73,11 @@ def run_sequences(models, *, samples=200, temperatures=(1.0,), top_ps=(1.0,), se
     infix = INFIX if infix is None else infix
     rows = []
     for spec in models:
-        lm = spec if not isinstance(spec, str) else load_model(spec, **(load or {}))
+        lm = as_lm(spec, load)
         for t in temperatures:
             for p in top_ps:
-                config = {"task": "sequences", "model": lm.spec, "format": getattr(getattr(lm, "format", None), "name", None),
-                          "infix": infix, "prompt": PROMPT, "temperature": t, "top_p": p, "seed": seed,
-                          "max_new_tokens": MAX_NEW_TOKENS, "dtype": getattr(lm, "info", {}).get("dtype"),
-                          "quantize": getattr(lm, "info", {}).get("quantize")}
+                config = {"task": "sequences", "infix": infix, "prompt": PROMPT, "temperature": t, "top_p": p,
+                          "seed": seed, "max_new_tokens": MAX_NEW_TOKENS, **model_config(lm)}
                 rf = ResultFile(out, "sequences", lm.spec, config)
                 done = rf.done("index")
                 todo = [i for i in range(samples) if i not in done]

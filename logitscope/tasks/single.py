@@ -61,10 +61,9 @@ def run_single(task: SingleTask, models, *, paraphrase=None, temperatures=(1.0,)
                seed=0, out="results", infix=None, min_mass=1e-6, load=None, log=None) -> list[dict]:
     """Every (model, paraphrase, temperature, top-p) once; resumes from the result files.
     Returns one row per unit (what `--json` prints)."""
-    from ..kernels.loading import load_model
     from ..kernels.sampling import check_settings, row_rng
     from ..kernels.spaces import parse_answers
-    from .results import ResultFile, append, provenance, write_summary
+    from .results import ResultFile, append, as_lm, model_config, provenance, write_summary
 
     if samples < 1:
         raise UserError("--samples must be at least 1")
@@ -76,11 +75,9 @@ def run_single(task: SingleTask, models, *, paraphrase=None, temperatures=(1.0,)
     infix = task.infix if infix is None else infix
     rows = []
     for spec in models:
-        lm = spec if not isinstance(spec, str) else load_model(spec, **(load or {}))
-        fmt = getattr(getattr(lm, "format", None), "name", None)
-        config = {"task": task.name, "model": lm.spec, "format": fmt, "infix": infix, "space": task.space,
-                  "samples": samples, "seed": seed, "min_mass": min_mass, "prompts": list(task.prompts),
-                  "dtype": getattr(lm, "info", {}).get("dtype"), "quantize": getattr(lm, "info", {}).get("quantize")}
+        lm = as_lm(spec, load)
+        config = {"task": task.name, "infix": infix, "space": task.space, "samples": samples, "seed": seed,
+                  "min_mass": min_mass, "prompts": list(task.prompts), **model_config(lm)}
         rf = ResultFile(out, task.name, lm.spec, config)
         done = rf.done("unit")
         units = [(pi, t, p) for pi in picks for t in temperatures for p in top_ps]
