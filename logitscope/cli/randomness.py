@@ -85,7 +85,7 @@ def sequences(models, infix, temperatures, top_ps, seed, out, as_json, samples, 
     if as_json:
         emit_json(rows)
         return
-    click.echo(f"sequences of ten integers 0-10; repeats per sequence (uniform: mode 3); pooled chi-square of all numbers")
+    click.echo("sequences of ten integers 0-10; repeats per sequence (uniform: mode 3); pooled chi-square of all numbers")
     click.echo(table([[r["model"], f"{r['temperature']:g}", f"{r['top_p']:g}", r["parsed"], r["unparseable"],
                        _fmt(r["repeat_mode"], "d"), _fmt(r["mean_repeats"], ".2f"),
                        _fmt(r["repeat_mse_vs_uniform"], ".4f"), _fmt(r["chi2"], ".1f"), _fmt(r["p_value"], ".2g")]

@@ -182,7 +182,6 @@ def load_model(spec: str, *, dtype=None, device=None, device_map=None, quantize=
         path = _hub_snapshot(target)
     else:
         path = target
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 

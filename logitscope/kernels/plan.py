@@ -13,8 +13,7 @@ from pathlib import Path
 
 from ..errors import UserError
 
-SHIPPED = {"llama-3.1-8b": "llama-3.1-8b", "llama-3.1-70b": "llama-3.1-70b", "qwen2.5-7b": "qwen2.5-7b",
-           "qwen2.5-72b": "qwen2.5-72b", "tulu-3-8b-rm": "tulu-3-8b-rm"}
+SHIPPED = {"llama-3.1-8b", "llama-3.1-70b", "qwen2.5-7b", "qwen2.5-72b", "tulu-3-8b-rm"}   # configs/*.json
 # the studies' models -> the shipped config with their shape
 SHAPES = {"llama-3.1-8b": "llama-3.1-8b", "llama-3.1-8b-instruct": "llama-3.1-8b", "tulu3-8b-sft": "llama-3.1-8b",
           "tulu3-8b-dpo": "llama-3.1-8b", "tulu3-8b": "llama-3.1-8b", "llama-3.1-70b": "llama-3.1-70b",
@@ -51,7 +50,7 @@ def find_config(spec: str) -> tuple[dict, str]:
             return json.loads(Path(path).read_text()), f"{hub_id} (local Hugging Face cache)"
         except Exception:   # not cached: fall back to the shipped shape
             pass
-    name = SHAPES.get(entry.name if entry is not None else key) or SHIPPED.get(key)
+    name = SHAPES.get(entry.name if entry is not None else key) or (key if key in SHIPPED else None)
     if name:
         return shipped_config(name), f"shipped shape {name}.json"
     known = ", ".join(sorted(SHAPES))
