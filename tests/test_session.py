@@ -91,3 +91,39 @@ def test_token_drift_is_an_error(llama_lm):
     s = Session(lm, "Move", 1)            # "Move" + ":" merges into the token "Move:"
     with pytest.raises(TokenDriftError, match="re-tokenises"):
         s.append_text([":"])
+
+
+@pytest.mark.parametrize("lm_name", ["llama_lm", "gemma_lm"])
+def test_shared_histories_are_forwarded_once_and_fork_exactly(lm_name, request):
+    lm = request.getfixturevalue(lm_name)
+    prompt = lm.encode("Let us play rock, paper, scissors.", "Move:")
+    s = Session(lm, prompt, 6)
+    assert s.n_slots == 1
+    rounds = [
+        [" rock\nMove:"] * 6,                                                    # everyone the same
+        [" rock\nMove:", " rock\nMove:", " paper\nMove:", " paper\nMove:", " rock\nMove:", " ten\nMove:"],
+        ["", " scissors\nMove:", " rock\nMove:", " rock\nMove:", " rock\nMove:", " rock\nMove:"],
+    ]
+    expected_slots = [1, 3, 5]   # round 3: rows 0 / 1 / 2 and 3 / 4 / 5 -> five distinct histories
+    forwarded = len(prompt)
+    for chunks, want in zip(rounds, expected_slots):
+        before = [len(r) for r in s.ids]
+        s.append_text(chunks)
+        distinct = {tuple(r): len(r) - b for r, b in zip(s.ids, before)}   # history -> its new ids
+        forwarded += sum(distinct.values())
+        assert s.n_slots == want == len(distinct)
+    assert s.tokens_forwarded == forwarded          # each distinct history once
+    assert len({tuple(r) for r in s.ids}) == 5
+    fresh = torch.stack([next_logprobs(lm, [r])[0] for r in s.ids])
+    assert (s.logprobs - fresh).abs().max() < 1e-4
+    got = s.read_answers(rps())
+    assert got[2] is got[3]                          # read once per slot
+    for i in (0, 1, 2, 5):
+        want = answer_distribution(lm, s.ids[i], rps())
+        for a in want.answers:
+            assert got[i].answers[a] == pytest.approx(want.answers[a], abs=1e-6)
+    s.keep([5, 2, 3])                               # frees the slots no kept row uses
+    assert s.n_slots == 2 and s.slot == [0, 1, 1]
+    s.append_text(["\nRound", "\nRound", "\nAgain"])
+    fresh = torch.stack([next_logprobs(lm, [r])[0] for r in s.ids])
+    assert (s.logprobs - fresh).abs().max() < 1e-4

@@ -13,6 +13,13 @@ moved to the right end, so between rounds a row has no holes, only left padding.
 layers (Gemma-3) measure their window in cache slots, which then equals the distance in
 positions, so they stay exact too (holes would shrink the window; see NOTES).
 
+Shared histories. Rows are conversations; the cache holds **slots**, one per distinct token
+history. `Session(lm, prompt, n)` is one slot that n rows point to; an append gives two rows
+the same new slot when they had the same slot and get the same new ids, so a history shared by
+many games (every game's first round, a deterministic player's usual lines) is forwarded and
+read once. Rows only fork, when their ids differ, by copying the parent slot's cache rows.
+`logprobs` and `read_answers` are per row; `n_slots` and `tokens_forwarded` show the saving.
+
 Token boundaries: a row's text is always re-tokenised whole; the ids of what was already
 forwarded must be a prefix of the new ids, else `TokenDriftError` (never silent drift). Append at
 newline or word boundaries (the game templates do).
@@ -56,29 +63,69 @@ class Session:
                                               past_key_values=cache, use_cache=True)
             lp = checked_log_softmax(head_logits(lm.model, out.last_hidden_state[:, -1]))
         self.tokens_forwarded += len(ids)
-        self.cache = select_rows(out.past_key_values, torch.zeros(n, dtype=torch.long))
-        self.mask = torch.ones(n, len(ids), dtype=torch.long, device=dev)
-        self.lengths = torch.full((n,), len(ids), dtype=torch.long, device=dev)
-        self.logprobs = lp.expand(n, -1).clone()
+        # one slot (the prompt) shared by all n rows
+        self.slot = [0] * n
+        self.cache = out.past_key_values
+        self.mask = torch.ones(1, len(ids), dtype=torch.long, device=dev)
+        self.lengths = torch.full((1,), len(ids), dtype=torch.long, device=dev)
+        self.slot_logprobs = lp
 
     @property
     def n(self) -> int:
         return len(self.ids)
 
+    @property
+    def n_slots(self) -> int:
+        return int(self.lengths.shape[0])
+
+    @property
+    def logprobs(self) -> torch.Tensor:
+        """Next-token log-probs of every row [n, vocab]."""
+        return self.slot_logprobs[self._slot_index(self.slot_logprobs.device)]
+
+    def _slot_index(self, device=None) -> torch.Tensor:
+        return torch.tensor(self.slot, dtype=torch.long, device=device)
+
+    def _take_slots(self, parents: list[int]) -> None:
+        """Slot j becomes a copy of old slot parents[j] (forks and drops); no copy when unchanged."""
+        if parents == list(range(self.n_slots)):
+            return
+        idx = torch.tensor(parents, dtype=torch.long)
+        dev = self.mask.device
+        self.cache = select_rows(self.cache, idx)
+        self.mask, self.lengths = self.mask[idx.to(dev)], self.lengths[idx.to(dev)]
+        self.slot_logprobs = self.slot_logprobs[idx.to(self.slot_logprobs.device)]
+
     # ------------------------------------------------------------------ appending
     @torch.inference_mode()
     def append(self, chunks: list[list[int]]) -> torch.Tensor:
         """Forward each row's new token ids (ragged; a row may get none); returns next-token
-        log-probs [n, vocab]."""
+        log-probs [n, vocab]. Rows with the same history and the same new ids share one slot."""
         if len(chunks) != self.n:
             raise ValueError(f"{len(chunks)} chunks for {self.n} rows")
-        if all(len(c) == 0 for c in chunks):
-            return self.logprobs
-        dev, width = self.lm.input_device, max(len(c) for c in chunks)
-        ids = torch.full((self.n, width), self.lm.pad_id, dtype=torch.long)
-        new_mask = torch.zeros((self.n, width), dtype=torch.long)
+        chunks = [list(c) for c in chunks]
         for i, c in enumerate(chunks):
-            ids[i, :len(c)] = torch.tensor(c)
+            self.ids[i].extend(c)
+        new_slot, parents, slot_chunks = {}, [], []
+        for i, c in enumerate(chunks):
+            key = (self.slot[i], tuple(c))
+            if key not in new_slot:
+                new_slot[key] = len(parents)
+                parents.append(self.slot[i])
+                slot_chunks.append(c)
+            self.slot[i] = new_slot[key]
+        self._take_slots(parents)
+        if any(slot_chunks):
+            self._forward(slot_chunks)
+        return self.logprobs
+
+    def _forward(self, chunks: list[list[int]]) -> None:
+        """Forward each slot's new ids (right-padded), then compact the cache."""
+        n, dev, width = len(chunks), self.lm.input_device, max(len(c) for c in chunks)
+        ids = torch.full((n, width), self.lm.pad_id, dtype=torch.long)
+        new_mask = torch.zeros((n, width), dtype=torch.long)
+        for i, c in enumerate(chunks):
+            ids[i, :len(c)] = torch.tensor(c, dtype=torch.long)
             new_mask[i, :len(c)] = 1
         new_mask = new_mask.to(dev)
         counts = new_mask.sum(-1)
@@ -87,17 +134,14 @@ class Session:
         base = body_and_head(self.lm.model)[0]
         out = base(input_ids=ids.to(dev), attention_mask=mask, position_ids=pos,
                    past_key_values=self.cache, use_cache=True)
-        moved = counts > 0      # rows given an empty chunk keep their distribution
-        last = out.last_hidden_state[torch.arange(self.n, device=dev), (counts - 1).clamp(min=0)][moved]
-        self.logprobs = self.logprobs.clone()
-        self.logprobs[moved.to(self.logprobs.device)] = checked_log_softmax(head_logits(self.lm.model, last)).to(
-            self.logprobs.device)
+        moved = counts > 0      # slots given an empty chunk keep their distribution
+        last = out.last_hidden_state[torch.arange(n, device=dev), (counts - 1).clamp(min=0)][moved]
+        lp = self.slot_logprobs.clone()
+        lp[moved.to(lp.device)] = checked_log_softmax(head_logits(self.lm.model, last)).to(lp.device)
+        self.slot_logprobs = lp
         self.tokens_forwarded += int(counts.sum())
         self.cache, self.mask = _compact(out.past_key_values, mask)
         self.lengths = self.lengths + counts
-        for i, c in enumerate(chunks):
-            self.ids[i].extend(c)
-        return self.logprobs
 
     def append_text(self, chunks: list[str]) -> torch.Tensor:
         """Append text to each row; the row's whole text is re-tokenised and must extend the ids
@@ -116,24 +160,31 @@ class Session:
         return self.append(deltas)
 
     # ------------------------------------------------------------------ reading
-    def roots(self, rows=None) -> Roots:
-        """The rows as roots of an answer expansion (shares the session's tensors: expansion only
-        reads them)."""
-        if rows is None:
-            return Roots(self.cache, self.mask, self.lengths, self.logprobs, forwards=0)
-        idx = torch.as_tensor(rows, dtype=torch.long)
+    def roots(self, slots=None) -> Roots:
+        """Slots as roots of an answer expansion (all slots share the session's tensors: expansion
+        only reads them)."""
+        if slots is None:
+            return Roots(self.cache, self.mask, self.lengths, self.slot_logprobs, forwards=0)
+        idx = torch.as_tensor(slots, dtype=torch.long)
         dev = self.mask.device
         return Roots(select_rows(self.cache, idx), self.mask[idx.to(dev)], self.lengths[idx.to(dev)],
-                     self.logprobs[idx.to(self.logprobs.device)], forwards=0)
+                     self.slot_logprobs[idx.to(self.slot_logprobs.device)], forwards=0)
 
     def read_answers(self, space, *, method="exact", temperature=1.0, top_p=1.0, min_mass=1e-6,
                      rows=None) -> list[AnswerDist]:
-        """Answer distributions at each row's current position; the session is not changed."""
+        """Answer distributions at each row's (or each of `rows`') current position, read once
+        per slot; the session is not changed."""
+        rows = range(self.n) if rows is None else list(rows)
+        slots = sorted({self.slot[i] for i in rows})
+        every = slots == list(range(self.n_slots))
         if method == "first-token":
-            lp = self.logprobs if rows is None else self.logprobs[torch.as_tensor(rows)]
-            return first_token(self.lm, lp, space, temperature=temperature, top_p=top_p)
-        return expand_exact(self.lm, self.roots(rows), space, temperature=temperature, top_p=top_p,
-                            min_mass=min_mass)
+            lp = self.slot_logprobs if every else self.slot_logprobs[torch.as_tensor(slots)]
+            got = first_token(self.lm, lp, space, temperature=temperature, top_p=top_p)
+        else:
+            got = expand_exact(self.lm, self.roots(None if every else slots), space, temperature=temperature,
+                               top_p=top_p, min_mass=min_mass)
+        at = {s: j for j, s in enumerate(slots)}
+        return [got[at[self.slot[i]]] for i in rows]
 
     # ------------------------------------------------------------------ sampling and rows
     @torch.inference_mode()
@@ -148,7 +199,7 @@ class Session:
         gen = [[] for _ in range(self.n)]
         done = [False] * self.n
         for _ in range(max_new_tokens):
-            lp = transform(self.logprobs.cpu(), temperature, top_p)
+            lp = transform(self.slot_logprobs.cpu(), temperature, top_p)[self._slot_index()]
             u = [rng.random() for rng in rngs]
             picks = sample_with_uniforms(lp, u).tolist()
             chunks = []
@@ -171,14 +222,17 @@ class Session:
         return out
 
     def keep(self, rows) -> None:
-        """Keep only these rows (drop finished games), in this order."""
-        idx = torch.as_tensor(list(rows), dtype=torch.long)
-        dev = self.mask.device
-        self.cache = select_rows(self.cache, idx)
-        self.mask, self.lengths = self.mask[idx.to(dev)], self.lengths[idx.to(dev)]
-        self.logprobs = self.logprobs[idx.to(self.logprobs.device)]
-        self.ids = [self.ids[i] for i in idx.tolist()]
-        self.texts = [self.texts[i] for i in idx.tolist()]
+        """Keep only these rows (drop finished games), in this order; unused slots are freed."""
+        rows = [int(i) for i in rows]
+        if not rows:
+            raise UserError("a session needs at least one row")
+        renum: dict[int, int] = {}
+        for i in rows:
+            renum.setdefault(self.slot[i], len(renum))
+        self._take_slots(list(renum))
+        self.slot = [renum[self.slot[i]] for i in rows]
+        self.ids = [self.ids[i] for i in rows]
+        self.texts = [self.texts[i] for i in rows]
 
 
 def _compact(cache, mask):
