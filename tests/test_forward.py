@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from logitscope.errors import ModelError, UserError
-from logitscope.kernels.forward import checked_log_softmax, next_logprobs
+from logitscope.kernels.forward import SMALL_BATCH, body_and_head, checked_log_softmax, head_logits, next_logprobs, \
+    row_logsumexp
 
 
 @pytest.mark.parametrize("lm_name", ["llama_lm", "gemma_lm", "qwen_lm"])
@@ -27,3 +28,23 @@ def test_nan_logits_are_a_clear_error():
     with pytest.raises(ModelError, match="NaN"):
         checked_log_softmax(torch.tensor([[0.0, float("nan")]]))
     assert torch.isfinite(checked_log_softmax(torch.tensor([[0.0, float("-inf")]]))[0, 0])
+
+
+def test_row_logsumexp_matches_torch_and_rejects_nan_and_inf():
+    x = torch.randn(21, 1000) * 5
+    x[3, :500] = float("-inf")                       # masked tokens are fine
+    assert torch.allclose(row_logsumexp(x, block=4), torch.logsumexp(x, -1), atol=1e-5)
+    for bad in (float("nan"), float("inf")):
+        y = x.clone()
+        y[17, 9] = bad
+        with pytest.raises(ModelError, match="rows \\[17\\]"):
+            row_logsumexp(y)
+
+
+def test_small_batch_head_equals_the_module(gemma_lm):
+    model = gemma_lm.model
+    for n in (1, 3, SMALL_BATCH, SMALL_BATCH + 1):
+        h = torch.randn(n, model.config.hidden_size)
+        got = head_logits(model, h)
+        assert got.is_contiguous() and got.shape == (n, model.config.vocab_size)
+        assert torch.allclose(got, body_and_head(model)[1](h), atol=1e-5)

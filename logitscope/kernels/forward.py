@@ -25,6 +25,23 @@ def positions_from_mask(mask: torch.Tensor, offset: torch.Tensor | int = 0) -> t
     return pos.clamp(min=0)
 
 
+def check_finite(lse: torch.Tensor) -> None:
+    """A row's log-normaliser is finite iff its logits have no NaN / +inf (and not all -inf)."""
+    if not bool(torch.isfinite(lse).all()):
+        rows = (~torch.isfinite(lse)).nonzero().flatten().tolist()
+        raise ModelError(f"the model produced NaN/inf logits (rows {rows[:5]}); try --dtype fp32 or no quantisation")
+
+
+def row_logsumexp(x: torch.Tensor, block: int = 8) -> torch.Tensor:
+    """float32 log-normaliser of each row of x [n, vocab], a block of rows at a time (the
+    temporaries stay cache-sized on a 262k vocabulary); checked finite."""
+    x = x.float()
+    lse = torch.cat([torch.logsumexp(x[i:i + block], dim=-1) for i in range(0, x.shape[0], block)]) \
+        if x.shape[0] else x.new_zeros(0)
+    check_finite(lse)
+    return lse
+
+
 def checked_log_softmax(logits: torch.Tensor) -> torch.Tensor:
     """float32 log-softmax over the vocabulary; NaN/inf logits end with one clear error."""
     logits = logits.float()
@@ -60,9 +77,22 @@ def body_and_head(model):
     return getattr(model, model.base_model_prefix), model.get_output_embeddings()
 
 
+SMALL_BATCH = 16
+
+
 def head_logits(model, hidden: torch.Tensor) -> torch.Tensor:
-    """LM-head logits of selected hidden states (with the model's final logit soft-capping)."""
-    logits = body_and_head(model)[1](hidden)
+    """LM-head logits of selected hidden states (with the model's final logit soft-capping).
+
+    On CPU a handful of rows are computed as weight @ hidden.T: the vocab-major product streams
+    the weight once, where oneDNN's row-by-row path for tiny batches is several times slower on a
+    262k vocabulary (same values up to float32 summation order)."""
+    head = body_and_head(model)[1]
+    w = getattr(head, "weight", None)
+    if (hidden.dim() == 2 and hidden.shape[0] <= SMALL_BATCH and type(head) is torch.nn.Linear
+            and head.bias is None and w.device.type == "cpu" and w.dtype == hidden.dtype):
+        logits = torch.mm(w, hidden.t()).t().contiguous()
+    else:
+        logits = head(hidden)
     cap = getattr(getattr(model.config, "get_text_config", lambda **_: model.config)(decoder=True),
                   "final_logit_softcapping", None)
     if cap:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .forward import body_and_head, checked_log_softmax, head_logits
+from .forward import body_and_head, checked_log_softmax, head_logits, row_logsumexp
 from .sampling import transform
 
 MAX_ROWS = 256
@@ -48,10 +48,11 @@ def expand_group(lm, idx, roots, rows, acc, temperature, top_p, min_mass, max_st
     row_of = {r: i for i, r in enumerate(rows)}                                # root -> row of the cache tensors
     # live branches: root, kv columns of its own tokens (ancestors first), text, mass
     branches = [(r, [], b"", 1.0) for r in rows]
-    lp = roots.logprobs[sel.to(roots.logprobs.device)]
+    lp, normalised = roots.logprobs[sel.to(roots.logprobs.device)], True
     forwards = 0
     for depth in range(max_steps + 1):
-        kids = _classify(idx, branches, lp, temperature, top_p, min_mass, depth == max_steps, acc)
+        kids = _classify(idx, branches, _normalise(lp, normalised, temperature, top_p), min_mass,
+                         depth == max_steps, acc)
         kids = _cap_per_root(kids, branches, max_branches, acc)
         if not kids:
             break
@@ -89,33 +90,48 @@ def expand_group(lm, idx, roots, rows, acc, temperature, top_p, min_mass, max_st
         kv = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
         hidden = out.last_hidden_state
         wi = torch.tensor(where, dtype=torch.long, device=hidden.device)
-        lp = checked_log_softmax(head_logits(lm.model, hidden[wi[:, 0], wi[:, 1]]))   # no head on padded queries
+        lp, normalised = head_logits(lm.model, hidden[wi[:, 0], wi[:, 1]]), False   # no head on padded queries
         branches = new_branches
     return forwards
 
 
-def _classify(idx, branches, lp, temperature, top_p, min_mass, last, acc):
+def _normalise(x, normalised: bool, temperature: float, top_p: float):
+    """(scores [n, vocab] float32, lse [n] float64) with log p = scores - lse after temperature and
+    top-p. Without top-p only each row's log-normaliser is computed (no full log-softmax of a
+    262k vocabulary): the few ids a branch reads are normalised one by one."""
+    x = x.cpu().float()
+    if top_p < 1.0:
+        lp = transform(x if normalised else checked_log_softmax(x), temperature, top_p)
+        return lp.numpy(), np.zeros(len(lp))
+    if temperature != 1.0:
+        x = x / temperature
+    elif normalised:
+        return x.numpy(), np.zeros(len(x))
+    return x.numpy(), row_logsumexp(x).double().numpy()
+
+
+def _classify(idx, branches, dist, min_mass, last, acc):
     """Add each branch's valid / invalid mass; return its live children (branch, token, text, mass).
     Only the token ids a branch can use are read (a few hundred of a 262k vocabulary): the rest of
     its mass is invalid by complement, in float64."""
-    lp = transform(lp.cpu(), temperature, top_p).numpy()
+    scores, lse = dist
     end_ids = idx.end_ids.numpy()
     kids = []
     for i, (r, _, text, m) in enumerate(branches):
-        row = lp[i]
+        row, off = scores[i], lse[i]
         got = 0.0
         ans = idx.matcher.at_end(text)
         if ans is not None and len(end_ids):
-            p = float(np.exp(row[end_ids].astype(np.float64)).sum())
+            p = float(np.exp(row[end_ids].astype(np.float64) - off).sum())
             acc.valid[r, idx.slot[ans]] += m * p
             got += p
         valid_ids, lives = idx.walk_ids(text)
         for slot, ids in valid_ids:
-            p = float(np.exp(row[ids].astype(np.float64)).sum())
+            p = float(np.exp(row[ids].astype(np.float64) - off).sum())
             acc.valid[r, slot] += m * p
             got += p
         for new_text, ids in lives:
-            ps = np.exp(row[ids].astype(np.float64))
+            ps = np.exp(row[ids].astype(np.float64) - off)
             got += float(ps.sum())
             nz = ps > 0
             for tid, p in zip(ids[nz], ps[nz]):
