@@ -48,3 +48,9 @@ def test_small_batch_head_equals_the_module(gemma_lm):
         got = head_logits(model, h)
         assert got.is_contiguous() and got.shape == (n, model.config.vocab_size)
         assert torch.allclose(got, body_and_head(model)[1](h), atol=1e-5)
+    hook = body_and_head(model)[1].register_forward_hook(lambda mod, args, out: out + 1.0)
+    try:                                             # a hooked head (biases, accelerate offload) is called
+        assert torch.allclose(head_logits(model, h[:2]), body_and_head(model)[1](h[:2]), atol=1e-5)
+        assert torch.allclose(head_logits(model, h[:2]), got[:2] + 1.0, atol=1e-5)
+    finally:
+        hook.remove()

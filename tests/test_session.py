@@ -127,3 +127,16 @@ def test_shared_histories_are_forwarded_once_and_fork_exactly(lm_name, request):
     s.append_text(["\nRound", "\nRound", "\nAgain"])
     fresh = torch.stack([next_logprobs(lm, [r])[0] for r in s.ids])
     assert (s.logprobs - fresh).abs().max() < 1e-4
+
+
+def test_appends_write_into_the_cache_in_place(llama_lm):
+    lm = llama_lm
+    s = Session(lm, lm.encode("Let us play.", "Move:"), 2)
+    s.append_text([" rock\nMove:", " paper\nMove:"])
+    s.append_text(["\nMove:", "\nMove:"])
+    ptrs = [layer.keys.data_ptr() for layer in s.cache.layers]
+    s.read_answers(rps())                            # the tree writes past the rows' length only
+    s.append_text(["\nMove:", "\nMove:"])
+    assert [layer.keys.data_ptr() for layer in s.cache.layers] == ptrs   # no copy of the cache
+    fresh = torch.stack([next_logprobs(lm, [r])[0] for r in s.ids])
+    assert (s.logprobs - fresh).abs().max() < 1e-4

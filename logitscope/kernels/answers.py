@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from .cache import growing_cache
 from .forward import checked_log_softmax, left_pad, positions_from_mask
 from .sampling import check_settings, transform
 from .spaces import INVALID, VALID, AnswerSpace, Matcher, parse_answers
@@ -155,18 +156,18 @@ class Roots:
     forwards: int = field(default=1)
 
     def layers(self) -> list[tuple]:
-        return [(layer.keys, layer.values) for layer in self.cache.layers]
+        """Per layer (keys, values, the layer itself: expansion appends into its spare room)."""
+        return [(layer.keys, layer.values, layer) for layer in self.cache.layers]
 
 
 @torch.inference_mode()
 def prefill(lm, rows: list[list[int]]) -> Roots:
     """One left-padded forward of the prompts, keeping a full (never window-truncated) cache."""
-    from transformers import DynamicCache
     if not rows or any(len(r) == 0 for r in rows):
         raise UserError("empty prompt: nothing to condition on")
     ids, mask = left_pad(rows, lm.pad_id, lm.input_device)
     out = lm.model(input_ids=ids, attention_mask=mask, position_ids=positions_from_mask(mask),
-                   past_key_values=DynamicCache(), use_cache=True, logits_to_keep=1)
+                   past_key_values=growing_cache(), use_cache=True, logits_to_keep=1)
     return Roots(out.past_key_values, mask, mask.sum(-1), checked_log_softmax(out.logits[:, -1]))
 
 

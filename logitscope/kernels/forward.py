@@ -88,7 +88,8 @@ def head_logits(model, hidden: torch.Tensor) -> torch.Tensor:
     262k vocabulary (same values up to float32 summation order)."""
     head = body_and_head(model)[1]
     w = getattr(head, "weight", None)
-    if (hidden.dim() == 2 and hidden.shape[0] <= SMALL_BATCH and type(head) is torch.nn.Linear
+    plain = not (head._forward_hooks or head._forward_pre_hooks or hasattr(head, "_hf_hook"))   # no hook skipped
+    if (plain and hidden.dim() == 2 and hidden.shape[0] <= SMALL_BATCH and type(head) is torch.nn.Linear
             and head.bias is None and w.device.type == "cpu" and w.dtype == hidden.dtype):
         logits = torch.mm(w, hidden.t()).t().contiguous()
     else:

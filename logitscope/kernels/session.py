@@ -5,7 +5,8 @@
     s.append_text(["... row 0 ...", ...])       # forward only the new tokens of every row
     texts = s.sample(stop="\\n", rngs=...)       # seeded continuation per row
 
-How rows stay exact. Every layer keeps a full `DynamicLayer` (no sliding truncation). A round's
+How rows stay exact. Every layer keeps a full layer (no sliding truncation), appended in place
+(`cache.GrowingLayer`). A round's
 new chunks differ in length, so they are right-padded, the 2-D attention mask carries zeros on
 the pads, and `position_ids` continue each row's own real length; logits are taken from each row's
 last real hidden state. After the forward the cache is **compacted**: each row's real entries are
@@ -30,7 +31,7 @@ import torch
 
 from ..errors import UserError
 from .answers import AnswerDist, Roots, expand_exact, first_token
-from .cache import kv_bytes_per_token, select_rows
+from .cache import growing_cache, kv_bytes_per_token, select_rows, set_kv
 from .forward import body_and_head, checked_log_softmax, head_logits
 from .formats import encode_text
 from .sampling import sample_with_uniforms, transform
@@ -44,7 +45,6 @@ class Session:
     """N conversations with one KV-cache row each. `texts[i]`/`ids[i]` are row i's conversation."""
 
     def __init__(self, lm, prompt: list[int] | str, n: int):
-        from transformers import DynamicCache
         if n < 1:
             raise UserError("a session needs at least one row")
         self.lm = lm
@@ -55,7 +55,7 @@ class Session:
         self.ids = [list(ids) for _ in range(n)]
         self.tokens_forwarded = 0
         dev = lm.input_device
-        cache = DynamicCache()   # full DynamicLayers on every layer (see module doc)
+        cache = growing_cache()   # full layers appended in place, on every layer (see module doc)
         x = torch.tensor([ids], device=dev)
         with torch.inference_mode():
             out = body_and_head(lm.model)[0](input_ids=x, attention_mask=torch.ones_like(x),
@@ -247,8 +247,7 @@ def _compact(cache, mask):
     for layer in cache.layers:
         if getattr(layer, "is_initialized", False) and layer.keys is not None and layer.keys.numel():
             g = src.to(layer.keys.device)[:, None, :, None].expand(-1, layer.keys.shape[1], -1, layer.keys.shape[3])
-            layer.keys = torch.gather(layer.keys, 2, g)
-            layer.values = torch.gather(layer.values, 2, g)
+            set_kv(layer, torch.gather(layer.keys, 2, g), torch.gather(layer.values, 2, g))
     return cache, aligned
 
 

@@ -3,7 +3,8 @@
 `expand_group` expands a group of roots step by step. At each step every live branch of a root
 is one query of that root's cache row; an explicit 4-D mask (one per layer type, so sliding
 windows stay exact) lets a branch see the root's tokens, its own ancestors and itself, so no
-cache is ever copied per branch. `_classify` adds each branch's valid / invalid mass from the
+cache is ever copied per branch, and each step's keys/values are written into the roots' spare
+room (`cache.GrowingLayer`) instead of concatenated onto a copy of the whole cache. `_classify` adds each branch's valid / invalid mass from the
 token ids its text can use (an `answers.AnswerIndex`) and returns its live children.
 """
 from __future__ import annotations
@@ -87,7 +88,7 @@ def expand_group(lm, idx, roots, rows, acc, temperature, top_p, min_mass, max_st
         out = body(input_ids=ids.to(dev), attention_mask=_masks(lm.model, see, pos, slot_pos),
                    position_ids=pos, past_key_values=_cache_of(kv), use_cache=True)
         forwards += 1
-        kv = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+        kv = [(layer.keys, layer.values, layer) for layer in out.past_key_values.layers]
         hidden = out.last_hidden_state
         wi = torch.tensor(where, dtype=torch.long, device=hidden.device)
         lp, normalised = head_logits(lm.model, hidden[wi[:, 0], wi[:, 1]]), False   # no head on padded queries
@@ -162,24 +163,19 @@ def _cap_per_root(kids, branches, max_branches, acc):
 
 
 def _take_rows(kv, rows: torch.Tensor):
-    """Per-layer (keys, values) restricted to these batch rows (uninitialised layers stay None)."""
-    return [(kk, vv) if kk is None else (kk.index_select(0, rows.to(kk.device)), vv.index_select(0, rows.to(vv.device)))
-            for kk, vv in kv]
+    """Per-layer (keys, values, None) restricted to these batch rows (uninitialised layers stay None)."""
+    return [(kk, vv, None) if kk is None else
+            (kk.index_select(0, rows.to(kk.device)), vv.index_select(0, rows.to(vv.device)), None)
+            for kk, vv, _ in kv]
 
 
 def _cache_of(kv):
-    """A DynamicCache holding these per-layer tensors as they are (no copy)."""
-    from transformers import DynamicCache
-    from transformers.cache_utils import DynamicLayer
-    cache = DynamicCache()
-    layers = []
-    for kk, vv in kv:
-        layer = DynamicLayer()
-        if kk is not None:
-            layer.lazy_initialization(kk, vv)
-            layer.keys, layer.values = kk, vv
-        layers.append(layer)
-    cache.layers = layers
+    """A cache over these per-layer tensors as they are (no copy). Where they are a layer's current
+    views, the step's queries are written into that layer's spare room, past what its owner sees
+    (a session keeps its length; the tree's slots are never part of it)."""
+    from .cache import growing_cache, growing_layer
+    cache = growing_cache()
+    cache.layers = [growing_layer().borrow(kk, vv, owner) for kk, vv, owner in kv]
     return cache
 
 
