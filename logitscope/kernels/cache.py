@@ -34,11 +34,16 @@ def _growing_layer_class():
             self.keys, self.values = self._kbuf[:, :, :n + w], self._vbuf[:, :, :n + w]
             return self.keys, self.values
 
+        def _on_buffer(self) -> bool:
+            """Are keys/values still the views of this layer's buffers (not replaced by a gather)?"""
+            b = self._kbuf
+            return (b is not None and self.keys.data_ptr() == b.data_ptr() and self.keys.stride() == b.stride()
+                    and self.values.data_ptr() == self._vbuf.data_ptr())
+
         def _fits(self, n, w, k) -> bool:
             b = self._kbuf
             return (b is not None and n + w <= b.shape[2] and b.shape[:2] == k.shape[:2] and b.shape[3] == k.shape[3]
-                    and (n == 0 or (self.keys.data_ptr() == b.data_ptr() and self.values.data_ptr() == self._vbuf.data_ptr()
-                                    and self.keys.stride() == b.stride())))
+                    and (n == 0 or self._on_buffer()))
 
         def _regrow(self, n, need, k):
             cap = int(need * 1.5) + 64
@@ -51,10 +56,9 @@ def _growing_layer_class():
         def take_rows(self, idx):
             """A copy holding rows `idx`, taken from the whole buffers so the copy keeps the room."""
             twin = copy.copy(self)
-            b = self._kbuf
-            if b is not None and self.keys.data_ptr() == b.data_ptr() and self.keys.stride() == b.stride():
+            if self._on_buffer():
                 n = self.keys.shape[2]
-                twin._kbuf, twin._vbuf = b.index_select(0, idx), self._vbuf.index_select(0, idx)
+                twin._kbuf, twin._vbuf = self._kbuf.index_select(0, idx), self._vbuf.index_select(0, idx)
                 twin.keys, twin.values = twin._kbuf[:, :, :n], twin._vbuf[:, :, :n]
             else:
                 twin.set(self.keys.index_select(0, idx), self.values.index_select(0, idx))

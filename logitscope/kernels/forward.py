@@ -25,11 +25,15 @@ def positions_from_mask(mask: torch.Tensor, offset: torch.Tensor | int = 0) -> t
     return pos.clamp(min=0)
 
 
+def _bad_logits(bad_rows: torch.Tensor) -> ModelError:
+    rows = bad_rows.nonzero().flatten().tolist()
+    return ModelError(f"the model produced NaN/inf logits (rows {rows[:5]}); try --dtype fp32 or no quantisation")
+
+
 def check_finite(lse: torch.Tensor) -> None:
     """A row's log-normaliser is finite iff its logits have no NaN / +inf (and not all -inf)."""
     if not bool(torch.isfinite(lse).all()):
-        rows = (~torch.isfinite(lse)).nonzero().flatten().tolist()
-        raise ModelError(f"the model produced NaN/inf logits (rows {rows[:5]}); try --dtype fp32 or no quantisation")
+        raise _bad_logits(~torch.isfinite(lse))
 
 
 def row_logsumexp(x: torch.Tensor, block: int = 8) -> torch.Tensor:
@@ -47,8 +51,7 @@ def checked_log_softmax(logits: torch.Tensor) -> torch.Tensor:
     logits = logits.float()
     bad = torch.isnan(logits) | torch.isposinf(logits)
     if bad.any():
-        rows = bad.any(-1).nonzero().flatten().tolist()
-        raise ModelError(f"the model produced NaN/inf logits (rows {rows[:5]}); try --dtype fp32 or no quantisation")
+        raise _bad_logits(bad.any(-1))
     return torch.log_softmax(logits, dim=-1)
 
 
