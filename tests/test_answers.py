@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from logitscope.errors import UserError
+from logitscope.kernels import answers as answers_mod
 from logitscope.kernels.answers import answer_distribution, expand_exact, prefill
 from logitscope.kernels.sampling import transform
 from logitscope.kernels.spaces import AnswerSpace, integers, letters, parse_answers, rps
@@ -87,10 +88,13 @@ def sp_lm():
     return tiny_lm("gemma3", tok, seed=5, peak=4.0)
 
 
+@pytest.mark.parametrize("big_set", [4096, 3])             # 3: valid id sets are summed as sets, not id by id
 @pytest.mark.parametrize("settings", [(1.0, 1.0), (2.0, 1.0), (1.0, 0.9), (2.0, 0.9)])
 @pytest.mark.parametrize("which", ["adv_lm", "sp_lm"])
-def test_exact_equals_brute_force(which, settings, request):
+def test_exact_equals_brute_force(which, settings, big_set, request, monkeypatch):
     lm = request.getfixturevalue(which)
+    monkeypatch.setattr(answers_mod, "BIG_SET", big_set)
+    monkeypatch.setattr(answers_mod, "_INDEXES", {})
     temperature, top_p = settings
     prompt = lm.tokenizer("1 7", add_special_tokens=False)["input_ids"]
     depth = 4
@@ -204,3 +208,20 @@ def test_tree_over_padded_roots_and_sliding_window_equals_brute_force(which, req
             assert d.answers[a] == pytest.approx(valid[a], abs=1e-6), a
         assert d.invalid_mass == pytest.approx(invalid, abs=1e-6)
         assert d.unexplored_mass == pytest.approx(undecided, abs=1e-6)
+
+
+def test_big_valid_sets_are_read_as_sums(adv_lm, monkeypatch):
+    """With a low threshold the index registers big sets, and the answers do not change."""
+    monkeypatch.setattr(answers_mod, "_INDEXES", {})
+    prompt = adv_lm.tokenizer("1 7", add_special_tokens=False)["input_ids"]
+    want = answer_distribution(adv_lm, prompt, SPACE, min_mass=0.0, max_steps=3)
+    monkeypatch.setattr(answers_mod, "BIG_SET", 3)
+    monkeypatch.setattr(answers_mod, "_INDEXES", {})
+    got = answer_distribution(adv_lm, prompt, SPACE, min_mass=0.0, max_steps=3)
+    idx = answers_mod.answer_index(adv_lm, SPACE)
+    assert idx.set_masks() is not None and len(idx.set_ids) >= 1
+    assert all(idx.set_masks()[k, ids].eq(1).all() and idx.set_masks()[k].sum() == len(ids)
+               for k, ids in enumerate(idx.set_ids))
+    for a in SPACE.labels:
+        assert got.answers[a] == pytest.approx(want.answers[a], abs=1e-7)
+    assert got.invalid_mass == pytest.approx(want.invalid_mass, abs=1e-7)

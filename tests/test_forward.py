@@ -2,8 +2,9 @@ import pytest
 import torch
 
 from logitscope.errors import ModelError, UserError
-from logitscope.kernels.forward import SMALL_BATCH, body_and_head, checked_log_softmax, head_logits, next_logprobs, \
-    row_logsumexp
+from logitscope.kernels import forward
+from logitscope.kernels.forward import SMALL_BATCH, body_and_head, checked_log_softmax, head_logits, head_logits_lse, \
+    next_logprobs, row_logsumexp
 
 
 @pytest.mark.parametrize("lm_name", ["llama_lm", "gemma_lm", "qwen_lm"])
@@ -54,3 +55,34 @@ def test_small_batch_head_equals_the_module(gemma_lm):
         assert torch.allclose(head_logits(model, h[:2]), got[:2] + 1.0, atol=1e-5)
     finally:
         hook.remove()
+
+
+@pytest.mark.parametrize("chunk", [7, 64, 4096])                     # blocks that do not divide the vocabulary, one block
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
+def test_blocked_head_normaliser_and_set_sums_equal_the_module(gemma_lm, monkeypatch, chunk, temperature):
+    model = gemma_lm.model
+    vocab = model.config.vocab_size
+    monkeypatch.setattr(forward, "HEAD_CHUNK", chunk)
+    monkeypatch.setattr(model.config, "final_logit_softcapping", 3.0)   # capped like Gemma-2's head
+    h = torch.randn(5, model.config.hidden_size) * 4
+    sets = (torch.rand(3, vocab) < 0.4).float()
+
+    def check(scores, lse, mass, want):
+        assert scores.shape == (vocab, 5) and lse.dtype == mass.dtype == torch.float64
+        assert torch.allclose(scores.t(), want, atol=1e-5)
+        p = torch.softmax(want.double() / temperature, -1)
+        assert torch.allclose(lse, torch.logsumexp(want.double() / temperature, -1), atol=1e-5)
+        assert mass.shape == (3, 5) and torch.allclose(mass, sets.double() @ p.t(), atol=1e-6)
+
+    check(*head_logits_lse(model, h, temperature, sets), torch.tanh(body_and_head(model)[1](h) / 3.0) * 3.0)
+    hook = body_and_head(model)[1].register_forward_hook(lambda mod, args, out: out + 1.0)
+    try:                                             # hooked heads take the module's own path
+        check(*head_logits_lse(model, h, temperature, sets), torch.tanh(body_and_head(model)[1](h) / 3.0) * 3.0)
+    finally:
+        hook.remove()
+    assert head_logits_lse(model, h, temperature)[2].shape == (0, 5)
+    for bad in (float("nan"), float("inf")):
+        g = h.clone()
+        g[3] = bad
+        with pytest.raises(ModelError, match="rows \\[3\\]"):
+            head_logits_lse(model, g, temperature, sets)

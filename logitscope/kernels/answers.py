@@ -29,6 +29,7 @@ from .vocab import VocabIndex, vocab_index
 
 MAX_STEPS = 12
 MAX_BRANCHES = 2048   # per root and step
+BIG_SET = 4096        # valid id sets this large are summed as sets (see AnswerIndex.layout)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,11 @@ class AnswerIndex:
         self.order_np = np.asarray(vocab.order, dtype=np.int64)
         self._walks: dict[bytes, tuple] = {}
         self._walk_ids: dict[bytes, tuple] = {}
+        self._layouts: dict[bytes, tuple] = {}
+        self._set_key: dict[bytes, int] = {}
+        self._set_rows: list[torch.Tensor] = []
+        self.set_ids: list[np.ndarray] = []
+        self._masks: torch.Tensor | None = None
         self.check_spellable()
 
     def walk(self, text: bytes):
@@ -94,6 +100,55 @@ class AnswerIndex:
                 per.setdefault(slot, []).append(self.order_np[a:b])
             self._walk_ids[text] = ([(slot, np.concatenate(parts)) for slot, parts in per.items()], live)
         return self._walk_ids[text]
+
+    def layout(self, text: bytes):
+        """What a branch with this text reads: (ids, valid, live_from, live_text, big).
+
+        - `ids`: the token ids read one by one, as one array;
+        - `valid`: [(answer slot, start, stop)] column ranges of `ids` that complete an answer
+          (the end-of-text ids first where the text is already a complete form);
+        - ids from `live_from` on keep the text live; `live_text[j]` is the text after
+          `ids[live_from + j]`;
+        - `big`: [(answer slot, set)]: valid id sets of `BIG_SET` ids or more (every token that
+          starts with a boundary after a complete form: half of a 262k vocabulary), read as one
+          sum per set (`set_masks`) instead of id by id.
+
+        All other ids make the text invalid. Memoised per text."""
+        if text not in self._layouts:
+            valid_ids, lives = self.walk_ids(text)
+            ans = self.matcher.at_end(text)
+            if ans is not None and len(self.end_ids):
+                valid_ids = [(self.slot[ans], self.end_ids.numpy())] + valid_ids
+            valid, big, parts, start = [], [], [], 0
+            for slot, ids in valid_ids:
+                if len(ids) >= BIG_SET:
+                    big.append((slot, self._set_of(ids)))
+                    continue
+                valid.append((slot, start, start + len(ids)))
+                parts.append(ids)
+                start += len(ids)
+            live_text = [t for t, ids in lives for _ in range(len(ids))]
+            parts += [ids for _, ids in lives]
+            ids = np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
+            self._layouts[text] = (ids, valid, start, live_text, big)
+        return self._layouts[text]
+
+    def _set_of(self, ids: np.ndarray) -> int:
+        key = np.sort(ids).tobytes()
+        if key not in self._set_key:
+            self._set_key[key] = len(self._set_key)
+            self._masks = None
+            mask = torch.zeros(self.vocab.vocab_size)
+            mask[torch.from_numpy(np.asarray(ids, dtype=np.int64))] = 1.0
+            self._set_rows.append(mask)
+            self.set_ids.append(np.asarray(ids, dtype=np.int64))
+        return self._set_key[key]
+
+    def set_masks(self) -> torch.Tensor | None:
+        """The big valid sets met so far as 0/1 rows [sets, vocab] (None before the first)."""
+        if self._masks is None and self._set_rows:
+            self._masks = torch.stack(self._set_rows)
+        return self._masks
 
     def _walk(self, text, depth, lo, hi, valid, live):
         vi, m = self.vocab, self.matcher

@@ -83,22 +83,91 @@ def body_and_head(model):
 SMALL_BATCH = 16
 
 
+HEAD_CHUNK = 2048
+
+
+def _plain_cpu_head(model, hidden: torch.Tensor, dtype=None):
+    """The head's weight where it is a plain bias-free Linear on the CPU whose forward adds nothing
+    (no hooks: accelerate offload, user biases), with the dtype of `hidden` (or `dtype`); else None."""
+    head = body_and_head(model)[1]
+    w = getattr(head, "weight", None)
+    plain = not (head._forward_hooks or head._forward_pre_hooks or hasattr(head, "_hf_hook"))
+    if (plain and hidden.dim() == 2 and type(head) is torch.nn.Linear and head.bias is None
+            and w.device.type == "cpu" and w.dtype == (dtype or hidden.dtype) == hidden.dtype):
+        return w
+    return None
+
+
+def _softcap(model):
+    cfg = getattr(model.config, "get_text_config", lambda **_: model.config)(decoder=True)
+    return getattr(cfg, "final_logit_softcapping", None)
+
+
+@torch.no_grad()
+def head_logits_lse(model, hidden: torch.Tensor, temperature: float = 1.0, sets: torch.Tensor | None = None):
+    """(logits, lse, set_mass) for selected hidden states [n, hidden]:
+
+    - logits: the LM head's float32 logits, vocab-major [vocab, n], soft-capped like the model's;
+    - lse: float64 log-normaliser of each row of logits / temperature [n];
+    - set_mass: float64 [k, n], the probability (after temperature) of each token set given as
+      0/1 rows of `sets` [k, vocab]: sums over tens of thousands of ids without gathering them.
+
+    NaN / +inf logits end with one clear error. On the CPU with a plain float32 head the product
+    is computed a block of `HEAD_CHUNK` vocabulary rows at a time (weight_block @ hidden.T); each
+    block's max, sum of exponentials and set sums are taken while it is still in cache."""
+    n = hidden.shape[0]
+    k = 0 if sets is None else sets.shape[0]
+    w = _plain_cpu_head(model, hidden, torch.float32)
+    cap, inv_t = _softcap(model), 1.0 / temperature
+    if w is None:
+        logits = head_logits(model, hidden).float()
+        lse = row_logsumexp(logits * inv_t if inv_t != 1.0 else logits).double()
+        mass = torch.zeros(k, n, dtype=torch.float64)
+        if k:
+            p = torch.exp(logits * inv_t - lse.to(logits.device, torch.float32)[:, None])
+            mass = (sets.to(p.device) @ p.t()).double().cpu()
+        return logits.cpu().t(), lse.cpu(), mass
+    vocab = w.shape[0]
+    ones = torch.ones(1, vocab)
+    sums_of = ones if not k else torch.cat([ones, sets.float()])         # row 0: all ids
+    out = torch.empty(vocab, n)
+    blocks = range(0, vocab, HEAD_CHUNK)
+    mx, sums = torch.empty(len(blocks), n), torch.empty(len(blocks), 1 + k, n)
+    tmp, ht = torch.empty(HEAD_CHUNK, n), hidden.t()
+    for j, i in enumerate(blocks):
+        blk = out[i:i + HEAD_CHUNK]
+        torch.mm(w[i:i + HEAD_CHUNK], ht, out=blk)
+        if cap:
+            blk.div_(cap).tanh_().mul_(cap)
+        torch.amax(blk, 0, out=mx[j])
+        t = tmp[:blk.shape[0]]
+        torch.sub(blk, mx[j], out=t)
+        if inv_t != 1.0:
+            t.mul_(inv_t)
+        torch.mm(sums_of[:, i:i + HEAD_CHUNK], t.exp_(), out=sums[j])
+    mx, sums = mx.double() * inv_t, sums.double()
+    if bool((torch.isnan(mx) | torch.isposinf(mx)).any()):
+        raise _bad_logits((torch.isnan(mx) | torch.isposinf(mx)).any(0))
+    top = mx.amax(0)
+    scale = torch.where(mx > -torch.inf, torch.exp(mx - top), 0.0)           # a block of only -inf adds 0
+    total = torch.einsum("jkn,jn->kn", sums.nan_to_num(0.0), scale)
+    lse = top + torch.log(total[0])                                            # all -inf: -inf
+    check_finite(lse)
+    return out, lse, total[1:] / total[0]
+
+
 def head_logits(model, hidden: torch.Tensor) -> torch.Tensor:
     """LM-head logits of selected hidden states (with the model's final logit soft-capping).
 
     On CPU a handful of rows are computed as weight @ hidden.T: the vocab-major product streams
     the weight once, where oneDNN's row-by-row path for tiny batches is several times slower on a
     262k vocabulary (same values up to float32 summation order)."""
-    head = body_and_head(model)[1]
-    w = getattr(head, "weight", None)
-    plain = not (head._forward_hooks or head._forward_pre_hooks or hasattr(head, "_hf_hook"))   # no hook skipped
-    if (plain and hidden.dim() == 2 and hidden.shape[0] <= SMALL_BATCH and type(head) is torch.nn.Linear
-            and head.bias is None and w.device.type == "cpu" and w.dtype == hidden.dtype):
+    w = _plain_cpu_head(model, hidden)
+    if w is not None and hidden.shape[0] <= SMALL_BATCH:
         logits = torch.mm(w, hidden.t()).t().contiguous()
     else:
-        logits = head(hidden)
-    cap = getattr(getattr(model.config, "get_text_config", lambda **_: model.config)(decoder=True),
-                  "final_logit_softcapping", None)
+        logits = body_and_head(model)[1](hidden)
+    cap = _softcap(model)
     if cap:
         logits = torch.tanh(logits / cap) * cap
     return logits

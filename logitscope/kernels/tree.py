@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .forward import body_and_head, checked_log_softmax, head_logits, row_logsumexp
+from .forward import body_and_head, checked_log_softmax, head_logits, head_logits_lse
 from .sampling import transform
 
 MAX_ROWS = 256
@@ -49,11 +49,11 @@ def expand_group(lm, idx, roots, rows, acc, temperature, top_p, min_mass, max_st
     row_of = {r: i for i, r in enumerate(rows)}                                # root -> row of the cache tensors
     # live branches: root, kv columns of its own tokens (ancestors first), text, mass
     branches = [(r, [], b"", 1.0) for r in rows]
-    lp, normalised = roots.logprobs[sel.to(roots.logprobs.device)], True
+    _prepare(idx, [b""])
+    dist = _roots_dist(idx, roots.logprobs[sel.to(roots.logprobs.device)], temperature, top_p)
     forwards = 0
     for depth in range(max_steps + 1):
-        kids = _classify(idx, branches, _normalise(lp, normalised, temperature, top_p), min_mass,
-                         depth == max_steps, acc)
+        kids = _classify(idx, branches, dist, min_mass, depth == max_steps, acc)
         kids = _cap_per_root(kids, branches, max_branches, acc)
         if not kids:
             break
@@ -91,57 +91,92 @@ def expand_group(lm, idx, roots, rows, acc, temperature, top_p, min_mass, max_st
         kv = [(layer.keys, layer.values, layer) for layer in out.past_key_values.layers]
         hidden = out.last_hidden_state
         wi = torch.tensor(where, dtype=torch.long, device=hidden.device)
-        lp, normalised = head_logits(lm.model, hidden[wi[:, 0], wi[:, 1]]), False   # no head on padded queries
+        _prepare(idx, [b[2] for b in new_branches])
+        dist = _branch_dist(lm.model, idx, hidden[wi[:, 0], wi[:, 1]], temperature, top_p)   # no head on padded queries
         branches = new_branches
     return forwards
 
 
-def _normalise(x, normalised: bool, temperature: float, top_p: float):
-    """(scores [n, vocab] float32, lse [n] float64) with log p = scores - lse after temperature and
-    top-p. Without top-p only each row's log-normaliser is computed (no full log-softmax of a
-    262k vocabulary): the few ids a branch reads are normalised one by one."""
+class _Dist:
+    """Next-token log-probs of a step's branches, kept as vocab-major scores [vocab, n] with a
+    scale and a per-branch log-normaliser: log p[t | branch i] = scores[t, i] * scale - lse[i];
+    `set_mass` [sets, n]: the probability of each of the answer index's big token sets."""
+
+    def __init__(self, scores: np.ndarray, lse: np.ndarray, scale: float = 1.0, set_mass=None):
+        self.scores, self.lse, self.scale = scores, lse, scale
+        self.set_mass = np.zeros((0, len(lse))) if set_mass is None else set_mass
+
+    def probs(self, rows: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """float64 probabilities [len(rows), len(ids)]."""
+        x = self.scores[ids][:, rows].T.astype(np.float64)
+        if self.scale != 1.0:
+            x *= self.scale
+        return np.exp(x - self.lse[rows, None])
+
+    def set_probs(self, idx, k: int, rows: np.ndarray) -> np.ndarray:
+        if k < self.set_mass.shape[0]:
+            return self.set_mass[k, rows]
+        return self.probs(rows, idx.set_ids[k]).sum(1)        # a set first met after this step's head
+
+
+def _roots_dist(idx, x: torch.Tensor, temperature: float, top_p: float) -> _Dist:
+    """Distributions from next-token log-probs [n, vocab] after temperature and top-p (the roots,
+    a handful of rows; or top-p steps, which need the full transform anyway)."""
     x = x.cpu().float()
+    if top_p < 1.0 or temperature != 1.0:
+        x = transform(x, temperature, top_p)
+    sets = idx.set_masks()
+    mass = (sets @ x.exp().t()).double().numpy() if sets is not None else None
+    return _Dist(x.numpy().T, np.zeros(x.shape[0]), 1.0, mass)
+
+
+def _branch_dist(model, idx, hidden: torch.Tensor, temperature: float, top_p: float) -> _Dist:
+    """The branches' distributions from their hidden states. Without top-p only the head's logits,
+    each row's log-normaliser and its big-set sums are computed (no log-softmax over the
+    vocabulary); the few ids a branch reads one by one are normalised when read."""
     if top_p < 1.0:
-        lp = transform(x if normalised else checked_log_softmax(x), temperature, top_p)
-        return lp.numpy(), np.zeros(len(lp))
-    if temperature != 1.0:
-        x = x / temperature
-    elif normalised:
-        return x.numpy(), np.zeros(len(x))
-    return x.numpy(), row_logsumexp(x).double().numpy()
+        return _roots_dist(idx, checked_log_softmax(head_logits(model, hidden)), temperature, top_p)
+    scores, lse, mass = head_logits_lse(model, hidden, temperature, idx.set_masks())
+    return _Dist(scores.numpy(), lse.numpy(), 1.0 / temperature, mass.numpy())
 
 
-def _classify(idx, branches, dist, min_mass, last, acc):
+def _classify(idx, branches, dist: _Dist, min_mass, last, acc):
     """Add each branch's valid / invalid mass; return its live children (branch, token, text, mass).
-    Only the token ids a branch can use are read (a few hundred of a 262k vocabulary): the rest of
-    its mass is invalid by complement, in float64."""
-    scores, lse = dist
-    end_ids = idx.end_ids.numpy()
+    Only the token ids a branch can use are read (a few hundred of a 262k vocabulary, plus one sum
+    per big valid set), for all the branches with the same text at once: the rest of its mass is
+    invalid by complement, in float64."""
+    by_text: dict[bytes, list[int]] = {}
+    for i, b in enumerate(branches):
+        by_text.setdefault(b[2], []).append(i)
     kids = []
-    for i, (r, _, text, m) in enumerate(branches):
-        row, off = scores[i], lse[i]
-        got = 0.0
-        ans = idx.matcher.at_end(text)
-        if ans is not None and len(end_ids):
-            p = float(np.exp(row[end_ids].astype(np.float64) - off).sum())
-            acc.valid[r, idx.slot[ans]] += m * p
-            got += p
-        valid_ids, lives = idx.walk_ids(text)
-        for slot, ids in valid_ids:
-            p = float(np.exp(row[ids].astype(np.float64) - off).sum())
-            acc.valid[r, slot] += m * p
-            got += p
-        for new_text, ids in lives:
-            ps = np.exp(row[ids].astype(np.float64) - off)
-            got += float(ps.sum())
-            nz = ps > 0
-            for tid, p in zip(ids[nz], ps[nz]):
-                if last or m * p < min_mass:
-                    acc.unexplored[r] += m * p
-                else:
-                    kids.append((i, int(tid), new_text, m * p))
-        acc.invalid[r] += max(m * (1.0 - got), 0.0)
+    for text, rows in by_text.items():
+        ids, valid, live_from, live_text, big = idx.layout(text)
+        rows = np.asarray(rows)
+        roots = np.array([branches[i][0] for i in rows])
+        m = np.array([branches[i][3] for i in rows])
+        p = dist.probs(rows, ids)                                          # [branches, ids]
+        got = p.sum(1)
+        for slot, lo, hi in valid:
+            np.add.at(acc.valid[:, slot], roots, m * p[:, lo:hi].sum(1))
+        for slot, k in big:
+            q = dist.set_probs(idx, k, rows)
+            np.add.at(acc.valid[:, slot], roots, m * q)
+            got = got + q
+        np.add.at(acc.invalid, roots, np.maximum(m * (1.0 - got), 0.0))
+        mass = m[:, None] * p[:, live_from:]
+        go = np.zeros(mass.shape, dtype=bool) if last else mass >= min_mass
+        go &= mass > 0
+        np.add.at(acc.unexplored, roots, np.where(go, 0.0, mass).sum(1))
+        for bi, j in zip(*np.nonzero(go)):
+            kids.append((int(rows[bi]), int(ids[live_from + j]), live_text[j], float(mass[bi, j])))
+    kids.sort(key=lambda k: k[0])                                          # stable: branch order, then id order
     return kids
+
+
+def _prepare(idx, texts) -> None:
+    """Lay out the texts a step will classify before its head runs, so their big sets are summed in it."""
+    for t in set(texts):
+        idx.layout(t)
 
 
 def _cap_per_root(kids, branches, max_branches, acc):
