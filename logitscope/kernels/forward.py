@@ -124,15 +124,15 @@ def head_logits_lse(model, hidden: torch.Tensor, temperature: float = 1.0, sets:
         lse = row_logsumexp(logits * inv_t if inv_t != 1.0 else logits).double()
         mass = torch.zeros(k, n, dtype=torch.float64)
         if k:
-            p = torch.exp(logits * inv_t - lse.to(logits.device, torch.float32)[:, None])
-            mass = (sets.to(p.device) @ p.t()).double().cpu()
+            p = torch.exp(logits.double() * inv_t - lse.to(logits.device)[:, None])
+            mass = (sets.to(p.device, torch.float64) @ p.t()).cpu()
         return logits.cpu().t(), lse.cpu(), mass
     vocab = w.shape[0]
     ones = torch.ones(1, vocab)
-    sums_of = ones if not k else torch.cat([ones, sets.float()])         # row 0: all ids
+    sums_of = (ones if not k else torch.cat([ones, sets.float()])).double()   # row 0: all ids; float64 sums
     out = torch.empty(vocab, n)
     blocks = range(0, vocab, HEAD_CHUNK)
-    mx, sums = torch.empty(len(blocks), n), torch.empty(len(blocks), 1 + k, n)
+    mx, sums = torch.empty(len(blocks), n), torch.empty(len(blocks), 1 + k, n, dtype=torch.float64)
     tmp, ht = torch.empty(HEAD_CHUNK, n), hidden.t()
     for j, i in enumerate(blocks):
         blk = out[i:i + HEAD_CHUNK]
@@ -144,8 +144,8 @@ def head_logits_lse(model, hidden: torch.Tensor, temperature: float = 1.0, sets:
         torch.sub(blk, mx[j], out=t)
         if inv_t != 1.0:
             t.mul_(inv_t)
-        torch.mm(sums_of[:, i:i + HEAD_CHUNK], t.exp_(), out=sums[j])
-    mx, sums = mx.double() * inv_t, sums.double()
+        torch.mm(sums_of[:, i:i + HEAD_CHUNK], t.exp_().double(), out=sums[j])
+    mx = mx.double() * inv_t
     if bool((torch.isnan(mx) | torch.isposinf(mx)).any()):
         raise _bad_logits((torch.isnan(mx) | torch.isposinf(mx)).any(0))
     top = mx.amax(0)

@@ -126,7 +126,7 @@ def _roots_dist(idx, x: torch.Tensor, temperature: float, top_p: float) -> _Dist
     if top_p < 1.0 or temperature != 1.0:
         x = transform(x, temperature, top_p)
     sets = idx.set_masks()
-    mass = (sets @ x.exp().t()).double().numpy() if sets is not None else None
+    mass = (sets.double() @ x.double().exp().t()).numpy() if sets is not None else None   # float64 sums
     return _Dist(x.numpy().T, np.zeros(x.shape[0]), 1.0, mass)
 
 
