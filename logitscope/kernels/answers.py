@@ -72,11 +72,8 @@ class AnswerIndex:
         self.slot = {a: i for i, a in enumerate(space.labels)}
         self.end_ids = torch.tensor(vocab.end_ids, dtype=torch.long)
         self.order_np = np.asarray(vocab.order, dtype=np.int64)
-        self._walks: dict[bytes, tuple] = {}
-        self._walk_ids: dict[bytes, tuple] = {}
         self._layouts: dict[bytes, tuple] = {}
         self._set_key: dict[bytes, int] = {}
-        self._set_rows: list[torch.Tensor] = []
         self.set_ids: list[np.ndarray] = []
         self._masks: torch.Tensor | None = None
         self.check_spellable()
@@ -84,22 +81,10 @@ class AnswerIndex:
     def walk(self, text: bytes):
         """(valid ranges [(slot, lo, hi)], live children [(new text, token ids array)]) for a
         branch whose text is `text`: a depth-first walk of the token trie that only visits
-        bytes the matcher allows."""
-        if text not in self._walks:
-            valid, live = [], []
-            self._walk(text, 0, 0, len(self.vocab.order), valid, live)
-            self._walks[text] = (valid, [(t, np.array(ids, dtype=np.int64)) for t, ids in live])
-        return self._walks[text]
-
-    def walk_ids(self, text: bytes):
-        """`walk` with each answer's valid token ids gathered into one array per answer."""
-        if text not in self._walk_ids:
-            valid, live = self.walk(text)
-            per = {}
-            for slot, a, b in valid:
-                per.setdefault(slot, []).append(self.order_np[a:b])
-            self._walk_ids[text] = ([(slot, np.concatenate(parts)) for slot, parts in per.items()], live)
-        return self._walk_ids[text]
+        bytes the matcher allows (`layout` memoises what a branch reads from it)."""
+        valid, live = [], []
+        self._walk(text, 0, 0, len(self.vocab.order), valid, live)
+        return valid, [(t, np.array(ids, dtype=np.int64)) for t, ids in live]
 
     def layout(self, text: bytes):
         """What a branch with this text reads: (ids, valid, live_from, live_text, big).
@@ -115,7 +100,11 @@ class AnswerIndex:
 
         All other ids make the text invalid. Memoised per text."""
         if text not in self._layouts:
-            valid_ids, lives = self.walk_ids(text)
+            ranges, lives = self.walk(text)
+            per: dict[int, list] = {}                                    # each answer's valid ids, one array
+            for slot, a, b in ranges:
+                per.setdefault(slot, []).append(self.order_np[a:b])
+            valid_ids = [(slot, np.concatenate(parts)) for slot, parts in per.items()]
             ans = self.matcher.at_end(text)
             if ans is not None and len(self.end_ids):
                 valid_ids = [(self.slot[ans], self.end_ids.numpy())] + valid_ids
@@ -136,18 +125,17 @@ class AnswerIndex:
     def _set_of(self, ids: np.ndarray) -> int:
         key = np.sort(ids).tobytes()
         if key not in self._set_key:
-            self._set_key[key] = len(self._set_key)
-            self._masks = None
-            mask = torch.zeros(self.vocab.vocab_size)
-            mask[torch.from_numpy(np.asarray(ids, dtype=np.int64))] = 1.0
-            self._set_rows.append(mask)
+            self._set_key[key] = len(self.set_ids)
             self.set_ids.append(np.asarray(ids, dtype=np.int64))
+            self._masks = None
         return self._set_key[key]
 
     def set_masks(self) -> torch.Tensor | None:
-        """The big valid sets met so far as 0/1 rows [sets, vocab] (None before the first)."""
-        if self._masks is None and self._set_rows:
-            self._masks = torch.stack(self._set_rows)
+        """The big valid sets met so far as float64 0/1 rows [sets, vocab] (None before the first)."""
+        if self._masks is None and self.set_ids:
+            self._masks = torch.zeros(len(self.set_ids), self.vocab.vocab_size, dtype=torch.float64)
+            for k, ids in enumerate(self.set_ids):
+                self._masks[k, torch.from_numpy(ids)] = 1.0
         return self._masks
 
     def _walk(self, text, depth, lo, hi, valid, live):

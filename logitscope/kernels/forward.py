@@ -80,20 +80,18 @@ def body_and_head(model):
     return getattr(model, model.base_model_prefix), model.get_output_embeddings()
 
 
-SMALL_BATCH = 16
+SMALL_BATCH = 16     # head_logits: rows computed as weight @ hidden.T on the CPU
+HEAD_CHUNK = 2048    # head_logits_lse: vocabulary rows per block
 
 
-HEAD_CHUNK = 2048
-
-
-def _plain_cpu_head(model, hidden: torch.Tensor, dtype=None):
+def _plain_cpu_head(model, hidden: torch.Tensor):
     """The head's weight where it is a plain bias-free Linear on the CPU whose forward adds nothing
-    (no hooks: accelerate offload, user biases), with the dtype of `hidden` (or `dtype`); else None."""
+    (no hooks: accelerate offload, user biases), with the dtype of `hidden`; else None."""
     head = body_and_head(model)[1]
     w = getattr(head, "weight", None)
     plain = not (head._forward_hooks or head._forward_pre_hooks or hasattr(head, "_hf_hook"))
     if (plain and hidden.dim() == 2 and type(head) is torch.nn.Linear and head.bias is None
-            and w.device.type == "cpu" and w.dtype == (dtype or hidden.dtype) == hidden.dtype):
+            and w.device.type == "cpu" and w.dtype == hidden.dtype):
         return w
     return None
 
@@ -117,7 +115,7 @@ def head_logits_lse(model, hidden: torch.Tensor, temperature: float = 1.0, sets:
     block's max, sum of exponentials and set sums are taken while it is still in cache."""
     n = hidden.shape[0]
     k = 0 if sets is None else sets.shape[0]
-    w = _plain_cpu_head(model, hidden, torch.float32)
+    w = _plain_cpu_head(model, hidden) if hidden.dtype == torch.float32 else None
     cap, inv_t = _softcap(model), 1.0 / temperature
     if w is None:
         logits = head_logits(model, hidden).float()
@@ -128,8 +126,8 @@ def head_logits_lse(model, hidden: torch.Tensor, temperature: float = 1.0, sets:
             mass = (sets.to(p.device, torch.float64) @ p.t()).cpu()
         return logits.cpu().t(), lse.cpu(), mass
     vocab = w.shape[0]
-    ones = torch.ones(1, vocab)
-    sums_of = (ones if not k else torch.cat([ones, sets.float()])).double()   # row 0: all ids; float64 sums
+    ones = torch.ones(1, vocab, dtype=torch.float64)
+    sums_of = ones if not k else torch.cat([ones, sets.double()])     # row 0: all ids; float64 sums
     out = torch.empty(vocab, n)
     blocks = range(0, vocab, HEAD_CHUNK)
     mx, sums = torch.empty(len(blocks), n), torch.empty(len(blocks), 1 + k, n, dtype=torch.float64)
@@ -146,8 +144,9 @@ def head_logits_lse(model, hidden: torch.Tensor, temperature: float = 1.0, sets:
             t.mul_(inv_t)
         torch.mm(sums_of[:, i:i + HEAD_CHUNK], t.exp_().double(), out=sums[j])
     mx = mx.double() * inv_t
-    if bool((torch.isnan(mx) | torch.isposinf(mx)).any()):
-        raise _bad_logits((torch.isnan(mx) | torch.isposinf(mx)).any(0))
+    bad = torch.isnan(mx) | torch.isposinf(mx)
+    if bool(bad.any()):
+        raise _bad_logits(bad.any(0))
     top = mx.amax(0)
     scale = torch.where(mx > -torch.inf, torch.exp(mx - top), 0.0)           # a block of only -inf adds 0
     total = torch.einsum("jkn,jn->kn", sums.nan_to_num(0.0), scale)

@@ -113,11 +113,6 @@ class _Dist:
             x *= self.scale
         return np.exp(x - self.lse[rows, None])
 
-    def set_probs(self, idx, k: int, rows: np.ndarray) -> np.ndarray:
-        if k < self.set_mass.shape[0]:
-            return self.set_mass[k, rows]
-        return self.probs(rows, idx.set_ids[k]).sum(1)        # a set first met after this step's head
-
 
 def _roots_dist(idx, x: torch.Tensor, temperature: float, top_p: float) -> _Dist:
     """Distributions from next-token log-probs [n, vocab] after temperature and top-p (the roots,
@@ -126,7 +121,7 @@ def _roots_dist(idx, x: torch.Tensor, temperature: float, top_p: float) -> _Dist
     if top_p < 1.0 or temperature != 1.0:
         x = transform(x, temperature, top_p)
     sets = idx.set_masks()
-    mass = (sets.double() @ x.double().exp().t()).numpy() if sets is not None else None   # float64 sums
+    mass = (sets @ x.double().exp().t()).numpy() if sets is not None else None   # float64 sums
     return _Dist(x.numpy().T, np.zeros(x.shape[0]), 1.0, mass)
 
 
@@ -159,7 +154,7 @@ def _classify(idx, branches, dist: _Dist, min_mass, last, acc):
         for slot, lo, hi in valid:
             np.add.at(acc.valid[:, slot], roots, m * p[:, lo:hi].sum(1))
         for slot, k in big:
-            q = dist.set_probs(idx, k, rows)
+            q = dist.set_mass[k, rows]                                     # laid out before the head (_prepare)
             np.add.at(acc.valid[:, slot], roots, m * q)
             got = got + q
         np.add.at(acc.invalid, roots, np.maximum(m * (1.0 - got), 0.0))
