@@ -1,4 +1,5 @@
 """Exact answers against brute-force enumeration of token sequences (HF decode + regex rule)."""
+import functools
 import string
 import unicodedata
 
@@ -225,3 +226,128 @@ def test_big_valid_sets_are_read_as_sums(adv_lm, monkeypatch):
     for a in SPACE.labels:
         assert got.answers[a] == pytest.approx(want.answers[a], abs=1e-7)
     assert got.invalid_mass == pytest.approx(want.invalid_mass, abs=1e-7)
+
+
+# ------------------------------------------------------------------ forms with spaces, forms that extend
+# forms of the same answer, a non-ASCII character split between two tokens (issue: lost mass)
+CITY_WORDS = ["New", " York", " City", ",", " New", "York", "London", " is", "\n", b"S\xc3", b"\xa3o", " Paulo", "."]
+CITIES_SHORT = AnswerSpace.of("c1", {"NY": ["New York"], "SP": ["S\u00e3o Paulo"], "L": ["London"]})
+CITIES_LONG = AnswerSpace.of("c2", {"NY": ["New York", "New York, New York City"], "SP": ["S\u00e3o Paulo"],
+                                    "L": ["London"]})
+
+
+def _gpt2_bytes(token: str) -> bytes:
+    """Bytes of a byte-level BPE token string (GPT-2's byte-to-unicode table, written out here)."""
+    bs = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
+    cs, n = bs[:], 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    table = {chr(c): b for b, c in zip(bs, cs)}
+    return bytes(table[ch] for ch in token)
+
+
+@functools.lru_cache(maxsize=None)
+def _starts_boundary_char(rest: bytes) -> bool:
+    """Some boundary character's UTF-8 encoding starts with these bytes (searched over all of Unicode)."""
+    return any(_boundary(chr(cp)) and chr(cp).encode("utf-8", "surrogatepass").startswith(rest)
+               for cp in range(0x80, 0x110000))
+
+
+def classify_bytes(data: bytes, ended: bool, space: AnswerSpace):
+    """The rule on bytes: ('valid', a) | 'live' | 'invalid'. A character cut in half is live while
+    some form (or a boundary character after a complete form) can still complete it."""
+    s = data.lstrip(b" \t\n\r\x0b\x0c")
+    live = False
+    for answer, forms in space.forms:
+        for f in (f.encode() for f in forms):
+            if s.startswith(f):
+                rest = s[len(f):]
+                if not rest:
+                    if ended:
+                        return ("valid", answer)
+                    live = True
+                    continue
+                for n in range(1, 5):
+                    try:
+                        ch = rest[:n].decode("utf-8")
+                    except UnicodeDecodeError:
+                        continue
+                    if _boundary(ch[0]):
+                        return ("valid", answer)
+                    break
+                else:
+                    live = live or (not ended and _starts_boundary_char(rest))   # an unfinished character
+            elif f.startswith(s) and not ended:
+                live = True
+    return "live" if live else "invalid"
+
+
+def brute_force_bytes(lm, prompt_ids, space, depth):
+    tok = lm.tokenizer
+    ends = set(tok.all_special_ids)
+    pieces = [_gpt2_bytes(t) if i not in ends else b"" for i, t in enumerate(tok.convert_ids_to_tokens(list(range(len(tok)))))]
+    valid = {a: 0.0 for a in space.labels}
+    invalid = undecided = 0.0
+    frontier = [(b"", [], 1.0)]
+    for level in range(depth):
+        with torch.no_grad():
+            logits = torch.stack([lm.model(torch.tensor([prompt_ids + seq])).logits[0, -1] for _, seq, _ in frontier])
+        probs = torch.log_softmax(logits.float(), -1).double().exp()
+        nxt = []
+        for (data, seq, mass), p in zip(frontier, probs):
+            for t in range(p.shape[0]):
+                m = mass * float(p[t])
+                ended = t in ends
+                c = classify_bytes(data if ended else data + pieces[t], ended, space)
+                if c == "invalid" or (ended and c == "live"):
+                    invalid += m
+                elif c != "live":
+                    valid[c[1]] += m
+                elif level == depth - 1:
+                    undecided += m
+                else:
+                    nxt.append((data + pieces[t], seq + [t], m))
+        frontier = nxt
+    return valid, invalid, undecided
+
+
+@pytest.fixture(scope="module")
+def city_lm():
+    tok = bytelevel_tokenizer(words=CITY_WORDS, alphabet="NewYorkCityLndSPaul ,.\n", specials=["<eos>", "<pad>"],
+                              bos=None, eos="<eos>", pad="<pad>", chat_template=None)
+    return tiny_lm("llama", tok, seed=11, peak=3.0)
+
+
+@pytest.mark.parametrize("space", [CITIES_SHORT, CITIES_LONG], ids=["c1", "c2"])
+@pytest.mark.parametrize("big_set", [4096, 3])
+def test_forms_that_extend_forms_equal_brute_force(city_lm, space, big_set, monkeypatch):
+    monkeypatch.setattr(answers_mod, "BIG_SET", big_set)
+    monkeypatch.setattr(answers_mod, "_INDEXES", {})
+    prompt = city_lm.tokenizer("London is", add_special_tokens=False)["input_ids"]
+    depth = 4
+    valid, invalid, undecided = brute_force_bytes(city_lm, prompt, space, depth)
+    got = expand_exact(city_lm, prefill(city_lm, [prompt]), space, min_mass=0.0, max_steps=depth - 1,
+                       max_branches=10**6)[0]
+    for a in space.labels:
+        assert got.answers[a] == pytest.approx(valid[a], abs=1e-7), a
+    assert got.invalid_mass == pytest.approx(invalid, abs=1e-7)
+    assert got.unexplored_mass == pytest.approx(undecided, abs=1e-7)
+    assert got.answers["NY"] > 1e-4 and got.answers["SP"] > 1e-6     # both reached, "ã" split in two tokens
+
+
+def test_adding_a_longer_form_of_the_same_answer_changes_nothing(city_lm):
+    """Every text that spells 'New York, New York City' + boundary already spells 'New York' + ','."""
+    prompt = city_lm.tokenizer("London is", add_special_tokens=False)["input_ids"]
+    short = answer_distribution(city_lm, prompt, CITIES_SHORT, min_mass=0.0, max_steps=8)
+    long = answer_distribution(city_lm, prompt, CITIES_LONG, min_mass=0.0, max_steps=8)
+    assert long.answers["NY"] == pytest.approx(short.answers["NY"], abs=1e-9)
+    assert long.invalid_mass == pytest.approx(short.invalid_mass, abs=1e-9)
+    from logitscope.kernels.spaces import LIVE, VALID, Matcher
+    m = Matcher(CITIES_LONG)
+    assert m.spells(b"New York is")[:2] == (VALID, "NY")
+    assert m.classify(b"New York ")[:2] == (VALID, "NY")          # decided at the boundary
+    assert m.spells(b"New York, New York Ci")[:2] == (VALID, "NY")
+    assert m.classify(b"New York")[0] == LIVE

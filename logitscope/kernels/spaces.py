@@ -170,9 +170,13 @@ class Matcher:
         self.max_form = max(len(f) for f in self.answer_of)
 
     def classify(self, text: bytes) -> tuple[int, str | None]:
-        """(LIVE | VALID | INVALID, answer) for text (leading whitespace already stripped)."""
-        if text in self.next_bytes or text in self.answer_of:
-            return LIVE, None
+        """(LIVE | VALID | INVALID, answer) for text (leading whitespace already stripped).
+
+        A complete form followed by a boundary decides the answer, whatever follows, even where
+        the text could still grow into a longer form of the same answer ("New York" + " " with
+        "New York City" also a form); `check_overlaps` guarantees no other answer's form goes on
+        past a boundary, so the decision is unique."""
+        pending = False
         for k in range(min(len(text) - 1, self.max_form), 0, -1):
             answer = self.answer_of.get(text[:k])
             if answer is None:
@@ -180,8 +184,9 @@ class Matcher:
             rest = text[k:]
             if self.starts_with_boundary(rest):
                 return VALID, answer
-            if rest in self.boundary_next:
-                return LIVE, None
+            pending = pending or rest in self.boundary_next
+        if pending or text in self.next_bytes or text in self.answer_of:
+            return LIVE, None
         return INVALID, None
 
     def starts_with_boundary(self, rest: bytes) -> bool:
