@@ -140,3 +140,22 @@ def test_appends_write_into_the_cache_in_place(llama_lm):
     assert [layer.keys.data_ptr() for layer in s.cache.layers] == ptrs   # no copy of the cache
     fresh = torch.stack([next_logprobs(lm, [r])[0] for r in s.ids])
     assert (s.logprobs - fresh).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("lm_name", ["llama_lm", "gemma_lm"])
+def test_keep_with_repeated_rows_forks_them(lm_name, request):
+    """keep([0, 0]) makes two rows with one history; each then grows on its own and stays exact."""
+    lm = request.getfixturevalue(lm_name)
+    s = Session(lm, lm.encode("a", ""), 2)
+    s.append_text([" rock", " paper"])
+    s.keep([0, 0, 1])
+    assert s.ids[0] == s.ids[1] and s.ids[0] is not s.ids[1]
+    s.append_text([" paper", "", " rock"])
+    s.append_text(["", " paper", ""])
+    assert s.texts[0] == s.texts[1] and s.ids[0] == s.ids[1]
+    fresh = torch.stack([next_logprobs(lm, [r])[0] for r in s.ids])
+    assert (s.logprobs - fresh).abs().max() < 1e-4
+    s.keep([2, 0, 0])
+    s.append_text([" scissors", " rock", " 10"])
+    fresh = torch.stack([next_logprobs(lm, [r])[0] for r in s.ids])
+    assert (s.logprobs - fresh).abs().max() < 1e-4

@@ -231,7 +231,7 @@ class Session:
             renum.setdefault(self.slot[i], len(renum))
         self._take_slots(list(renum))
         self.slot = [renum[self.slot[i]] for i in rows]
-        self.ids = [self.ids[i] for i in rows]
+        self.ids = [list(self.ids[i]) for i in rows]      # a row kept twice is a fork: its own ids
         self.texts = [self.texts[i] for i in rows]
 
 
