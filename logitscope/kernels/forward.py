@@ -6,6 +6,25 @@ import torch
 from ..errors import ModelError, UserError
 
 
+def module_device(module) -> torch.device:
+    """The device a module computes on: accelerate's hook execution device where the module is
+    dispatched (its weights may sit on `meta` while offloaded to disk or CPU), else its weight's."""
+    hook = getattr(module, "_hf_hook", None)
+    for h in [hook, *getattr(hook, "hooks", ())]:
+        dev = getattr(h, "execution_device", None)
+        if dev is not None:
+            return torch.device(f"cuda:{dev}" if isinstance(dev, int) else dev)
+    w = next(iter(module.parameters()), None)
+    return w.device if w is not None else torch.device("cpu")
+
+
+def take_positions(hidden: torch.Tensor, rows, cols) -> torch.Tensor:
+    """hidden[rows[i], cols[i]] -> [n, hidden], the indices put on `hidden`'s own device: under a
+    multi-GPU map the body's output sits on the final norm's device, not the embedding's."""
+    dev = hidden.device
+    return hidden[torch.as_tensor(rows).to(dev), torch.as_tensor(cols).to(dev)]
+
+
 def left_pad(rows: list[list[int]], pad_id: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
     """ids, mask: [batch, max_len], rows right-aligned (left padding)."""
     width = max(len(r) for r in rows)

@@ -35,7 +35,9 @@ class LM:
 
     @property
     def input_device(self):
-        return self.model.get_input_embeddings().weight.device
+        """Where input ids go: the embedding's execution device (not `meta` when it is offloaded)."""
+        from .forward import module_device
+        return module_device(self.model.get_input_embeddings())
 
     @property
     def pad_id(self) -> int:

@@ -29,7 +29,8 @@ class RewardModel:
 
     @property
     def input_device(self):
-        return self.model.get_input_embeddings().weight.device
+        from .forward import module_device
+        return module_device(self.model.get_input_embeddings())
 
 
 def load_reward_model(spec: str, *, dtype=None, device=None, device_map=None, quantize=None,
@@ -96,7 +97,7 @@ def encode(rm: RewardModel, text: str) -> list[int]:
 @torch.inference_mode()
 def score_ids(rm: RewardModel, rows: list[list[int]], *, batch_size: int = 8, padding_side: str = "right") -> list[float]:
     """Scores of tokenised rows, batched by length, in input order."""
-    from .forward import positions_from_mask
+    from .forward import positions_from_mask, take_positions
     if any(len(r) == 0 for r in rows):
         raise UserError("empty input: nothing to score")
     body = getattr(rm.model, rm.model.base_model_prefix)
@@ -120,8 +121,8 @@ def score_ids(rm: RewardModel, rows: list[list[int]], *, batch_size: int = 8, pa
         hidden = body(input_ids=ids, attention_mask=mask, position_ids=positions_from_mask(mask),
                       use_cache=False).last_hidden_state
         last = width - 1 if padding_side == "left" else None
-        at = torch.full((len(idx),), last, device=dev) if last is not None else mask.sum(-1) - 1
-        h = hidden[torch.arange(len(idx), device=dev), at]
+        at = torch.full((len(idx),), last) if last is not None else mask.sum(-1) - 1
+        h = take_positions(hidden, torch.arange(len(idx)), at)
         scores = head(h.to(head.weight.dtype)).float()[:, 0]
         if torch.isnan(scores).any():
             raise UserError("the reward model produced NaN scores; try --dtype fp32 or no quantisation")

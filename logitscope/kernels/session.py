@@ -32,7 +32,7 @@ import torch
 from ..errors import UserError
 from .answers import AnswerDist, Roots, expand_exact, first_token
 from .cache import growing_cache, kv_bytes_per_token, select_rows, set_kv
-from .forward import body_and_head, checked_log_softmax, head_logits
+from .forward import body_and_head, checked_log_softmax, head_logits, take_positions
 from .formats import encode_text
 from .sampling import sample_with_uniforms, transform
 
@@ -135,7 +135,8 @@ class Session:
         out = base(input_ids=ids.to(dev), attention_mask=mask, position_ids=pos,
                    past_key_values=self.cache, use_cache=True)
         moved = counts > 0      # slots given an empty chunk keep their distribution
-        last = out.last_hidden_state[torch.arange(n, device=dev), (counts - 1).clamp(min=0)][moved]
+        hidden = out.last_hidden_state
+        last = take_positions(hidden, torch.arange(n), (counts - 1).clamp(min=0))[moved.to(hidden.device)]
         lp = self.slot_logprobs.clone()
         lp[moved.to(lp.device)] = checked_log_softmax(head_logits(self.lm.model, last)).to(lp.device)
         self.slot_logprobs = lp

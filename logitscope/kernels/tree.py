@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .forward import body_and_head, checked_log_softmax, head_logits, head_logits_lse
+from .forward import body_and_head, checked_log_softmax, head_logits, head_logits_lse, take_positions
 from .sampling import transform
 
 MAX_ROWS = 256
@@ -90,9 +90,9 @@ def expand_group(lm, idx, roots, rows, acc, temperature, top_p, min_mass, max_st
         forwards += 1
         kv = [(layer.keys, layer.values, layer) for layer in out.past_key_values.layers]
         hidden = out.last_hidden_state
-        wi = torch.tensor(where, dtype=torch.long, device=hidden.device)
+        wi = torch.tensor(where, dtype=torch.long)
         _prepare(idx, [b[2] for b in new_branches])
-        dist = _branch_dist(lm.model, idx, hidden[wi[:, 0], wi[:, 1]], temperature, top_p)   # no head on padded queries
+        dist = _branch_dist(lm.model, idx, take_positions(hidden, wi[:, 0], wi[:, 1]), temperature, top_p)   # no head on padded queries
         branches = new_branches
     return forwards
 
