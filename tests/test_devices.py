@@ -119,3 +119,20 @@ def test_offloaded_embedding_and_head(tmp_path):
     assert (runs[0][0] - runs[1][0]).abs().max() < 1e-5
     for a, b in zip(runs[0][1], runs[1][1]):
         assert np.allclose(list(a.answers.values()), list(b.answers.values()), atol=1e-6)
+
+
+def test_cpu_gqa_is_scoped_to_cpu_tensors(tmp_path, monkeypatch):
+    """Loading a CPU model lets SDPA use grouped heads for CPU tensors only, without touching the
+    process environment, so a later CUDA model keeps transformers' own rule."""
+    import os
+
+    from transformers.integrations import sdpa_attention as sa
+    monkeypatch.delenv("TRANSFORMERS_SDPA_FORCE_GQA", raising=False)
+    load_model(str(save_tiny_lm(tmp_path / "tiny", "llama")), device="cpu")
+    assert "TRANSFORMERS_SDPA_FORCE_GQA" not in os.environ
+    mask = torch.ones(1, 1, 3, 3, dtype=torch.bool)
+    cpu_kv = torch.zeros(1, 2, 3, 8)
+    assert sa.use_gqa_in_sdpa(mask, cpu_kv, cpu_kv) is True
+    other = torch.zeros(1, 2, 3, 8, device="meta")           # stands for a CUDA tensor: transformers' rule
+    assert sa.use_gqa_in_sdpa(mask, other, other) is False
+    assert sa.use_gqa_in_sdpa(None, other, other) is True

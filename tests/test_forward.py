@@ -86,3 +86,72 @@ def test_blocked_head_normaliser_and_set_sums_equal_the_module(gemma_lm, monkeyp
         g[3] = bad
         with pytest.raises(ModelError, match="rows \\[3\\]"):
             head_logits_lse(model, g, temperature, sets)
+
+
+@pytest.mark.parametrize("chunk", [7, 64, 4096])
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
+def test_module_path_blocks_equal_the_module(gemma_lm, monkeypatch, chunk, temperature):
+    """The accelerator path (the head module's logits reduced in blocks where they are), forced on the CPU."""
+    model = gemma_lm.model
+    monkeypatch.setattr(forward, "_plain_cpu_head", lambda *a, **k: None)
+    monkeypatch.setattr(forward, "DEVICE_CHUNK", chunk)
+    h = torch.randn(5, model.config.hidden_size) * 4
+    sets = (torch.rand(3, model.config.vocab_size) < 0.4).float()
+    want = body_and_head(model)[1](h)
+    scores, lse, mass = head_logits_lse(model, h, temperature, sets)
+    p = torch.softmax(want.double() / temperature, -1)
+    assert torch.allclose(scores.t(), want, atol=1e-5)
+    assert torch.allclose(lse, torch.logsumexp(want.double() / temperature, -1), atol=1e-5)
+    assert torch.allclose(mass, sets.double() @ p.t(), atol=1e-6)
+    lp = torch.log_softmax(want, -1)
+    assert torch.allclose(forward.set_sums(sets, lp, chunk), sets.double() @ lp.double().exp().t(), atol=1e-6)
+
+
+class _BigCopies(torch.overrides.TorchFunctionMode):
+    """Records float64 tensors of a whole vocabulary row or more, and host copies of vocabulary-sized tensors."""
+
+    def __init__(self, vocab):
+        super().__init__()
+        self.vocab, self.seen = vocab, []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        src = args[0] if args and isinstance(args[0], torch.Tensor) else None
+        whole_rows = src is not None and self.vocab in src.shape
+        if (func in (torch.Tensor.double, torch.Tensor.to) and whole_rows and src.dtype == torch.float32
+                and isinstance(out, torch.Tensor) and out.dtype == torch.float64):
+            self.seen.append(f"float64 copy of {tuple(src.shape)}")
+        if func in (torch.Tensor.cpu, torch.Tensor.numpy) and whole_rows:
+            self.seen.append(f"host copy {tuple(src.shape)}")
+        return out
+
+
+@pytest.mark.parametrize("top_p", [1.0, 0.9])
+def test_module_path_reads_only_what_it_needs(monkeypatch, top_p):
+    """On the module path, an exact expansion makes no float64 [rows, vocab] tensor and copies no
+    vocabulary row to the host, and its answers equal the CPU path's."""
+    from logitscope.kernels import answers as answers_mod
+    from logitscope.kernels.answers import expand_exact, prefill
+    from logitscope.kernels.spaces import AnswerSpace
+    from logitscope.testing import bytelevel_tokenizer, tiny_lm
+    junk = [a + b + c for a in "xyzgh" for b in "qwvkfd" for c in "jmnprst"]   # tokens no branch reads one by one
+    tok = bytelevel_tokenizer(words=["10", "1.", " 1", " 7", "7.", "  "] + junk, alphabet="0127 .\naAb",
+                              specials=["<eos>", "<pad>"],
+                              bos=None, eos="<eos>", pad="<pad>", chat_template=None)
+    lm = tiny_lm("llama", tok, seed=3, peak=4.0)
+    space = AnswerSpace.of("adv", {"1": ["1"], "10": ["10"], "7": ["7"], "a": ["a", "A"]})
+    monkeypatch.setattr(answers_mod, "BIG_SET", 3)               # every valid set is summed as a set
+    monkeypatch.setattr(answers_mod, "_INDEXES", {})
+    prompts = [tok("1 7", add_special_tokens=False)["input_ids"], tok("a a 1", add_special_tokens=False)["input_ids"]]
+    kw = dict(top_p=top_p, min_mass=0.0, max_steps=3, max_branches=64)     # at most 128 rows < the vocabulary
+    want = expand_exact(lm, prefill(lm, prompts), space, **kw)
+    monkeypatch.setattr(forward, "_plain_cpu_head", lambda *a, **k: None)
+    monkeypatch.setattr(forward, "DEVICE_CHUNK", 8, raising=False)
+    roots = prefill(lm, prompts)
+    mode = _BigCopies(len(tok))
+    with mode:
+        got = expand_exact(lm, roots, space, **kw)
+    assert not mode.seen, mode.seen[:3]
+    for a, b in zip(got, want):
+        assert list(a.answers.values()) == pytest.approx(list(b.answers.values()), abs=1e-7)
+        assert a.invalid_mass == pytest.approx(b.invalid_mass, abs=1e-7)

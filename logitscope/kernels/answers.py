@@ -130,13 +130,20 @@ class AnswerIndex:
             self._masks = None
         return self._set_key[key]
 
-    def set_masks(self) -> torch.Tensor | None:
-        """The big valid sets met so far as float64 0/1 rows [sets, vocab] (None before the first)."""
+    def set_masks(self, device=None) -> torch.Tensor | None:
+        """The big valid sets met so far as float64 0/1 rows [sets, vocab] (None before the first),
+        kept once per device."""
         if self._masks is None and self.set_ids:
             self._masks = torch.zeros(len(self.set_ids), self.vocab.vocab_size, dtype=torch.float64)
             for k, ids in enumerate(self.set_ids):
                 self._masks[k, torch.from_numpy(ids)] = 1.0
-        return self._masks
+            self._masks_on = {}
+        if self._masks is None or device is None or torch.device(device).type == "cpu":
+            return self._masks
+        key = str(device)
+        if key not in self._masks_on:
+            self._masks_on[key] = self._masks.to(device)
+        return self._masks_on[key]
 
     def _walk(self, text, depth, lo, hi, valid, live):
         vi, m = self.vocab, self.matcher

@@ -120,58 +120,81 @@ def _softcap(model):
     return getattr(cfg, "final_logit_softcapping", None)
 
 
+DEVICE_CHUNK = 32768  # head_logits_lse on the module path (accelerators): vocabulary columns per block
+
+
 @torch.no_grad()
 def head_logits_lse(model, hidden: torch.Tensor, temperature: float = 1.0, sets: torch.Tensor | None = None):
     """(logits, lse, set_mass) for selected hidden states [n, hidden]:
 
-    - logits: the LM head's float32 logits, vocab-major [vocab, n], soft-capped like the model's;
-    - lse: float64 log-normaliser of each row of logits / temperature [n];
-    - set_mass: float64 [k, n], the probability (after temperature) of each token set given as
-      0/1 rows of `sets` [k, vocab]: sums over tens of thousands of ids without gathering them.
+    - logits: the LM head's float32 logits, vocab-major [vocab, n], soft-capped like the model's,
+      on the head's device (on an accelerator they stay there: callers gather the few ids they read);
+    - lse: float64 log-normaliser of each row of logits / temperature [n], on the CPU;
+    - set_mass: float64 [k, n] on the CPU, the probability (after temperature) of each token set
+      given as 0/1 rows of `sets` [k, vocab]: sums over tens of thousands of ids without gathering.
 
-    NaN / +inf logits end with one clear error. On the CPU with a plain float32 head the product
-    is computed a block of `HEAD_CHUNK` vocabulary rows at a time (weight_block @ hidden.T); each
-    block's max, sum of exponentials and set sums are taken while it is still in cache."""
+    Both paths reduce the vocabulary a block at a time (each block's max, its sum of exponentials
+    and its set sums, float32 logits, float64 sums), so no float64 [n, vocab] tensor is made. On the
+    CPU with a plain float32 head the logits themselves are computed block by block
+    (weight_block @ hidden.T, `HEAD_CHUNK` rows) while the block is in cache; otherwise (accelerators,
+    hooked or quantised heads) the module computes them and they are reduced where they are.
+    NaN / +inf logits end with one clear error."""
     n = hidden.shape[0]
-    k = 0 if sets is None else sets.shape[0]
     w = _plain_cpu_head(model, hidden) if hidden.dtype == torch.float32 else None
     cap, inv_t = _softcap(model), 1.0 / temperature
     if w is None:
-        logits = head_logits(model, hidden).float()
-        lse = row_logsumexp(logits * inv_t if inv_t != 1.0 else logits).double()
-        mass = torch.zeros(k, n, dtype=torch.float64)
-        if k:
-            p = torch.exp(logits.double() * inv_t - lse.to(logits.device)[:, None])
-            mass = (sets.to(p.device, torch.float64) @ p.t()).cpu()
-        return logits.cpu().t(), lse.cpu(), mass
-    vocab = w.shape[0]
-    ones = torch.ones(1, vocab, dtype=torch.float64)
-    sums_of = ones if not k else torch.cat([ones, sets.double()])     # row 0: all ids; float64 sums
-    out = torch.empty(vocab, n)
-    blocks = range(0, vocab, HEAD_CHUNK)
-    mx, sums = torch.empty(len(blocks), n), torch.empty(len(blocks), 1 + k, n, dtype=torch.float64)
-    tmp, ht = torch.empty(HEAD_CHUNK, n), hidden.t()
-    for j, i in enumerate(blocks):
-        blk = out[i:i + HEAD_CHUNK]
-        torch.mm(w[i:i + HEAD_CHUNK], ht, out=blk)
-        if cap:
-            blk.div_(cap).tanh_().mul_(cap)
+        logits = head_logits(model, hidden).float().t()               # [vocab, n] view, on the head's device
+        vocab, chunk = logits.shape[0], DEVICE_CHUNK
+
+        def block(i):
+            return logits[i:i + chunk]
+        out = logits
+    else:
+        vocab, chunk = w.shape[0], HEAD_CHUNK
+        out, ht = torch.empty(vocab, n), hidden.t()
+
+        def block(i):
+            blk = out[i:i + chunk]
+            torch.mm(w[i:i + chunk], ht, out=blk)
+            if cap:
+                blk.div_(cap).tanh_().mul_(cap)
+            return blk
+    dev = out.device
+    ones = torch.ones(1, vocab, dtype=torch.float64, device=dev)
+    sums_of = ones if sets is None or not len(sets) else torch.cat([ones, sets.to(dev, torch.float64)])
+    starts = range(0, vocab, chunk)
+    mx = torch.empty(len(starts), n, device=dev)
+    sums = torch.empty(len(starts), sums_of.shape[0], n, dtype=torch.float64, device=dev)
+    tmp = torch.empty(min(chunk, vocab), n, device=dev)
+    for j, i in enumerate(starts):
+        blk = block(i)
         torch.amax(blk, 0, out=mx[j])
         t = tmp[:blk.shape[0]]
         torch.sub(blk, mx[j], out=t)
         if inv_t != 1.0:
             t.mul_(inv_t)
-        torch.mm(sums_of[:, i:i + HEAD_CHUNK], t.exp_().double(), out=sums[j])
+        torch.mm(sums_of[:, i:i + chunk], t.exp_().double(), out=sums[j])
     mx = mx.double() * inv_t
     bad = torch.isnan(mx) | torch.isposinf(mx)
     if bool(bad.any()):
-        raise _bad_logits(bad.any(0))
+        raise _bad_logits(bad.any(0).cpu())
     top = mx.amax(0)
     scale = torch.where(mx > -torch.inf, torch.exp(mx - top), 0.0)           # a block of only -inf adds 0
     total = torch.einsum("jkn,jn->kn", sums.nan_to_num(0.0), scale)
-    lse = top + torch.log(total[0])                                            # all -inf: -inf
+    lse = (top + torch.log(total[0])).cpu()                                    # all -inf: -inf
     check_finite(lse)
-    return out, lse, total[1:] / total[0]
+    return out, lse, (total[1:] / total[0]).cpu()
+
+
+def set_sums(sets: torch.Tensor, logprobs: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+    """float64 [k, n]: the probability of each 0/1 token set `sets` [k, vocab] under log-probs
+    [n, vocab], a block of the vocabulary at a time (no float64 [n, vocab] copy), on the CPU."""
+    chunk = chunk or DEVICE_CHUNK
+    sets = sets.to(logprobs.device, torch.float64)
+    total = torch.zeros(sets.shape[0], logprobs.shape[0], dtype=torch.float64, device=logprobs.device)
+    for i in range(0, logprobs.shape[1], chunk):
+        total += sets[:, i:i + chunk] @ logprobs[:, i:i + chunk].exp().double().t()
+    return total.cpu()
 
 
 def head_logits(model, hidden: torch.Tensor) -> torch.Tensor:

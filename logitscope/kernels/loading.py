@@ -125,9 +125,20 @@ def cpu_gqa() -> None:
     """On CPU, let SDPA attend grouped K/V heads directly (`enable_gqa`) even with an attention
     mask, instead of transformers' `repeat_kv` copying the whole KV cache n_rep times per layer
     and step; that copy was 30% of a CPU session's time (measured in bench_session: 64.9 s ->
-    52.5 s, same log-probs). Not on CUDA, where a masked GQA call falls back to the math kernel.
-    A user's own TRANSFORMERS_SDPA_FORCE_GQA setting wins."""
-    os.environ.setdefault("TRANSFORMERS_SDPA_FORCE_GQA", "1")
+    52.5 s, same log-probs). transformers decides this in `use_gqa_in_sdpa`; we wrap it so that it
+    says yes for CPU tensors only: a CUDA model in the same process keeps transformers' own rule
+    (a masked GQA call there falls back to the math kernel). Process environment untouched."""
+    from transformers.integrations import sdpa_attention as sa
+    if getattr(sa.use_gqa_in_sdpa, "_logitscope_cpu", False):
+        return
+    original = sa.use_gqa_in_sdpa
+
+    def use_gqa_in_sdpa(attention_mask, key, value):
+        if key.device.type == "cpu" and "TRANSFORMERS_SDPA_FORCE_GQA" not in os.environ:   # a user's setting wins
+            return True
+        return original(attention_mask, key, value)
+    use_gqa_in_sdpa._logitscope_cpu = True
+    sa.use_gqa_in_sdpa = use_gqa_in_sdpa
 
 
 def _uses_disk(device_map) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .forward import body_and_head, checked_log_softmax, head_logits, head_logits_lse, take_positions
+from .forward import body_and_head, checked_log_softmax, head_logits, head_logits_lse, set_sums, take_positions
 from .sampling import transform
 
 MAX_ROWS = 256
@@ -98,17 +98,25 @@ def expand_group(lm, idx, roots, rows, acc, temperature, top_p, min_mass, max_st
 
 
 class _Dist:
-    """Next-token log-probs of a step's branches, kept as vocab-major scores [vocab, n] with a
-    scale and a per-branch log-normaliser: log p[t | branch i] = scores[t, i] * scale - lse[i];
-    `set_mass` [sets, n]: the probability of each of the answer index's big token sets."""
+    """Next-token log-probs of a step's branches, kept as vocab-major scores [vocab, n] (a torch
+    tensor where the head computed it: on an accelerator only the ids a branch reads are copied
+    back) with a scale and a per-branch log-normaliser on the host:
+    log p[t | branch i] = scores[t, i] * scale - lse[i]; `set_mass` [sets, n]: the probability of
+    each of the answer index's big token sets."""
 
-    def __init__(self, scores: np.ndarray, lse: np.ndarray, scale: float = 1.0, set_mass=None):
+    def __init__(self, scores: torch.Tensor, lse: np.ndarray, scale: float = 1.0, set_mass=None):
         self.scores, self.lse, self.scale = scores, lse, scale
         self.set_mass = np.zeros((0, len(lse))) if set_mass is None else set_mass
 
     def probs(self, rows: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """float64 probabilities [len(rows), len(ids)]."""
-        x = self.scores[ids][:, rows].T.astype(np.float64)
+        s = self.scores
+        if s.device.type == "cpu":
+            x = s.numpy()[ids][:, rows].T.astype(np.float64)
+        else:                                                              # gather there, copy back what is read
+            x = s.index_select(0, torch.from_numpy(ids).to(s.device))
+            x = x.index_select(1, torch.as_tensor(rows, dtype=torch.long, device=s.device)).t().cpu().numpy()
+            x = x.astype(np.float64)
         if self.scale != 1.0:
             x *= self.scale
         return np.exp(x - self.lse[rows, None])
@@ -116,13 +124,13 @@ class _Dist:
 
 def _roots_dist(idx, x: torch.Tensor, temperature: float, top_p: float) -> _Dist:
     """Distributions from next-token log-probs [n, vocab] after temperature and top-p (the roots,
-    a handful of rows; or top-p steps, which need the full transform anyway)."""
-    x = x.cpu().float()
+    a handful of rows; or top-p steps, which need the full transform anyway), where they are."""
+    x = x.float()
     if top_p < 1.0 or temperature != 1.0:
         x = transform(x, temperature, top_p)
-    sets = idx.set_masks()
-    mass = (sets @ x.double().exp().t()).numpy() if sets is not None else None   # float64 sums
-    return _Dist(x.numpy().T, np.zeros(x.shape[0]), 1.0, mass)
+    sets = idx.set_masks(x.device)
+    mass = set_sums(sets, x).numpy() if sets is not None else None
+    return _Dist(x.t(), np.zeros(x.shape[0]), 1.0, mass)
 
 
 def _branch_dist(model, idx, hidden: torch.Tensor, temperature: float, top_p: float) -> _Dist:
@@ -131,8 +139,8 @@ def _branch_dist(model, idx, hidden: torch.Tensor, temperature: float, top_p: fl
     vocabulary); the few ids a branch reads one by one are normalised when read."""
     if top_p < 1.0:
         return _roots_dist(idx, checked_log_softmax(head_logits(model, hidden)), temperature, top_p)
-    scores, lse, mass = head_logits_lse(model, hidden, temperature, idx.set_masks())
-    return _Dist(scores.numpy(), lse.numpy(), 1.0 / temperature, mass.numpy())
+    scores, lse, mass = head_logits_lse(model, hidden, temperature, idx.set_masks(hidden.device))
+    return _Dist(scores, lse.numpy(), 1.0 / temperature, mass.numpy())
 
 
 def _classify(idx, branches, dist: _Dist, min_mass, last, acc):
