@@ -147,6 +147,8 @@ def test_module_path_reads_only_what_it_needs(monkeypatch, top_p):
     want = expand_exact(lm, prefill(lm, prompts), space, **kw)
     monkeypatch.setattr(forward, "_plain_cpu_head", lambda *a, **k: None)
     monkeypatch.setattr(forward, "DEVICE_CHUNK", 8, raising=False)
+    from logitscope.kernels import tree
+    monkeypatch.setattr(tree, "HOST_DEVICES", (), raising=False)  # gather as on an accelerator
     roots = prefill(lm, prompts)
     mode = _BigCopies(len(tok))
     with mode:
