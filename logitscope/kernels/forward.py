@@ -25,6 +25,20 @@ def take_positions(hidden: torch.Tensor, rows, cols) -> torch.Tensor:
     return hidden[torch.as_tensor(rows).to(dev), torch.as_tensor(cols).to(dev)]
 
 
+def context_limit(model) -> int | None:
+    """The number of positions the model was built for (`max_position_embeddings`), if it says."""
+    cfg = model.config.get_text_config(decoder=True) if hasattr(model.config, "get_text_config") else model.config
+    limit = getattr(cfg, "max_position_embeddings", None)
+    return int(limit) if limit else None
+
+
+def check_length(lm, n_tokens: int, what: str = "the prompt") -> None:
+    """One clear error before the work starts when `n_tokens` positions exceed the model's limit."""
+    limit = context_limit(lm.model)
+    if limit is not None and n_tokens > limit:
+        raise UserError(f"{what} needs {n_tokens} positions, but {lm.name} takes at most {limit}")
+
+
 def left_pad(rows: list[list[int]], pad_id: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
     """ids, mask: [batch, max_len], rows right-aligned (left padding)."""
     width = max(len(r) for r in rows)

@@ -223,17 +223,41 @@ class Session:
         return out
 
     def keep(self, rows) -> None:
-        """Keep only these rows (drop finished games), in this order; unused slots are freed."""
+        """Keep only these rows (drop finished games), in this order; unused slots are freed.
+        A row given twice is forked (two rows with one history, each then growing on its own)."""
+        parents, slots = self._renumber(rows)
+        self._take_slots(parents)
+        self._set_rows(rows, slots)
+
+    def copy(self, rows) -> "Session":
+        """A new session holding copies of these rows (repeats fork) in a cache of its own; this
+        session is not changed (e.g. one prompt prefilled once, copied for each batch of samples)."""
+        parents, slots = self._renumber(rows)
+        new = object.__new__(Session)
+        new.lm, new.tokens_forwarded = self.lm, 0
+        idx = torch.tensor(parents, dtype=torch.long)
+        dev = self.mask.device
+        new.cache = select_rows(self.cache, idx)
+        new.mask, new.lengths = self.mask[idx.to(dev)], self.lengths[idx.to(dev)]
+        new.slot_logprobs = self.slot_logprobs[idx.to(self.slot_logprobs.device)]
+        new.ids, new.texts = self.ids, self.texts
+        new._set_rows(rows, slots)
+        return new
+
+    def _renumber(self, rows) -> tuple[list[int], list[int]]:
+        """(the slots these rows use, in first-use order; each row's new slot number)."""
         rows = [int(i) for i in rows]
         if not rows:
             raise UserError("a session needs at least one row")
         renum: dict[int, int] = {}
         for i in rows:
             renum.setdefault(self.slot[i], len(renum))
-        self._take_slots(list(renum))
-        self.slot = [renum[self.slot[i]] for i in rows]
-        self.ids = [list(self.ids[i]) for i in rows]      # a row kept twice is a fork: its own ids
-        self.texts = [self.texts[i] for i in rows]
+        return list(renum), [renum[self.slot[i]] for i in rows]
+
+    def _set_rows(self, rows, slots) -> None:
+        self.ids = [list(self.ids[int(i)]) for i in rows]      # every row its own list of ids
+        self.texts = [self.texts[int(i)] for i in rows]
+        self.slot = slots
 
 
 def _compact(cache, mask):
