@@ -35,13 +35,14 @@ def main():
 
 
 def _register():
-    from . import dist, games, models, plan, randomness, reward
+    from . import creativity, dist, games, models, plan, randomness, reward
     main.add_command(models.models)
     main.add_command(dist.dist)
     main.add_command(games.determinism)
     main.add_command(reward.reward)
     main.add_command(plan.plan)
-    for cmd in (randomness.integers, randomness.letters, randomness.sequences):
+    for cmd in (randomness.integers, randomness.letters, randomness.sequences, creativity.entropy,
+                creativity.attractor):
         main.add_command(cmd)
 
 

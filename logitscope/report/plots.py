@@ -78,3 +78,32 @@ def _save(fig, plt, path: Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def entropy_curves(rows: list[dict], path: Path, title: str) -> Path | str:
+    """Full-vocabulary and top-5 entropy (bits) against token position, one line per model with its
+    95% band over samples (Mohammadi 2024's token-entropy figure)."""
+    plt = _plt()
+    if plt is None:
+        return HINT
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharex=True)
+    for ax, key, name in ((axes[0], "top5_by_position", "top-5 entropy (bits)"),
+                          (axes[1], "entropy_by_position", "full-vocabulary entropy (bits)")):
+        for r in rows:
+            c = r[key]
+            x = list(range(1, len(c["mean"]) + 1))
+            line, = ax.plot(x, c["mean"], lw=1.4, label=f"{r['model']} (mean {r['mean_top5_entropy_bits']:.2f} top-5)"
+                            if key == "top5_by_position" else r["model"])
+            lo = [m if v != v else v for m, v in zip(c["mean"], c["lo"])]     # no band where n < 2
+            hi = [m if v != v else v for m, v in zip(c["mean"], c["hi"])]
+            ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, lw=0)
+        ax.set_xlabel("generated token")
+        ax.set_ylabel(name)
+    axes[0].axhline(2.3219, color="gray", lw=0.8, ls="--")
+    axes[0].text(0.01, 2.36, "log2(5) = 2.32: uniform over the top 5", fontsize=7, color="gray", va="bottom",
+                 transform=axes[0].get_yaxis_transform())
+    axes[0].set_ylim(0, 2.6)
+    axes[1].set_ylim(bottom=0)
+    axes[0].legend(fontsize=7, loc="lower right")
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, plt, path)

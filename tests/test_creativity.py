@@ -1,0 +1,105 @@
+"""`probe entropy` and `probe attractor` on a tiny saved model: records, figures, the token HTML,
+the edit rule, resuming, and one-line errors."""
+import html
+import json
+import re
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from logitscope.cli.main import main
+from logitscope.errors import UserError
+from logitscope.probes.tokens import by_position, entropy_summary, recovery_position, rouge_l
+from logitscope.tasks.attractor import perturb, run_edit
+from logitscope.testing import save_tiny_lm
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    return str(save_tiny_lm(tmp_path_factory.mktemp("m") / "tiny", "llama", peak=2.0, seed=5))
+
+
+def _json(out: str):
+    return json.loads(out[out.index("["):])
+
+
+def test_entropy_command_writes_records_png_and_token_html(tiny_dir, tmp_path):
+    args = ["entropy", "--model", tiny_dir, "--samples", "3", "--max-new-tokens", "6", "--out", str(tmp_path), "--json"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    row = _json(r.output)[0]
+    assert row["samples"] == 3 and 0 <= row["mean_top5_entropy_bits"] <= np.log2(5) + 1e-9
+    recs = [json.loads(x) for x in open(row["results"]) if '"type": "unit"' in x]
+    assert len(recs) == 3 and all(len(x["top5"]) == len(x["ids"]) for x in recs)
+    assert (tmp_path / "entropy" / "entropy.png").stat().st_size > 1000
+    page = (tmp_path / "entropy" / "tokens.html").read_text()
+    spans = re.findall(r'<span class="tok" style="[^"]*" title="([^"]*)">', page)
+    assert len(spans) == sum(len(x["ids"]) for x in recs)           # one element per generated token
+    first = html.unescape(spans[0])
+    assert first.count("\n  ") == 5 and f"{recs[0]['top5'][0][0][1]:.4f}" in first   # its top 5 in the tooltip
+    assert "<script" not in page and "http" not in page                 # self-contained
+    again = CliRunner().invoke(main, args)                              # resumes: same numbers, nothing new
+    assert _json(again.output)[0]["mean_top5_entropy_bits"] == row["mean_top5_entropy_bits"]
+    assert sum('"type": "unit"' in x for x in open(row["results"])) == 3
+
+
+def test_entropy_summary_by_hand():
+    recs = [{"entropy_bits": [1.0, 2.0, 3.0], "top5_entropy_bits": [0.05, 1.0, 2.0], "finish": "length"},
+            {"entropy_bits": [3.0], "top5_entropy_bits": [0.0], "finish": "eos"}]
+    s = entropy_summary(recs)
+    assert s["tokens"] == 4 and s["mean_entropy_bits"] == pytest.approx(2.25)
+    assert s["low_entropy_share"] == pytest.approx(0.5) and s["finish"] == {"length": 1, "eos": 1}
+    pos = by_position([[1.0, 2.0], [3.0]])
+    assert pos["mean"] == [2.0, 2.0] and pos["n"] == [2, 1]
+    from scipy import stats
+    half = stats.t.ppf(0.975, 1) * np.std([1.0, 3.0], ddof=1) / np.sqrt(2)
+    assert pos["hi"][0] == pytest.approx(2.0 + half)
+
+
+def test_recovery_and_rouge():
+    assert recovery_position([0.1] * 5 + [0.9] * 10, 0.5) == 1     # tokens 1..8: (4 x 0.1 + 4 x 0.9) / 8 = 0.5
+    assert recovery_position([0.1] * 20, 0.5) is None
+    assert rouge_l(["the cat sat", "dogs run"], "the cat sat") == pytest.approx([1.0, 0.0])
+
+
+def test_edit_rule():
+    text = " a computer scientist. She was born in 1906, and she was"
+    cut = perturb(text, "was=>was not")
+    assert cut["perturbed_prefix"] == " a computer scientist. She was not"
+    assert cut["original_prefix"] == " a computer scientist. She was"
+    assert cut["remainder"] == " born in 1906, and she was"
+    assert perturb(" she was here. It is.", "was=>was not") is None     # only before the first sentence's end
+    assert perturb("Done. Washington", "was=>was not") is None          # whole words only
+    with pytest.raises(UserError, match="LEFT=>RIGHT"):
+        perturb(text, "was")
+
+
+def test_run_edit_exact_and_sampled(tiny_dir):
+    from logitscope.kernels.loading import load_model
+    lm = load_model(tiny_dir)
+    original = {"text": " rock. You won. Move: paper 10 You lost."}
+    ids = lm.encode("Round 1")
+    rec = run_edit(lm, ids, original, "won=>lost", samples=3, temperature=1.0, seed=0)
+    assert rec["matched"] and rec["perturbed_prefix"].endswith("You lost")
+    n = rec["remainder_tokens"]
+    assert len(rec["exact"]["logprob_perturbed_prefix"]) == len(rec["exact"]["logprob_original_prefix"]) == n
+    diff = np.array(rec["exact"]["logprob_perturbed_prefix"]) - np.array(rec["exact"]["logprob_original_prefix"])
+    assert rec["attraction_exact"] == pytest.approx(diff.mean())
+    assert len(rec["regenerations"]) == len(rec["control"]) == len(rec["recovery"]) == 3
+    assert all(0 <= x <= 1 for x in rec["rouge_l_perturbed"] + rec["rouge_l_control"])
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["attractor", "--edit", "zebra=>horse", "--max-new-tokens", "8", "--samples", "2"], "no edit matched"),
+    (["attractor", "--edit", "zebra", "--max-new-tokens", "8"], "LEFT=>RIGHT"),
+    (["entropy", "--max-new-tokens", "0"], "max-new-tokens"),
+    (["entropy", "--prompt", "  "], "empty prompt"),
+    (["attractor", "--prompt", ""], "empty prompt"),
+    (["entropy", "--model", "uniform"], "no vocabulary"),
+])
+def test_bad_input_is_one_line(tiny_dir, tmp_path, args, msg):
+    model = [] if "--model" in args else ["--model", tiny_dir]
+    r = CliRunner().invoke(main, args + model + ["--out", str(tmp_path)])
+    assert r.exit_code == 1, r.output
+    assert msg in r.output and r.output.count("\n") <= 2 and "Traceback" not in r.output
