@@ -95,3 +95,83 @@ def attractor(models, prompt, edits, samples, max_new_tokens, sample_original, t
     for r in rows:
         click.echo(f"{r['model']}: {r['original'].strip()[:110]!r}")
     click.echo(f"wrote {page}")
+
+
+@click.command()
+@click.option("--model", "-m", "models", multiple=True, help="repeatable; default: embedded:base and embedded:aligned")
+@click.option("--prompt", default="Grace Hopper was", show_default=True)
+@click.option("--samples", default=100, show_default=True, help="continuations per model")
+@click.option("--max-new-tokens", default=128, show_default=True)
+@click.option("--temperature", default=1.0, show_default=True)
+@click.option("--top-p", default=1.0, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--out", default="results", show_default=True, help="result directory (rerun to resume)")
+@click.option("--json", "as_json", is_flag=True, help="print the summary rows as JSON")
+@load_options
+def diversity(models, prompt, samples, max_new_tokens, temperature, top_p, seed, out, as_json, **kw):
+    """Semantic diversity of open-ended generations: embedding and TF-IDF similarity, distinct-n,
+    compression, k-means clusters and a 2-D map (Mohammadi 2024)."""
+    from ..tasks.diversity import diversity_map, run_diversity
+    rows = run_diversity(models or DEFAULT_MODELS, prompt=prompt, samples=samples, max_new_tokens=max_new_tokens,
+                         temperature=temperature, top_p=top_p, seed=seed, out=out, load=load_kwargs(kw), log=_log)
+    fig = diversity_map(rows, out, seed)
+    rows = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
+    if as_json:
+        emit_json(rows)
+        return
+    click.echo(f"{prompt!r}: {samples} samples x up to {max_new_tokens} tokens per model; similarity: lower = more "
+               "diverse; compression: higher = more repetitive")
+    click.echo(table([[r["model"], r["format"], f"{r['embedding_cosine']['mean']:.3f}",
+                       "[" + ", ".join(f"{x:.3f}" for x in r["embedding_cosine"]["ci95"]) + "]",
+                       _f(r["tfidf_cosine"], ".3f"), *[_f(r["distinct"][n], ".3f") for n in ("1", "2", "3")],
+                       _f(r["compression_ratio"], ".2f"), r["clusters"]["k"],
+                       " ".join(str(s) for s in r["clusters"]["sizes"])] for r in rows],
+                     ["model", "format", "embedding cos", "95% CI", "TF-IDF cos", "distinct-1", "distinct-2",
+                      "distinct-3", "gzip ratio", "k", "cluster sizes"]))
+    for r in rows:
+        for i, ex in enumerate(r["clusters"]["examples"]):
+            click.echo(f"{r['model']} cluster {i + 1} ({r['clusters']['sizes'][i]}): {ex[:100]!r}")
+    _show([fig])
+
+
+@click.command()
+@click.option("--model", "-m", "models", multiple=True, help="repeatable; default: embedded:base and embedded:aligned")
+@click.option("--samples", default=100, show_default=True, help="personas per model, each generated on its own")
+@click.option("--max-new-tokens", default=200, show_default=True)
+@click.option("--temperature", default=1.0, show_default=True)
+@click.option("--top-p", default=1.0, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--out", default="results", show_default=True, help="result directory (rerun to resume)")
+@click.option("--json", "as_json", is_flag=True, help="print the summary rows as JSON")
+@load_options
+def personas(models, samples, max_new_tokens, temperature, top_p, seed, out, as_json, **kw):
+    """Customer personas with a product review (Mohammadi 2024): names, gender, age, nationality,
+    ethnicity, Myers-Briggs type; how varied each field is, review sentiment and clusters."""
+    from pathlib import Path
+
+    from ..report.persona_plots import name_clouds, persona_panels
+    from ..tasks.personas import review_map, run_personas
+    rows = run_personas(models or DEFAULT_MODELS, samples=samples, max_new_tokens=max_new_tokens,
+                        temperature=temperature, top_p=top_p, seed=seed, out=out, load=load_kwargs(kw), log=_log)
+    folder = Path(out) / "personas"
+    figs = [persona_panels(rows, folder / "personas.png", "customer personas"), name_clouds(rows, folder / "names.png"),
+            review_map(rows, folder / "reviews_map.png", seed)]
+    rows = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
+    if as_json:
+        emit_json(rows)
+        return
+    click.echo(f"{samples} personas per model, each generated on its own; entropy of each field's values in bits "
+               "(higher = more varied)")
+    fields = ["first_name", "last_name", "gender", "age", "nationality", "ethnicity", "mbti"]
+    click.echo(table([[r["model"], r["framing"], r["samples"] - r["unparseable"],
+                       *[f"{_f(r['fields'][f]['entropy_bits'], '.2f')} ({r['fields'][f]['unique']})" for f in fields],
+                       _f(r["age_mean"], ".0f") + " +- " + _f(r["age_sd"], ".0f"), f"{r['mbti_types']}/16",
+                       _f(r["review_words_mean"], ".0f"), _f(r["vader_mean"], "+.2f")] for r in rows],
+                     ["model", "framing", "parsed", *[f.replace("_name", "") for f in fields], "age", "MBTI",
+                      "review words", "VADER"]))
+    for r in rows:
+        tops = "; ".join(f"{f}: " + ", ".join(f"{v} {c}" for v, c in r["fields"][f]["top"][:3])
+                         for f in ("first_name", "last_name", "nationality"))
+        missing = ", ".join(f"{f} {n}" for f, n in r["missing"].items() if n)
+        click.echo(f"{r['model']}: {tops}" + (f"; missing: {missing}" if missing else ""))
+    _show(figs)

@@ -42,7 +42,7 @@ def _register():
     main.add_command(reward.reward)
     main.add_command(plan.plan)
     for cmd in (randomness.integers, randomness.letters, randomness.sequences, creativity.entropy,
-                creativity.attractor):
+                creativity.attractor, creativity.diversity, creativity.personas):
         main.add_command(cmd)
 
 

@@ -107,3 +107,26 @@ def entropy_curves(rows: list[dict], path: Path, title: str) -> Path | str:
     axes[0].legend(fontsize=7, loc="lower right")
     fig.suptitle(title, fontsize=10)
     return _save(fig, plt, path)
+
+
+MARKERS = "osD^v<>ph*"
+
+
+def scatter_map(groups: list, path: Path, title: str) -> Path | str:
+    """A 2-D map of texts: groups = [(label, xy [n, 2], cluster labels [n])]; colour = group,
+    marker = cluster within the group."""
+    plt = _plt()
+    if plt is None:
+        return HINT
+    fig, ax = plt.subplots(figsize=(7, 5.2))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for g, (label, xy, clusters) in enumerate(groups):
+        c = colours[g % len(colours)]
+        for k in sorted(set(clusters)):
+            pts = [p for p, lab in zip(xy, clusters) if lab == k]
+            ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=22, color=c, alpha=0.75,
+                       marker=MARKERS[k % len(MARKERS)], label=f"{label} (cluster {k + 1}, {len(pts)})")
+    ax.set_xticks([]), ax.set_yticks([])
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=6, loc="best", ncol=2, markerscale=0.8)
+    return _save(fig, plt, path)
