@@ -89,15 +89,10 @@ def schedule(chosen: dict, topic: str, axis: str, comparisons: int, seed: int = 
     pool = cross or [(a, b) for i, a in enumerate(ids) for b in ids[i + 1:]]
     if not pool:
         raise UserError("a contest needs at least two poems")
-    shown = {i: 0 for i in ids}
-    order = list(rng.permutation(len(pool)))
+    picked = min((_greedy(pool, ids, min(comparisons, len(pool)), rng) for _ in range(TRIES)),
+                 key=lambda got: got[0])[1]
     pairs = []
-    for _ in range(min(comparisons, len(pool))):
-        k = min(order, key=lambda j: (shown[pool[j][0]] + shown[pool[j][1]], max(shown[pool[j][0]], shown[pool[j][1]])))
-        order.remove(k)
-        a, b = pool[k]
-        shown[a] += 1
-        shown[b] += 1
+    for a, b in picked:
         if rng.random() < 0.5:
             a, b = b, a
         pairs.append(Pair(f"{topic.lower()}|{axis}|{len(pairs)}", a, b))
@@ -109,6 +104,24 @@ def schedule(chosen: dict, topic: str, axis: str, comparisons: int, seed: int = 
         Pair(f"{topic.lower()}|{axis}|control", CONTROL, real, True)
     pairs.insert(int(rng.integers(len(pairs) + 1)), ctrl)
     return pairs, bag
+
+
+TRIES = 50
+
+
+def _greedy(pool, ids, n, rng) -> tuple[int, list]:
+    """n distinct pairs taken least-shown first (random order within ties); returns (the spread of
+    showings, max - min, and the pairs). `schedule` keeps the most even of several tries."""
+    shown = {i: 0 for i in ids}
+    order = list(rng.permutation(len(pool)))
+    out = []
+    for _ in range(n):
+        k = min(order, key=lambda j: (max(shown[pool[j][0]], shown[pool[j][1]]), shown[pool[j][0]] + shown[pool[j][1]]))
+        order.remove(k)
+        out.append(pool[k])
+        shown[pool[k][0]] += 1
+        shown[pool[k][1]] += 1
+    return max(shown.values()) - min(shown.values()), out
 
 
 def judgement(pair: Pair, choice: str, *, topic, axis, annotator, weight: float = 1.0, **extra) -> dict:

@@ -1,0 +1,170 @@
+"""Poetry contests: poem parsing, balanced schedules with a control pair, the terminal contest driven
+by scripted keys (quit and resume), the exact judge, Bradley-Terry against simulated strengths,
+agreement against hand counts, and bad input."""
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from logitscope.cli.main import main
+from logitscope.errors import UserError
+from logitscope.probes.ranking import bt_with_ci, kappas, spearman
+from logitscope.tasks.contest import CONTROL, contest_poems, load_poems, read_judgements, schedule
+from logitscope.tasks.poetry import parse_poem
+
+MODELS = ("base-model", "aligned-model", "other-model")
+
+
+def _poems_dir(tmp_path, per_model=5, topics=("Coffee", "Sleep")):
+    """A poetry result file as `probe poetry generate` writes it, with made-up poems."""
+    d = tmp_path / "poems" / "poetry"
+    d.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    words = "bean cup steam dawn night dream bed pillow warm dark light slow morning".split()
+    for m in MODELS:
+        with open(d / f"{m}-0000.jsonl", "w") as fh:
+            fh.write(json.dumps({"type": "run", "config": {}}) + "\n")
+            for t in topics:
+                for a in range(per_model + 1):
+                    lines = [" ".join(rng.choice(words, 5)) for _ in range(4)] if a != 1 else None
+                    fh.write(json.dumps({"type": "unit", "kind": "draw", "topic": t, "attempt": a, "text": "x",
+                                         "poem": lines, "reason": None if lines else "fewer than 4 lines",
+                                         "id": f"{m}|{t}|{a}"}) + "\n")
+    return d.parent
+
+
+def test_poem_parsing():
+    assert parse_poem("Morning cup,\nsteam on my face\nbitter and warm\nI wake again.") == (
+        ["Morning cup,", "steam on my face", "bitter and warm", "I wake again."], None)
+    assert parse_poem("**Ode to Coffee**\n\nMorning cup,\nsteam\nbitter\nwake.")[0][0] == "Morning cup,"
+    assert parse_poem("one\ntwo\nthree") == (None, "fewer than 4 lines")
+    assert parse_poem("a,\nb,\nc,\nd,\ne,\nf.")[1] == "more than 4 lines"
+    assert parse_poem("   \n ") == (None, "empty")
+    assert parse_poem("x" * 130 + "\nb\nc\nd")[1] == "a line over 120 characters"
+
+
+def test_schedule_is_balanced_with_one_control(tmp_path):
+    chosen = contest_poems(load_poems(_poems_dir(tmp_path)), "coffee", 5)
+    assert len(chosen) == 15 and all("|1" not in p for p in chosen)      # the rejected draw is never a poem
+    pairs, bag = schedule(chosen, "coffee", "originality", 60, seed=0)
+    assert len(pairs) == 61 and sum(p.control for p in pairs) == 1 and len(bag) == 4
+    shown = {}
+    for p in pairs:
+        if not p.control:
+            assert chosen[p.left]["model"] != chosen[p.right]["model"]
+            for x in (p.left, p.right):
+                shown[x] = shown.get(x, 0) + 1
+    assert set(shown.values()) == {8}                                  # 120 showings over 15 poems
+    assert len({frozenset((p.left, p.right)) for p in pairs}) == 61    # no pair twice
+    again, _ = schedule(chosen, "coffee", "originality", 60, seed=0)
+    assert again == pairs and schedule(chosen, "coffee", "preference", 60, seed=0)[0] != pairs
+    assert sum((p.left == CONTROL) for p in pairs) + sum((p.right == CONTROL) for p in pairs) == 1
+
+
+def test_terminal_contest_records_quits_and_resumes(tmp_path):
+    from prompt_toolkit.application import create_app_session
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from logitscope.tasks.contest_app import run_contest
+    poems = _poems_dir(tmp_path)
+    kw = dict(per_model=2, comparisons=6, out=str(tmp_path / "out"))
+    with create_pipe_input() as inp, create_app_session(input=inp, output=DummyOutput()):
+        inp.send_text("12sq")                                         # left, right, skip, then quit
+        first = run_contest(poems, "coffee", "originality", "ann", input=inp, output=DummyOutput(), **kw)
+    assert first["judged"] == 3 and first["left"] == 4                # 6 pairs + 1 control
+    recs, _ = read_judgements([first["path"]])
+    assert [r["choice"] for r in recs] == ["left", "right", "skip"]
+    assert recs[0]["winner"] == recs[0]["left"] and recs[1]["winner"] == recs[1]["right"]
+    with create_pipe_input() as inp, create_app_session(input=inp, output=DummyOutput()):
+        inp.send_text("1111")
+        second = run_contest(poems, "coffee", "originality", "ann", input=inp, output=DummyOutput(), **kw)
+    recs, _ = read_judgements([second["path"]])
+    assert second["judged"] == 7 and second["left"] == 0 and len(recs) == 7
+    assert len({r["pair"] for r in recs}) == 7                         # resumed: no pair twice
+    assert sum(r["control"] for r in recs) == 1
+
+
+def test_exact_judge_accounts_for_mass_and_swaps(tmp_path):
+    from logitscope.kernels.answers import answer_distributions
+    from logitscope.tasks.judge import INFIX, PROMPT, run_judge
+    from logitscope.testing import save_tiny_lm
+    judge = str(save_tiny_lm(tmp_path / "judge", "llama", peak=3.0, seed=8))
+    rows = run_judge(_poems_dir(tmp_path), judge, "preference", topics=["Coffee"], per_model=2, comparisons=4,
+                     out=str(tmp_path / "out"))
+    recs, _ = read_judgements([rows[0]["path"]])
+    assert len(recs) == 5 and rows[0]["pairs"] == 5
+    for r in recs:
+        for order in (r["order_left_first"], r["order_right_first"]):
+            assert order["A"] + order["B"] + order["invalid"] + order["unexplored"] == pytest.approx(1.0, abs=1e-5)
+        assert r["p_left"] == pytest.approx((r["p_left_first"] + r["p_left_second"]) / 2)
+    from logitscope.kernels.loading import load_model
+    lm = load_model(judge)
+    x, y = "cup of steam\nbean\ndawn\nwarm", "night dream\nbed\npillow\ndark"
+    ab = PROMPT.format(topic="coffee", a=x, b=y, question="Which poem do you prefer?")
+    ba = PROMPT.format(topic="coffee", a=y, b=x, question="Which poem do you prefer?")
+    d1, d2 = answer_distributions(lm, [ab, ba], {"A": ["A"], "B": ["B"]}, infix=INFIX)
+    assert r["order_left_first"]["A"] >= 0 and d1.answers != d2.answers
+    again = run_judge(_poems_dir(tmp_path / "again"), judge, "preference", topics=["Coffee"], per_model=2,
+                      comparisons=4, out=str(tmp_path / "out"))                   # same pairs: resumed, nothing new
+    assert len(read_judgements([again[0]["path"]])[0]) == 5
+
+
+def test_bradley_terry_recovers_simulated_strengths():
+    rng = np.random.default_rng(1)
+    truth = np.array([-1.0, -0.4, 0.0, 0.3, 1.1])
+    truth -= truth.mean()
+    items = [f"p{i}" for i in range(5)]
+    comps = []
+    for _ in range(2000):
+        i, j = rng.choice(5, 2, replace=False)
+        p = 1 / (1 + np.exp(truth[j] - truth[i]))
+        comps.append((items[i], items[j], 1.0) if rng.random() < p else (items[j], items[i], 1.0))
+    got = bt_with_ci(comps, items, resamples=200, seed=0)
+    for i, x in enumerate(items):
+        assert got[x]["lo"] <= truth[i] <= got[x]["hi"], (x, truth[i], got[x])
+    assert [got[x]["strength"] for x in items] == sorted(got[x]["strength"] for x in items)
+
+
+def test_kappa_and_spearman_against_hand_computations():
+    from scipy import stats
+
+    def j(ann, pair, winner):
+        return {"annotator": ann, "pair": pair, "left": "a|t|0", "right": "b|t|0", "choice": "left",
+                "winner": winner, "control": False}
+    a = ["a|t|0", "a|t|0", "b|t|0", "b|t|0", "a|t|0", "b|t|0"]
+    b = ["a|t|0", "b|t|0", "b|t|0", "b|t|0", "a|t|0", "a|t|0"]
+    js = [j("x", f"p{i}", w) for i, w in enumerate(a)] + [j("y", f"p{i}", w) for i, w in enumerate(b)]
+    k = kappas(js)[0]
+    po = np.mean([u == v for u, v in zip(a, b)])
+    pa, pb = np.mean([u == "a|t|0" for u in a]), np.mean([v == "a|t|0" for v in b])
+    pe = pa * pb + (1 - pa) * (1 - pb)
+    assert k["kappa"] == pytest.approx((po - pe) / (1 - pe)) and k["items"] == 6
+    x, y = {"p": 1.0, "q": 3.0, "r": 2.0, "s": 5.0}, {"p": 2.0, "q": 1.0, "r": 4.0, "s": 3.0, "z": 9.0}
+    got = spearman(x, y)
+    want = stats.spearmanr([1.0, 3.0, 2.0, 5.0], [2.0, 1.0, 4.0, 3.0])
+    assert got["rho"] == pytest.approx(want.statistic) and got["n"] == 4
+
+
+def test_bad_input(tmp_path):
+    poems = _poems_dir(tmp_path)
+    with pytest.raises(UserError, match="unknown topic 'tea'"):
+        contest_poems(load_poems(poems), "tea", 2)
+    with pytest.raises(UserError, match="fewer than --per-model 9"):
+        contest_poems(load_poems(poems), "coffee", 9)
+    r = CliRunner().invoke(main, ["poetry", "contest", "--poems", str(poems), "--topic", "tea", "--axis",
+                                  "originality", "--annotator", "me"])
+    assert r.exit_code == 1 and "unknown topic" in r.output and "Traceback" not in r.output
+    f = tmp_path / "j.jsonl"
+    good = {"pair": "coffee|preference|0", "topic": "Coffee", "axis": "preference", "annotator": "ann",
+            "left": "base-model|Coffee|0", "right": "aligned-model|Coffee|0", "choice": "left",
+            "winner": "base-model|Coffee|0", "control": False}
+    f.write_text(json.dumps(good) + "\n{not json\n" + json.dumps({**good, "pair": "coffee|preference|1"}) + "\n"
+                 + json.dumps({"pair": "x"}) + "\n")
+    recs, problems = read_judgements([f])
+    assert len(recs) == 2 and len(problems) == 2
+    assert problems[0].startswith(f"{f}:2: not JSON") and problems[1].startswith(f"{f}:4: missing")
+    r = CliRunner().invoke(main, ["poetry", "rank", "--judgements", str(f), "--out", str(tmp_path), "--json"])
+    assert r.exit_code == 0, r.output
+    assert f"{f}:2" in r.output and "base-model" in r.output
