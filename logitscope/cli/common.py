@@ -11,8 +11,18 @@ model_option = click.option("--model", "-m", "models", multiple=True,
                                  "| local dir | .gguf | hub id; repeatable")
 
 
+def _set_wait(ctx, param, value):
+    if value:
+        from ..tasks import results
+        results.WAIT = True
+    return value
+
+
 def load_options(f):
-    """--format --infix --dtype --device --device-map --quantize."""
+    """--format --dtype --device --device-map --max-memory --quantize, and --wait (for a result
+    file another run is writing)."""
+    f = click.option("--wait", is_flag=True, expose_value=False, callback=_set_wait,
+                     help="if another run is writing the same result file, wait for it (default: stop)")(f)
     f = click.option("--quantize", type=click.Choice(["none", "fp8", "int8"]), default="none",
                      help="quantise weights with optimum-quanto")(f)
     f = click.option("--max-memory", default=None, help="per device, with --device-map: 0=40GiB,1=40GiB,cpu=100GiB")(f)

@@ -28,6 +28,7 @@ def dist(model, prompt, infix, top_k, answers, method, temperature, top_p, min_m
         return
     click.echo(f"model {out['model']}  format {out['format']}  prompt {out['prompt_text']!r}")
     if out.get("top"):
+        click.echo(f"next token at T={temperature:g}, top-p={top_p:g}")
         click.echo(table([[i + 1, t["token_id"], visible(t["token"]), f"{t['prob']:.4f}"]
                           for i, t in enumerate(out["top"])], ["#", "id", "token", "prob"]))
         click.echo(f"entropy {out['entropy_bits']:.3f} bits (full vocabulary)   "

@@ -21,7 +21,7 @@ import torch
 
 from ..errors import UserError
 from .cache import growing_cache
-from .forward import checked_log_softmax, left_pad, positions_from_mask
+from .forward import check_length, checked_log_softmax, left_pad, positions_from_mask
 from .sampling import check_settings, transform
 from .spaces import INVALID, VALID, AnswerSpace, Matcher, parse_answers
 from .tree import Accounts, expand_group, root_group_size
@@ -308,6 +308,8 @@ def answer_distributions(lm, prompts, answers, *, method="exact", temperature=1.
     if method not in ("exact", "first-token"):
         raise UserError(f"unknown method '{method}'; choose exact or first-token")
     rows = [p if isinstance(p, list) else lm.encode(p, infix) for p in prompts]
+    longest = max((len(r) for r in rows), default=0)
+    check_length(lm, longest + max_steps + 1, f"the prompt ({longest} tokens) + up to {max_steps + 1} answer tokens")
     out = []
     for s in range(0, len(rows), 16):
         roots = prefill(lm, rows[s:s + 16])

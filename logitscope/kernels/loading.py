@@ -141,6 +141,43 @@ def cpu_gqa() -> None:
     sa.use_gqa_in_sdpa = use_gqa_in_sdpa
 
 
+TOKENIZER_FILES = (("tokenizer.json",), ("tokenizer.model",), ("vocab.json", "merges.txt"), ("spiece.model",),
+                   ("sentencepiece.bpe.model",))
+
+
+def check_model_dir(path: str) -> None:
+    """One clear line when a model directory lacks its config or its tokenizer files."""
+    p = Path(path)
+    missing = []
+    if not (p / "config.json").is_file():
+        missing.append("config.json")
+    if not any(all((p / f).is_file() for f in group) for group in TOKENIZER_FILES):
+        missing.append("tokenizer files (tokenizer.json, tokenizer.model, or vocab.json + merges.txt)")
+    if missing:
+        raise UserError(f"model directory {path} lacks {' and '.join(missing)}")
+
+
+def check_device(device) -> None:
+    """One clear line for a device this machine does not have (naming the ones it has)."""
+    if device is None:
+        return
+    import torch
+    try:
+        d = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise UserError(f"unknown device '{device}'; use cpu, cuda or cuda:N") from None
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    have = ["cpu"] + [f"cuda:{i}" for i in range(n)]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        have.append("mps")
+    if d.type == "cuda" and (n == 0 or (d.index is not None and d.index >= n)):
+        what = "no CUDA device is available" if n == 0 else f"there is no {device}"
+        raise UserError(f"--device {device}: {what} on this machine (available: {', '.join(have)})")
+    if d.type not in ("cpu", "cuda") and d.type not in have:
+        raise UserError(f"--device {device}: not available on this machine (available: {', '.join(have)})")
+
+
 def _uses_disk(device_map) -> bool:
     return isinstance(device_map, dict) and "disk" in device_map.values()
 
@@ -186,6 +223,9 @@ def load_model(spec: str, *, dtype=None, device=None, device_map=None, quantize=
         device = distributed_device()
     if kind == "uniform":
         return UniformLM()
+    check_device(device)
+    if kind == "dir":
+        check_model_dir(target)
     t0 = time.perf_counter()
     if kind == "embedded":
         path = str(ensure_embedded(target, log=log))

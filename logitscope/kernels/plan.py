@@ -13,13 +13,7 @@ from pathlib import Path
 
 from ..errors import UserError
 
-SHIPPED = {"llama-3.1-8b", "llama-3.1-70b", "qwen2.5-7b", "qwen2.5-72b", "tulu-3-8b-rm"}   # configs/*.json
-# the studies' models -> the shipped config with their shape
-SHAPES = {"llama-3.1-8b": "llama-3.1-8b", "llama-3.1-8b-instruct": "llama-3.1-8b", "tulu3-8b-sft": "llama-3.1-8b",
-          "tulu3-8b-dpo": "llama-3.1-8b", "tulu3-8b": "llama-3.1-8b", "llama-3.1-70b": "llama-3.1-70b",
-          "llama-3.1-70b-instruct": "llama-3.1-70b", "tulu3-70b-sft": "llama-3.1-70b", "tulu3-70b-dpo": "llama-3.1-70b",
-          "tulu3-70b": "llama-3.1-70b", "qwen2.5-7b": "qwen2.5-7b", "qwen2.5-7b-instruct": "qwen2.5-7b",
-          "qwen2.5-72b": "qwen2.5-72b", "qwen2.5-72b-instruct": "qwen2.5-72b", "tulu3-8b-rm": "tulu-3-8b-rm"}
+SHIPPED = ("llama-3.1-8b", "llama-3.1-70b", "qwen2.5-7b", "qwen2.5-72b", "tulu-3-8b-rm")   # configs/*.json
 GiB = 1 << 30
 
 
@@ -39,7 +33,6 @@ def find_config(spec: str) -> tuple[dict, str]:
             return json.loads(p.read_text()), str(p)
         except json.JSONDecodeError as exc:
             raise UserError(f"{spec}: not a JSON config ({exc.msg})") from None
-    key = spec.lower()
     from . import registry
     entry = registry.lookup(spec)
     hub_id = entry.hub_id if entry is not None else (spec if spec.count("/") == 1 else None)
@@ -50,11 +43,12 @@ def find_config(spec: str) -> tuple[dict, str]:
             return json.loads(Path(path).read_text()), f"{hub_id} (local Hugging Face cache)"
         except Exception:   # not cached: fall back to the shipped shape
             pass
-    name = SHAPES.get(entry.name if entry is not None else key) or (key if key in SHIPPED else None)
+    name = entry.shape if entry is not None and entry.shape else None
     if name:
         return shipped_config(name), f"shipped shape {name}.json"
-    known = ", ".join(sorted(SHAPES))
-    raise UserError(f"no config for '{spec}': pass a config.json path or one of {known}")
+    known = ", ".join(e.name for e in registry.ENTRIES if e.shape)
+    raise UserError(f"no config for '{spec}'{registry.suggest(spec)}: pass a config.json path or a model "
+                    f"directory, or one of {known}")
 
 
 def meta_model(config: dict):

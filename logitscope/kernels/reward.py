@@ -44,6 +44,9 @@ def load_reward_model(spec: str, *, dtype=None, device=None, device_map=None, qu
     kind, _, target = loading.resolve(spec)
     if kind in ("uniform", "embedded", "gguf"):
         raise UserError(f"'{spec}' is not a reward model; use tulu3-8b-rm or a sequence-classification checkpoint dir")
+    loading.check_device(device)
+    if kind == "dir":
+        loading.check_model_dir(target)
     path = loading._hub_snapshot(target) if kind == "hub" else target
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging

@@ -32,7 +32,7 @@ import torch
 from ..errors import UserError
 from .answers import AnswerDist, Roots, expand_exact, first_token
 from .cache import growing_cache, kv_bytes_per_token, select_rows, set_kv
-from .forward import body_and_head, checked_log_softmax, head_logits, take_positions
+from .forward import body_and_head, check_length, checked_log_softmax, head_logits, take_positions
 from .formats import encode_text
 from .sampling import sample_with_uniforms, transform
 
@@ -51,6 +51,7 @@ class Session:
         ids = list(prompt) if not isinstance(prompt, str) else encode_text(lm.tokenizer, prompt)
         if not ids:
             raise UserError("empty prompt: nothing to condition on")
+        check_length(lm, len(ids), f"the prompt ({len(ids)} tokens)")
         self.texts = [lm.tokenizer.decode(ids) if isinstance(prompt, list) else prompt] * n
         self.ids = [list(ids) for _ in range(n)]
         self.tokens_forwarded = 0
@@ -196,6 +197,8 @@ class Session:
         `max_new_tokens`. The sampled tokens are appended to the rows; returns each row's new text
         (stop included)."""
         tok = self.lm.tokenizer
+        longest = max(len(r) for r in self.ids)
+        check_length(self.lm, longest + max_new_tokens, f"the text ({longest} tokens) + {max_new_tokens} new tokens")
         ends = set(tok.all_special_ids)
         gen = [[] for _ in range(self.n)]
         done = [False] * self.n

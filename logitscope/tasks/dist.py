@@ -13,8 +13,10 @@ def run_dist(model: str, prompt: str, *, infix="", top_k=10, answers=None, metho
     from ..kernels.spaces import parse_answers
     from ..probes.stats import entropy_from_logprobs_bits, topk_entropy_bits
 
+    from ..kernels.sampling import check_settings, transform
     if not prompt.strip():
         raise UserError("empty prompt")
+    check_settings(temperature, top_p)
     space = parse_answers(answers) if answers else None
     lm = load_model(model, **load)
     out = {"model": lm.name}
@@ -25,13 +27,15 @@ def run_dist(model: str, prompt: str, *, infix="", top_k=10, answers=None, metho
         out.update(answer_distribution(lm, prompt, space).to_json())
         return out
     ids = lm.encode(prompt, infix)
+    from ..kernels.forward import check_length
+    check_length(lm, len(ids), f"the prompt ({len(ids)} tokens)")
     roots = prefill(lm, [ids])
-    lp = roots.logprobs[0].cpu()
+    lp = transform(roots.logprobs[0].cpu(), temperature, top_p)      # the table shows what sampling would draw from
     probs = lp.double().exp()
     top = torch.topk(probs, min(top_k, probs.numel()))
     out.update({
         "format": lm.format.name, "infix": infix, "prompt_text": lm.tokenizer.decode(ids),
-        "prompt_tokens": len(ids),
+        "prompt_tokens": len(ids), "temperature": temperature, "top_p": top_p,
         "top": [{"token_id": int(i), "token": lm.tokenizer.decode([int(i)]), "prob": float(p)}
                 for p, i in zip(top.values, top.indices)],
         "entropy_bits": entropy_from_logprobs_bits(lp.numpy()),

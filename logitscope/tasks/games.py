@@ -181,6 +181,18 @@ def play_batch(lm, game: Game, indices: list[int], *, rounds: int, seed: int, ad
     return recs
 
 
+def longest_game(lm, game: Game, rounds: int) -> int:
+    """Tokens of the longest conversation a game can reach (longest moves and feedback every
+    round) plus the answer tree's steps: checked against the model's limit before playing."""
+    from ..kernels.answers import MAX_STEPS
+    me = max(range(len(game.moves)), key=lambda i: len(game.moves[i]))
+    outcome = max(game.feedback, key=lambda o: len(game.feedback[o]))
+    turns = [game.first_turn(rounds)]
+    for r in range(rounds - 1):
+        turns += [f"{game.infix} {game.moves[me]}", game.next_turn(me, me, outcome, r + 2, rounds)]
+    return len(lm.encode(turns, game.infix)) + MAX_STEPS + 1
+
+
 def default_batch(lm, rounds: int) -> int:
     """Games per session: what fits in half the free memory, at most 128."""
     if getattr(lm, "is_oracle", False):
@@ -200,6 +212,10 @@ def run_model(lm, game: Game, *, games: int, rounds: int, seed: int, out, advers
     rf = ResultFile(out, f"determinism-{game.name}", lm.spec, config, rank=rank)
     done = rf.done("game")
     todo = [g for g in (range(games) if indices is None else indices) if g not in done]
+    if todo and not getattr(lm, "is_oracle", False):
+        from ..kernels.forward import check_length
+        need = longest_game(lm, game, rounds)
+        check_length(lm, need, f"a {rounds}-round {game.name} game (up to {need} tokens)")
     if progress:
         progress.update((games if indices is None else len(indices)) - len(todo))
     if todo:

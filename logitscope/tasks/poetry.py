@@ -84,6 +84,7 @@ def _draws(lm, rf, topic, header, per_topic, max_attempts, seed, temperature, lo
     """Draw attempts for one topic until `per_topic` poems parse (or `max_attempts`)."""
     from ..kernels.generate import generate
     from .results import append
+    rf.lock()
     done = {r["attempt"]: r for r in rf.records("unit") if r.get("kind") == "draw" and r["topic"] == topic}
     prompt, stop = prompt_for(lm.format.name, topic)
     ids = lm.encode(prompt)

@@ -15,10 +15,16 @@ import json
 import os
 import platform
 import re
+import sys
 import time
 from pathlib import Path
 
 from ..errors import UserError
+
+
+WAIT = os.environ.get("LOGITSCOPE_WAIT") == "1"      # `--wait`: wait for a result file another run holds
+_HELD: dict = {}                                     # result files this process holds
+_REPORTED: set = set()
 
 
 def slug(text: str) -> str:
@@ -76,28 +82,56 @@ class ResultFile:
         return sorted(self.dir.glob(f"{self.stem}*.jsonl"))
 
     def records(self, kind: str) -> list[dict]:
-        """All `kind` records in the file and its shards (a torn last line from a kill is skipped)."""
+        """All `kind` records in the file and its shards. A torn last line (a killed run) is
+        skipped quietly; a malformed line elsewhere is reported once (file and line), and the unit
+        it held is computed again."""
         out = []
         for f in self.files():
             with open(f, encoding="utf-8") as fh:
-                for line in fh:
-                    try:
-                        rec = json.loads(line)
-                    except json.JSONDecodeError:
-                        continue
-                    if rec.get("type") == kind:
-                        out.append(rec)
+                lines = fh.readlines()
+            for n, line in enumerate(lines, 1):
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    if n < len(lines) and (str(f), n) not in _REPORTED:
+                        _REPORTED.add((str(f), n))
+                        print(f"warning: {f}:{n}: malformed line skipped; its unit is computed again", file=sys.stderr)
+                    continue
+                if isinstance(rec, dict) and rec.get("type") == kind:
+                    out.append(rec)
         return out
 
     def done(self, key: str) -> dict:
-        """Unit records already written, by `key` (later duplicates are ignored)."""
+        """Unit records already written, by `key` (later duplicates are ignored). A writer asks
+        this first, so the file is locked for this process before it is read."""
+        self.lock()
         got = {}
         for rec in self.records("unit"):
             got.setdefault(rec[key], rec)
         return got
 
+    def lock(self) -> None:
+        """Hold this result file for this process until its summary is written (or the process
+        ends): a second run on the same file says who holds it and stops, or with `--wait` (WAIT)
+        waits for it."""
+        if str(self.path) in _HELD:
+            return
+        import filelock
+        self.dir.mkdir(parents=True, exist_ok=True)
+        lock = filelock.FileLock(str(self.path) + ".lock")
+        owner = Path(str(self.path) + ".owner")
+        try:
+            lock.acquire(timeout=-1 if WAIT else 0)
+        except filelock.Timeout:
+            who = owner.read_text().strip() if owner.exists() else "another process"
+            raise UserError(f"{self.path} is being written by {who}; wait for it to finish, or rerun with --wait") from None
+        owner.write_text(f"process {os.getpid()} on {platform.node()} since {time.strftime('%H:%M:%S')}\n")
+        _HELD[str(self.path)] = lock
+
     def open(self, header: dict):
-        """Open for appending; writes the `run` header when the file is new."""
+        """Open for appending (the file locked for this process first); writes the `run` header
+        when the file is new."""
+        self.lock()
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             new = not self.path.exists() or self.path.stat().st_size == 0
@@ -123,4 +157,8 @@ def _write(fh, rec: dict) -> None:
 
 
 def write_summary(fh, summary: dict) -> None:
+    """The run's last record; the file's lock is let go (another run may now take it)."""
     _write(fh, {"type": "summary", **summary})
+    lock = _HELD.pop(fh.name, None)
+    if lock is not None:
+        lock.release()
