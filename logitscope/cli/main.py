@@ -35,13 +35,15 @@ def main():
 
 
 def _register():
-    from . import creativity, dist, games, models, plan, poetry, randomness, reward
+    from . import creativity, dist, games, models, plan, poetry, randomness, report, reward
     main.add_command(models.models)
     main.add_command(dist.dist)
     main.add_command(games.determinism)
     main.add_command(reward.reward)
     main.add_command(plan.plan)
     main.add_command(poetry.poetry)
+    main.add_command(report.report)
+    main.add_command(report.compare)
     for cmd in (randomness.integers, randomness.letters, randomness.sequences, creativity.entropy,
                 creativity.attractor, creativity.diversity, creativity.personas):
         main.add_command(cmd)

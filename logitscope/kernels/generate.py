@@ -78,11 +78,12 @@ class Sample:
         return rec
 
 
-def distribution_stats(lp: torch.Tensor, k: int = TOP):
-    """For log-probs [n, vocab]: (entropy bits [n], top-k entropy bits [n], top-k log-probs [n, k],
-    top-k ids [n, k]), float64 on the CPU. Zero-probability tokens (top-p) add nothing."""
-    p = lp.exp()
-    ent = -torch.where(p > 0, p * lp, torch.zeros((), dtype=lp.dtype, device=lp.device)).double().sum(-1) / LN2
+def distribution_stats(lp: torch.Tensor, k: int = TOP, p: torch.Tensor | None = None):
+    """For log-probs [n, vocab] (and their probabilities `p`, if already taken): (entropy bits [n],
+    top-k entropy bits [n], top-k log-probs [n, k], top-k ids [n, k]), float64 on the CPU.
+    Zero-probability tokens (top-p) add nothing (`entr(0) = 0`)."""
+    p = lp.exp() if p is None else p
+    ent = -torch.mul(p, lp).nansum(-1).double() / LN2            # 0 x -inf (a token top-p cut) adds 0
     vals, ids = torch.topk(lp, min(k, lp.shape[-1]), dim=-1)
     q = torch.softmax(vals.double(), -1)
     top_ent = -torch.where(q > 0, q * q.log(), torch.zeros((), dtype=q.dtype, device=q.device)).sum(-1) / LN2
@@ -156,8 +157,9 @@ def _run(session, chunk, max_new_tokens, temperature, top_p, seed, stop, greedy,
     for step in range(max_new_tokens):
         model_lp = session.slot_logprobs               # [slots, vocab], T = 1
         lp = model_lp if plain else transform(model_lp, temperature, top_p)
-        ent, top_ent, top_lp, top_ids = distribution_stats(lp)
-        picks = _draw(lp, session.slot, [rows[r] for r in live], greedy)
+        p = lp.exp()                                    # [slots, vocab], read by the statistics and the draw
+        ent, top_ent, top_lp, top_ids = distribution_stats(lp, p=p)
+        picks = _draw(lp, p, session.slot, [rows[r] for r in live], greedy)
         slot_idx = torch.tensor(session.slot, dtype=torch.long)
         pick_t = torch.tensor(picks, dtype=torch.long)
         m_lp = model_lp[slot_idx.to(model_lp.device), pick_t.to(model_lp.device)].double().cpu().tolist()
@@ -183,33 +185,41 @@ def _run(session, chunk, max_new_tokens, temperature, top_p, seed, stop, greedy,
             session.keep(keep)
             chunks = [chunks[j] for j in keep]
             live = [live[j] for j in keep]
-        session.append(chunks)
+        session.append(chunks, read=False)
     for r in rows:
         if r.sample.finish != "eos":                   # flush a character cut off at the end
             r.sample.pieces[-1] += r.utf8.decode(b"", final=True)
     return [r.sample for r in rows]
 
 
-def _draw(lp: torch.Tensor, slots: list[int], rows: list, greedy: bool) -> list[int]:
-    """One token per session row: the argmax, or inverse-CDF with the row's own uniform number
-    (float64 CDF of its slot's distribution, built once per slot)."""
+BLOCK = 4096
+
+
+def _draw(lp: torch.Tensor, p: torch.Tensor, slots: list[int], rows: list, greedy: bool) -> list[int]:
+    """One token per session row: the argmax, or inverse-CDF with the row's own uniform number u:
+    the block of `BLOCK` tokens where u x total falls (cumulative float32 block sums, accumulated in
+    float64), then the token within it (float64 cumulative sum of that block only): no float64
+    copy of the whole vocabulary."""
     if greedy:
         best = lp.argmax(-1).cpu().tolist()
         return [best[s] for s in slots]
-    u = [r.rng.random() if not r.done else 0.0 for r in rows]
-    cdf = lp.double().exp().cumsum(-1)
-    by_slot: dict[int, list[int]] = {}
-    for j, s in enumerate(slots):
-        by_slot.setdefault(s, []).append(j)
-    picks = [0] * len(slots)
-    last = lp.shape[-1] - 1
-    for s, js in by_slot.items():
-        c = cdf[s]
-        target = torch.tensor([u[j] for j in js], dtype=torch.float64, device=c.device) * c[-1]
-        got = torch.searchsorted(c, target, right=True).clamp(max=last).cpu().tolist()
-        for j, t in zip(js, got):
-            picks[j] = t
-    return picks
+    n, vocab = p.shape
+    main = (vocab // BLOCK) * BLOCK
+    parts = [p[:, :main].reshape(n, -1, BLOCK).sum(-1)] if main else []
+    if main < vocab:
+        parts.append(p[:, main:].sum(-1, keepdim=True))
+    bcdf = torch.cat(parts, -1).double().cumsum(-1)                      # [slots, blocks]
+    u = torch.tensor([r.rng.random() if not r.done else 0.0 for r in rows], dtype=torch.float64, device=p.device)
+    s = torch.tensor(slots, dtype=torch.long, device=p.device)
+    target = u * bcdf[s, -1]
+    k = torch.searchsorted(bcdf[s], target[:, None], right=True)[:, 0].clamp(max=bcdf.shape[1] - 1)
+    before = torch.where(k > 0, bcdf[s, (k - 1).clamp(min=0)], torch.zeros_like(target))
+    cols = (k * BLOCK)[:, None] + torch.arange(BLOCK, device=p.device)[None]
+    inside = torch.where(cols < vocab, p[s[:, None], cols.clamp(max=vocab - 1)], torch.zeros((), device=p.device))
+    c = inside.double().cumsum(-1) + before[:, None]
+    t = torch.searchsorted(c, target[:, None], right=True)[:, 0]
+    last = torch.clamp(((cols < vocab) & (inside > 0)).long().cumsum(-1).argmax(-1), min=0)   # the block's last live token
+    return (k * BLOCK + torch.minimum(t, last)).clamp(max=vocab - 1).cpu().tolist()
 
 
 @torch.inference_mode()

@@ -99,9 +99,10 @@ class Session:
 
     # ------------------------------------------------------------------ appending
     @torch.inference_mode()
-    def append(self, chunks: list[list[int]]) -> torch.Tensor:
+    def append(self, chunks: list[list[int]], read: bool = True) -> torch.Tensor | None:
         """Forward each row's new token ids (ragged; a row may get none); returns next-token
-        log-probs [n, vocab]. Rows with the same history and the same new ids share one slot."""
+        log-probs [n, vocab] (None with `read=False`: read `slot_logprobs` per slot instead).
+        Rows with the same history and the same new ids share one slot."""
         if len(chunks) != self.n:
             raise ValueError(f"{len(chunks)} chunks for {self.n} rows")
         chunks = [list(c) for c in chunks]
@@ -118,7 +119,7 @@ class Session:
         self._take_slots(parents)
         if any(slot_chunks):
             self._forward(slot_chunks)
-        return self.logprobs
+        return self.logprobs if read else None
 
     def _forward(self, chunks: list[list[int]]) -> None:
         """Forward each slot's new ids (right-padded), then compact the cache."""
@@ -138,9 +139,13 @@ class Session:
         moved = counts > 0      # slots given an empty chunk keep their distribution
         hidden = out.last_hidden_state
         last = take_positions(hidden, torch.arange(n), (counts - 1).clamp(min=0))[moved.to(hidden.device)]
-        lp = self.slot_logprobs.clone()
-        lp[moved.to(lp.device)] = checked_log_softmax(head_logits(self.lm.model, last)).to(lp.device)
-        self.slot_logprobs = lp
+        new = checked_log_softmax(head_logits(self.lm.model, last))
+        if bool(moved.all()):
+            self.slot_logprobs = new.to(self.slot_logprobs.device)
+        else:
+            lp = self.slot_logprobs.clone()
+            lp[moved.to(lp.device)] = new.to(lp.device)
+            self.slot_logprobs = lp
         self.tokens_forwarded += int(counts.sum())
         self.cache, self.mask = _compact(out.past_key_values, mask)
         self.lengths = self.lengths + counts

@@ -34,7 +34,6 @@ def persona_panels(rows: list[dict], path: Path, title: str) -> Path | str:
             ax[0, 1].hist(r["ages"], bins=bins, alpha=0.55, label=f"{r['model']} (n={len(r['ages'])})")
     ax[0, 1].set_xlabel("age"), ax[0, 1].set_ylabel("personas")
     ax[0, 1].set_title("ages", fontsize=9)
-    ax[0, 1].legend(fontsize=7)
     genders = list(dict.fromkeys(g for r in rows for g in r["gender_shares"]))[:6]
     for j, r in enumerate(rows):
         ax[0, 2].bar(np.arange(len(genders)) + j * width, [r["gender_shares"].get(g, 0) for g in genders], width,
@@ -55,7 +54,9 @@ def persona_panels(rows: list[dict], path: Path, title: str) -> Path | str:
             ax[1, 2].hist(r["vader_compound"], bins=np.linspace(-1, 1, 21), alpha=0.55, label=r["model"])
     ax[1, 1].set_xlabel("review length (words)"), ax[1, 1].set_title("review length", fontsize=9)
     ax[1, 2].set_xlabel("VADER compound (-1 .. +1)"), ax[1, 2].set_title("review sentiment", fontsize=9)
-    ax[1, 1].legend(fontsize=7), ax[1, 2].legend(fontsize=7)
+    for a in ax.flat:
+        if a.get_legend_handles_labels()[0] and a.get_legend() is None:
+            a.legend(fontsize=7)
     fig.suptitle(f"{title} ({', '.join(models)})", fontsize=10)
     return _save(fig, plt, path)
 

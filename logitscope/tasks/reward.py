@@ -13,9 +13,19 @@ def task_rewards(rm, task_name: str, models=(), *, batch_size=8, load=None, out=
 
     from ..kernels.reward import score
     from .single import run_single
+    from .results import ResultFile, append, versions, write_summary
     task = _single_task(task_name)
     answers = _labels(task)
-    rewards = score(rm, [(task.prompts[0], a) for a in answers], batch_size=batch_size)
+    config = {"task": "reward", "of": task.name, "prompt": task.prompts[0], "reward_model": rm.spec,
+              "template": rm.template, "dtype": rm.info.get("dtype"), "quantize": rm.info.get("quantize")}
+    rf = ResultFile(out, "reward", rm.spec, config)
+    done = rf.done("answer")
+    if any(a not in done for a in answers):
+        got = score(rm, [(task.prompts[0], a) for a in answers], batch_size=batch_size)
+        with rf.open({"provenance": {"model": rm.spec, "model_info": rm.info, "versions": versions()}}) as fh:
+            append(fh, [{"answer": a, "reward": r} for a, r in zip(answers, got) if a not in done])
+        done = rf.done("answer")
+    rewards = [done[a]["reward"] for a in answers]
     result = {"task": task.name, "prompt": task.prompts[0], "reward_model": rm.spec,
               "rewards": dict(zip(answers, rewards)), "best": answers[max(range(len(answers)), key=rewards.__getitem__)],
               "models": []}
@@ -27,6 +37,9 @@ def task_rewards(rm, task_name: str, models=(), *, batch_size=8, load=None, out=
         result["models"].append({"model": row["model"], "probs": row["probs"], "valid_mass": row["valid_mass"],
                                  "pearson": float(pear.statistic) if pear else None,
                                  "spearman": float(spear.statistic) if spear else None})
+    result["results"] = str(rf.path)
+    with rf.open({}) as fh:
+        write_summary(fh, result)
     return result
 
 

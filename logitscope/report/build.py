@@ -1,0 +1,83 @@
+"""`probe report`: one self-contained HTML page and a markdown summary from every result file in a
+results directory. Sections appear only when their results exist; malformed or partial lines are
+listed (file and line) and never stop the report."""
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+
+from ..errors import UserError
+from . import sections_creative as creative
+from . import sections_random as rnd
+from .collect import collect
+from .page import Section, render_html, render_markdown
+
+ORDER = (rnd.answers, rnd.paraphrases, rnd.temperature, rnd.sequences, rnd.games, rnd.reward, creative.entropy,
+         creative.attractor, creative.diversity, creative.personas, creative.poetry)
+
+
+def read_scores(path) -> dict:
+    """{model: {"score", "kind"}} from a CSV (model, score[, kind]) or JSON lines with those keys."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"no such scores file: {path}")
+    rows = []
+    text = p.read_text(encoding="utf-8")
+    if p.suffix in (".jsonl", ".json"):
+        rows = [json.loads(x) for x in text.splitlines() if x.strip()]
+    else:
+        rows = list(csv.DictReader(text.splitlines()))
+    out = {}
+    for n, r in enumerate(rows, 1):
+        try:
+            out[str(r["model"]).strip()] = {"score": float(r["score"]), "kind": (r.get("kind") or "").strip() or None}
+        except (KeyError, TypeError, ValueError):
+            raise UserError(f"{path}: row {n} needs model and a numeric score (optional kind: base | aligned)") from None
+    return out
+
+
+def run_report(results_dir="results", out=None, scores=None) -> dict:
+    root = Path(results_dir)
+    if not root.is_dir():
+        raise UserError(f"no results directory {results_dir}; run a probe first (e.g. probe compare --quick)")
+    res = collect(root)
+    out = Path(out) if out else root / "report.html"
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UserError('the report draws its figures with matplotlib: pip install -e ".[plots]"') from None
+    sections, failed = [], []
+    for build in ORDER:
+        try:
+            sec = build(res)
+        except Exception as exc:    # noqa: BLE001 - one odd result kind never stops the report
+            failed.append(f"{build.__name__}: {type(exc).__name__}: {exc}")
+            continue
+        if sec is not None:
+            sections.append(sec)
+    if scores:
+        sec = creative.tradeoff(res, read_scores(scores))
+        if sec is not None:
+            sections.append(sec)
+    if res.problems or failed:
+        sec = Section("problems", "Problems in the result files")
+        sec.text("These lines were skipped; everything else above was used.")
+        sec.table(["file", "line", "what"], [[str(f), n, why] for f, n, why in res.problems] +
+                  [["(section)", "", f] for f in failed])
+        sections.append(sec)
+    if not sections:
+        raise UserError(f"no results in {results_dir}; run a probe first (e.g. probe compare --quick)")
+    title = "logitscope report"
+    intro = (f"{len(res.runs)} result files under {root.resolve()}; written {time.strftime('%Y-%m-%d %H:%M')}. "
+             "West & Potts 2025 (Base Models Beat Aligned Models at Randomness and Creativity) and Mohammadi 2024 "
+             "(Creativity Has Left the Chat); the study's published figure sits beside ours where a run used one "
+             "of its models.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_html(title, intro, sections, out.parent), encoding="utf-8")
+    md = out.with_suffix(".md")
+    md.write_text(render_markdown(title, intro, sections, out.with_name(out.stem + "_files"), out.parent),
+                  encoding="utf-8")
+    return {"html": str(out), "markdown": str(md), "sections": [s.key for s in sections],
+            "problems": [f"{f}:{n}: {why}" for f, n, why in res.problems] + failed}
