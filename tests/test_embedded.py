@@ -41,3 +41,31 @@ def test_probe_determinism_on_the_embedded_models(game, tmp_path):
         assert row["games"] == 3 and -100 <= row["net_score"] <= 100
         assert row["invalid_mass"] < 0.5 and row["unexplored_mass"] < 0.01
         assert row["no_valid_rounds"] == 0
+
+
+def test_readme_python_examples_run():
+    """The README's Python blocks, as written."""
+    import re
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.DOTALL)
+    assert len(blocks) >= 2
+    scope = {}
+    for code in blocks:
+        exec(compile(code.replace("n=20, max_new_tokens=64", "n=2, max_new_tokens=8"), "README.md", "exec"), scope)
+
+
+def test_creativity_commands_on_the_embedded_models(tmp_path):
+    out = str(tmp_path)
+    r = CliRunner().invoke(main, ["entropy", "--samples", "2", "--max-new-tokens", "8", "--out", out, "--json"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.output[r.output.index("["):])
+    assert [x["model"] for x in rows] == ["embedded:base", "embedded:aligned"]
+    assert all(0 <= x["mean_top5_entropy_bits"] <= 2.33 and x["tokens"] > 0 for x in rows)
+    r = CliRunner().invoke(main, ["diversity", "--samples", "3", "--max-new-tokens", "8", "--out", out, "--json"])
+    assert r.exit_code == 0, r.output
+    assert all(-1 <= x["embedding_cosine"]["mean"] <= 1 for x in json.loads(r.output[r.output.index("["):]))
+    r = CliRunner().invoke(main, ["poetry", "generate", "--topics", "coffee", "--per-topic", "1", "--max-attempts", "2",
+                                  "--out", out, "--json"])
+    assert r.exit_code == 0, r.output
+    assert all(x["attempts"] >= 1 for x in json.loads(r.output[r.output.index("["):]))

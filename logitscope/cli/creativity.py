@@ -21,17 +21,28 @@ def _show(paths):
         click.echo(p if isinstance(p, str) else f"wrote {p}")
 
 
+def generation_options(prompt: str | None, samples: int, max_new_tokens: int, top_p: bool = True):
+    """The options every generation command shares: --model --prompt --samples --max-new-tokens
+    --temperature [--top-p] --seed --out --json, and the load options."""
+    def deco(f):
+        f = load_options(f)
+        f = click.option("--json", "as_json", is_flag=True, help="print the summary rows as JSON")(f)
+        f = click.option("--out", default="results", show_default=True, help="result directory (rerun to resume)")(f)
+        f = click.option("--seed", default=0, show_default=True)(f)
+        if top_p:
+            f = click.option("--top-p", default=1.0, show_default=True)(f)
+        f = click.option("--temperature", default=1.0, show_default=True)(f)
+        f = click.option("--max-new-tokens", default=max_new_tokens, show_default=True)(f)
+        f = click.option("--samples", default=samples, show_default=True, help="samples per model")(f)
+        if prompt is not None:
+            f = click.option("--prompt", default=prompt, show_default=True)(f)
+        return click.option("--model", "-m", "models", multiple=True,
+                            help="repeatable; default: embedded:base and embedded:aligned")(f)
+    return deco
+
+
 @click.command()
-@click.option("--model", "-m", "models", multiple=True, help="repeatable; default: embedded:base and embedded:aligned")
-@click.option("--prompt", default="Steve is the CEO of a startup company", show_default=True)
-@click.option("--samples", default=20, show_default=True, help="continuations per model")
-@click.option("--max-new-tokens", default=64, show_default=True)
-@click.option("--temperature", default=1.0, show_default=True)
-@click.option("--top-p", default=1.0, show_default=True)
-@click.option("--seed", default=0, show_default=True)
-@click.option("--out", default="results", show_default=True, help="result directory (rerun to resume)")
-@click.option("--json", "as_json", is_flag=True, help="print the summary rows as JSON")
-@load_options
+@generation_options("Steve is the CEO of a startup company", 20, 64)
 def entropy(models, prompt, samples, max_new_tokens, temperature, top_p, seed, out, as_json, **kw):
     """Per-token entropy of open-ended generations: full vocabulary and top 5 (bits), by position."""
     from ..tasks.open_text import entropy_outputs, run_entropy
@@ -98,16 +109,7 @@ def attractor(models, prompt, edits, samples, max_new_tokens, sample_original, t
 
 
 @click.command()
-@click.option("--model", "-m", "models", multiple=True, help="repeatable; default: embedded:base and embedded:aligned")
-@click.option("--prompt", default="Grace Hopper was", show_default=True)
-@click.option("--samples", default=100, show_default=True, help="continuations per model")
-@click.option("--max-new-tokens", default=128, show_default=True)
-@click.option("--temperature", default=1.0, show_default=True)
-@click.option("--top-p", default=1.0, show_default=True)
-@click.option("--seed", default=0, show_default=True)
-@click.option("--out", default="results", show_default=True, help="result directory (rerun to resume)")
-@click.option("--json", "as_json", is_flag=True, help="print the summary rows as JSON")
-@load_options
+@generation_options("Grace Hopper was", 100, 128)
 def diversity(models, prompt, samples, max_new_tokens, temperature, top_p, seed, out, as_json, **kw):
     """Semantic diversity of open-ended generations: embedding and TF-IDF similarity, distinct-n,
     compression, k-means clusters and a 2-D map (Mohammadi 2024)."""
@@ -135,15 +137,7 @@ def diversity(models, prompt, samples, max_new_tokens, temperature, top_p, seed,
 
 
 @click.command()
-@click.option("--model", "-m", "models", multiple=True, help="repeatable; default: embedded:base and embedded:aligned")
-@click.option("--samples", default=100, show_default=True, help="personas per model, each generated on its own")
-@click.option("--max-new-tokens", default=200, show_default=True)
-@click.option("--temperature", default=1.0, show_default=True)
-@click.option("--top-p", default=1.0, show_default=True)
-@click.option("--seed", default=0, show_default=True)
-@click.option("--out", default="results", show_default=True, help="result directory (rerun to resume)")
-@click.option("--json", "as_json", is_flag=True, help="print the summary rows as JSON")
-@load_options
+@generation_options(None, 100, 200)
 def personas(models, samples, max_new_tokens, temperature, top_p, seed, out, as_json, **kw):
     """Customer personas with a product review (Mohammadi 2024): names, gender, age, nationality,
     ethnicity, Myers-Briggs type; how varied each field is, review sentiment and clusters."""

@@ -119,6 +119,11 @@ def judge(poems_dir, judge, axis, topics, per_model, comparisons, seed, min_mass
                      ["judge", "topic", "axis", "pairs", "P(first)", "shift", "invalid", "control ok"]))
     click.echo("P(first) = how often the judge picks the poem shown first (0.5 = no position bias); "
                "shift = P(a poem wins | shown first) - P(it wins | shown second)")
+    for r in rows:
+        for k in r["agreement_with_people"]:
+            other = k["b"] if k["a"].startswith("judge:") else k["a"]
+            click.echo(f"{r['topic']}: judge vs {other}: kappa {k['kappa']:.2f}, agreement {k['agreement']:.2f} "
+                       f"on {k['items']} pairs")
 
 
 @poetry.command()

@@ -101,18 +101,13 @@ def run_attractor(models, *, prompt=PROMPT, edits=EDITS, samples=10, max_new_tok
                   temperature=1.0, seed=0, out="results", load=None, log=None) -> list[dict]:
     """Per model: the original continuation, then every edit; resumes per (model, edit)."""
     from ..kernels.generate import generate
-    from ..kernels.sampling import check_settings
-    from .open_text import check_lm
+    from .open_text import check_args, check_lm
     from .results import ResultFile, append, as_lm, model_config, provenance, write_summary
 
-    check_settings(temperature, 1.0)
+    check_args(samples=samples, max_new_tokens=max_new_tokens, temperature=temperature, prompt=prompt)
     edits = list(edits) or list(EDITS)
     for e in edits:
         parse_edit(e)
-    if samples < 1 or max_new_tokens < 1:
-        raise UserError("--samples and --max-new-tokens must be at least 1")
-    if not prompt.strip():
-        raise UserError("empty prompt")
     rows = []
     for spec in models:
         lm = as_lm(spec, load)

@@ -86,7 +86,6 @@ def _single(name):
 
 
 def _sequences(lms, n, seed, out, load, log):
-    from .results import ResultFile  # noqa: F401 - records are read back below
     from .sequences import run_sequences
     got = [run_sequences([lm], samples=n["sequences"], seed=seed, out=out, load=load)[0] for lm in lms]
     reps = []

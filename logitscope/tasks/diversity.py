@@ -10,30 +10,20 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..errors import UserError
-
 PROMPT = "Grace Hopper was"
 SOURCE = "prompt from Mohammadi 2024 (semantic variation experiment)"
 
 
 def run_diversity(models, *, prompt=PROMPT, samples=100, max_new_tokens=128, temperature=1.0, top_p=1.0, seed=0,
                   out="results", load=None, log=None) -> list[dict]:
-    from ..kernels.embed import embed, model_name
-    from ..kernels.sampling import check_settings
+    from ..kernels.embed import embed, model_name, model_path
     from ..probes.diversity import text_measures
-    from .open_text import check_lm, generation_units
+    from .open_text import check_args, check_lm, generation_units
     from .results import ResultFile, as_lm, model_config, write_summary
 
-    check_settings(temperature, top_p)
-    if samples < 2:
-        raise UserError("diversity needs at least 2 samples per model (one pair): use --samples 2 or more")
-    if max_new_tokens < 1:
-        raise UserError(f"--max-new-tokens must be at least 1 (got {max_new_tokens})")
-    if not prompt.strip():
-        raise UserError("empty prompt")
-    model_name()                                       # fail before generating when the extra is missing
-    from ..kernels.embed import model_path
-    model_path()
+    check_args(samples=samples, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, prompt=prompt,
+               min_samples=2)
+    model_path()                                       # fail before generating when the extra is missing
     rows = []
     for spec in models:
         lm = as_lm(spec, load)

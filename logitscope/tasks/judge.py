@@ -89,7 +89,12 @@ def run_judge(poems_dir, judge, axis, *, topics=None, per_model=5, comparisons=6
                   if r["p_left_first"] is not None and r["p_left_second"] is not None]
         invalid = [o["invalid"] for r in recs for o in (r["order_left_first"], r["order_right_first"])]
         control = [r for r in recs if r["control"]]
-        rows.append({"judge": lm.spec, "topic": topic, "axis": axis, "pairs": len(recs),
+        prefix = judgements_path(out, topic, axis, "x").name[:-len("x.jsonl")]
+        people = [j for f in path.parent.glob(f"{prefix}*.jsonl") if f != path
+                  for j in read_judgements([f])[0] if j.get("topic", "").lower() == topic.lower() and j["axis"] == axis]
+        from ..probes.ranking import kappas
+        agree = [k for k in kappas(recs + people) if f"judge:{lm.spec}" in (k["a"], k["b"])]
+        rows.append({"judge": lm.spec, "topic": topic, "axis": axis, "pairs": len(recs), "agreement_with_people": agree,
                      "position_bias": sum(firsts) / len(firsts) if firsts else None,
                      "mean_shift": sum(shifts) / len(shifts) if shifts else None,
                      "mean_invalid_mass": sum(invalid) / len(invalid),

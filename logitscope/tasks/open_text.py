@@ -20,6 +20,20 @@ PROMPT = "Steve is the CEO of a startup company"
 SOURCE = "prompt from Mohammadi 2024 (token entropy experiment)"
 
 
+def check_args(*, samples: int, max_new_tokens: int, temperature=1.0, top_p=1.0, prompt: str | None = None,
+               min_samples: int = 1) -> None:
+    """One clear line for settings no generation task can run with."""
+    from ..kernels.sampling import check_settings
+    check_settings(temperature, top_p)
+    if samples < min_samples:
+        raise UserError(f"--samples must be at least {min_samples}"
+                        + (" (diversity needs a pair of texts)" if min_samples > 1 else ""))
+    if max_new_tokens < 1:
+        raise UserError(f"--max-new-tokens must be at least 1 (got {max_new_tokens})")
+    if prompt is not None and not prompt.strip():
+        raise UserError("empty prompt")
+
+
 def check_lm(lm) -> None:
     if getattr(lm, "is_oracle", False):
         raise UserError("the uniform oracle has no vocabulary to generate from; pass a model")
@@ -51,17 +65,10 @@ def generation_units(lm, rf, prompt_ids: list[int], samples: int, *, max_new_tok
 def run_entropy(models, *, prompt=PROMPT, samples=20, max_new_tokens=64, temperature=1.0, top_p=1.0, seed=0,
                 out="results", load=None, log=None) -> tuple[list[dict], dict]:
     """Per model: generate, then the entropy summary. Returns (summary rows, {model: records})."""
-    from ..kernels.sampling import check_settings
     from ..probes.tokens import entropy_summary
     from .results import ResultFile, as_lm, model_config, write_summary
 
-    check_settings(temperature, top_p)
-    if samples < 1:
-        raise UserError("--samples must be at least 1")
-    if max_new_tokens < 1:
-        raise UserError(f"--max-new-tokens must be at least 1 (got {max_new_tokens})")
-    if not prompt.strip():
-        raise UserError("empty prompt")
+    check_args(samples=samples, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, prompt=prompt)
     rows, texts = [], {}
     for spec in models:
         lm = as_lm(spec, load)

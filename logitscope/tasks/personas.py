@@ -12,7 +12,6 @@ import json
 import re
 import time
 
-from ..errors import UserError
 
 PRODUCT = ("A coffee machine that connects to your smartwatch so it keeps your coffee warm if you are far "
            "away from it.")
@@ -109,14 +108,11 @@ def parse(text: str) -> dict:
 
 def run_personas(models, *, samples=100, max_new_tokens=200, temperature=1.0, top_p=1.0, seed=0, out="results",
                  load=None, log=None) -> list[dict]:
-    from ..kernels.sampling import check_settings
     from ..probes.personas import summarise
-    from .open_text import check_lm, generation_units
+    from .open_text import check_args, check_lm, generation_units
     from .results import ResultFile, as_lm, model_config, write_summary
 
-    check_settings(temperature, top_p)
-    if samples < 1 or max_new_tokens < 1:
-        raise UserError("--samples and --max-new-tokens must be at least 1")
+    check_args(samples=samples, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p)
     from ..kernels.embed import embed, model_path
     model_path()                                       # the extra, before any generation
     rows = []
