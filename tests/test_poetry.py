@@ -168,3 +168,27 @@ def test_bad_input(tmp_path):
     r = CliRunner().invoke(main, ["poetry", "rank", "--judgements", str(f), "--out", str(tmp_path), "--json"])
     assert r.exit_code == 0, r.output
     assert f"{f}:2" in r.output and "base-model" in r.output
+
+
+def test_csv_export_and_import(tmp_path):
+    import csv
+    poems = _poems_dir(tmp_path)
+    out = tmp_path / "out"
+    base = ["poetry", "contest", "--poems", str(poems), "--topic", "coffee", "--axis", "originality",
+            "--per-model", "2", "--comparisons", "4", "--out", str(out)]
+    r = CliRunner().invoke(main, base + ["--export", str(tmp_path / "pairs.csv")])
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(open(tmp_path / "pairs.csv")))
+    assert len(rows) == 5 and sum(int(x["control"]) for x in rows) == 1
+    assert all(len(x["left_text"].splitlines()) == 4 for x in rows)
+    with open(tmp_path / "judged.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["pair", "annotator", "choice"])
+        for x in rows:
+            w.writerow([x["pair"], "crowd1", "left"])
+        w.writerow(["nosuch|pair", "crowd1", "left"])
+    r = CliRunner().invoke(main, base + ["--import", str(tmp_path / "judged.csv")])
+    assert r.exit_code == 0 and "imported 5" in r.output and "judged.csv:7" in r.output
+    recs, _ = read_judgements([out / "poetry-judgements"])
+    assert len(recs) == 5 and {r["annotator"] for r in recs} == {"crowd1"}
+    assert sum(r["correct"] is not None for r in recs) == 1          # the control pair is scored

@@ -77,6 +77,7 @@ def contest(poems_dir, topic, axis, annotator, per_model, comparisons, seed, out
     from ..tasks.contest import contest_poems, export_pairs, import_judgements, load_poems, schedule
     if export_csv or import_csv:
         chosen = contest_poems(load_poems(poems_dir), topic, per_model)
+        topic = next(iter(chosen.values()))["topic"]
         pairs, bag = schedule(chosen, topic, axis, comparisons, seed)
         if export_csv:
             click.echo(f"wrote {len(pairs)} pairs (1 control) to {export_pairs(pairs, chosen, bag, topic, axis, export_csv)}")

@@ -14,7 +14,7 @@ def _app(todo, texts, header, on_choice, input=None, output=None):
     try:
         from prompt_toolkit import Application
         from prompt_toolkit.key_binding import KeyBindings
-        from prompt_toolkit.layout import HSplit, Layout, VSplit, Window
+        from prompt_toolkit.layout import Dimension, HSplit, Layout, VSplit, Window
         from prompt_toolkit.layout.controls import FormattedTextControl
         from prompt_toolkit.widgets import Frame
     except ImportError:
@@ -31,7 +31,7 @@ def _app(todo, texts, header, on_choice, input=None, output=None):
 
     def poem(side):
         p = current()
-        return "" if p is None else "\n" + texts(getattr(p, side)) + "\n"
+        return "" if p is None else "\n" + "\n".join("  " + ln for ln in texts(getattr(p, side)).splitlines()) + "\n"
 
     kb = KeyBindings()
 
@@ -56,8 +56,10 @@ def _app(todo, texts, header, on_choice, input=None, output=None):
         event.app.exit()
 
     body = HSplit([Window(FormattedTextControl(top), height=1),
-                   VSplit([Frame(Window(FormattedTextControl(lambda: poem("left")), wrap_lines=True), title="1: left"),
-                           Frame(Window(FormattedTextControl(lambda: poem("right")), wrap_lines=True), title="2: right")]),
+                   VSplit([Frame(Window(FormattedTextControl(lambda: poem("left")), wrap_lines=True), title="1: left",
+                                 width=Dimension(weight=1)),
+                           Frame(Window(FormattedTextControl(lambda: poem("right")), wrap_lines=True), title="2: right",
+                                 width=Dimension(weight=1))]),
                    Window(FormattedTextControl("1/a/Left: left poem   2/l/Right: right poem   s: skip   q: quit "
                                                "(judgements are saved as you go)"), height=1)])
     return Application(layout=Layout(body), key_bindings=kb, full_screen=True, input=input, output=output)
@@ -70,6 +72,7 @@ def run_contest(poems_dir, topic, axis, annotator, *, per_model=5, comparisons=6
     if not annotator.strip():
         raise UserError("--annotator needs a name")
     chosen = contest_poems(load_poems(poems_dir), topic, per_model)
+    topic = next(iter(chosen.values()))["topic"]          # the poems' own spelling ("Coffee")
     pairs, bag = schedule(chosen, topic, axis, comparisons, seed)
     path = judgements_path(out, topic, axis, annotator)
     done = {r["pair"] for r in read_judgements([path])[0]} if path.exists() else set()

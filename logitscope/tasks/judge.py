@@ -69,6 +69,7 @@ def run_judge(poems_dir, judge, axis, *, topics=None, per_model=5, comparisons=6
     for topic in topics:
         t0 = time.perf_counter()
         chosen = contest_poems(poems, topic, per_model)
+        topic = next(iter(chosen.values()))["topic"]          # the poems' own spelling
         pairs, bag = schedule(chosen, topic, axis, comparisons, seed)
         path = judgements_path(out, topic, axis, f"judge:{lm.spec}")
         done = {r["pair"]: r for r in read_judgements([path])[0]} if path.exists() else {}

@@ -44,7 +44,7 @@ def run_rank(paths, *, rewards=None, seed=0, resamples=200) -> dict:
                         (f" ({len(problems)} malformed lines)" if problems else ""))
     contests: dict = {}
     for j in judgements:
-        contests.setdefault((j.get("topic", "?"), j["axis"]), []).append(j)
+        contests.setdefault((str(j.get("topic", "?")).lower(), j["axis"]), []).append(j)
     per_contest, poem_strength = [], {}
     for (topic, axis), js in sorted(contests.items()):
         comps = comparisons_of(js)
