@@ -61,6 +61,7 @@ def run_judge(poems_dir, judge, axis, *, topics=None, per_model=5, comparisons=6
     if axis not in AXES:
         raise UserError(f"unknown axis '{axis}'; choose {', '.join(AXES)}")
     poems = load_poems(poems_dir)
+    every = not topics
     topics = topics or sorted({p["topic"] for p in poems.values()})
     lm = as_lm(judge, load)
     if getattr(lm, "is_oracle", False):
@@ -68,7 +69,14 @@ def run_judge(poems_dir, judge, axis, *, topics=None, per_model=5, comparisons=6
     rows = []
     for topic in topics:
         t0 = time.perf_counter()
-        chosen = contest_poems(poems, topic, per_model)
+        try:
+            chosen = contest_poems(poems, topic, per_model)
+        except UserError as exc:
+            if not every:                                   # a topic asked for by name must be judged
+                raise
+            if log:
+                log(f"skipping {topic}: {exc}")
+            continue
         topic = next(iter(chosen.values()))["topic"]          # the poems' own spelling
         pairs, bag = schedule(chosen, topic, axis, comparisons, seed)
         path = judgements_path(out, topic, axis, f"judge:{lm.spec}")
@@ -101,4 +109,6 @@ def run_judge(poems_dir, judge, axis, *, topics=None, per_model=5, comparisons=6
                      "mean_invalid_mass": sum(invalid) / len(invalid),
                      "control_correct": all(r["correct"] for r in control) if control else None,
                      "seconds": round(time.perf_counter() - t0, 1), "path": str(path)})
+    if not rows:
+        raise UserError(f"no topic has --per-model {per_model} poems of every model; lower --per-model")
     return rows

@@ -2,8 +2,10 @@
 samples are independent), with a review of the study's product; then how varied the personas are.
 
 The prompts are ours (the study does not publish its wording); the product and the fields are the
-study's. A model in the `raw` format gets the form framing (a form to complete, the way a base
-model is prompted); any other format gets the chat framing (an instruction with the answer layout).
+study's. A model in the `raw` format gets the form framing (a survey form to complete, the way a
+base model is prompted: on embedded:base it gave 2.9 parsed fields per persona against 1.8 for a
+form that did not list the fields); any other format gets the chat framing (an instruction with
+the answer layout).
 Generation stops at EOS or where a second persona would start.
 """
 from __future__ import annotations
@@ -18,9 +20,10 @@ PRODUCT = ("A coffee machine that connects to your smartwatch so it keeps your c
 FIELDS = ("first_name", "last_name", "gender", "age", "nationality", "ethnicity", "mbti", "review")
 LABELS = {"first_name": "First name", "last_name": "Last name", "gender": "Gender", "age": "Age",
           "nationality": "Nationality", "ethnicity": "Ethnicity", "mbti": "Myers-Briggs type", "review": "Review"}
-FORM = ("Customer persona\n"
+FORM = ("Customer survey\n"
         f"Product: {PRODUCT}\n"
-        "The persona below is one of the people who bought this product, with the review they wrote.\n\n"
+        "Each buyer filled in: First name, Last name, Gender, Age, Nationality, Ethnicity, Myers-Briggs type, "
+        "Review.\n\n"
         "First name:")
 CHAT = (f"Create a customer persona for this product: {PRODUCT}\n"
         "Give the persona's first name, last name, gender, age, nationality, ethnicity and Myers-Briggs type, "

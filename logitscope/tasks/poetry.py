@@ -6,8 +6,9 @@ verdict (the poem, or why it was rejected), so attempts and reasons are reported
 resumes. With a reward model, each accepted poem gets its reward (`kernels.reward`).
 
 Topics are the study's ten. The prompts are ours: a model in the `raw` format continues a page
-that opens a poem (the base-model framing) and stops at the first blank line after it; any other
-format gets the instruction below and stops at its end of turn.
+that announces a poem (the base-model framing) and stops at the first blank line after it; any
+other format gets the instruction below and stops at its end of turn. (On embedded:base, 16 draws
+on two topics each: "A short poem of four lines about coffee." parsed 0 of 24, this one 5 of 24.)
 
 Poem ids are `model|topic|attempt`: stable across files, so judgements can name them.
 """
@@ -23,7 +24,7 @@ from ..errors import UserError
 TOPICS = ("Coffee", "Smartphones", "Traffic", "Weather", "Exercise", "Grocery shopping", "Sleep", "Work",
           "Internet", "Television")
 CHAT = "Write a four-line poem about {topic}. Reply with the poem only: exactly four lines, no title."
-FORM = "A short poem of four lines about {topic}.\n\n"
+FORM = "Here is a four-line poem about {topic}:\n\n"
 SOURCE = "topics from West & Potts 2025; prompts ours"
 MAX_NEW_TOKENS = 80
 MAX_LINE = 120
@@ -56,7 +57,7 @@ def _title(line: str) -> bool:
 def parse_poem(text: str) -> tuple[list[str] | None, str | None]:
     """(the four lines, None) or (None, why the draw is not a 4-line poem). A fifth line that
     looks like a title (first, short, unpunctuated, or marked up) is dropped."""
-    lines = [re.sub(r"^\s*(\*\*|\d+[.)]\s)", "", ln).strip().strip("*").strip() for ln in text.strip().splitlines()]
+    lines = [re.sub(r"^\s*(\*\*|\(?\d+[.)]\s)", "", ln).strip().strip("*").strip() for ln in text.strip().splitlines()]
     lines = [ln for ln in lines if ln]
     if not lines:
         return None, "empty"
