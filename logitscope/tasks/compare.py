@@ -116,7 +116,9 @@ def _game(name):
 def _entropy(lms, n, seed, out, load, log):
     from .open_text import run_entropy
     samples, tokens = n["entropy"]
+    from .open_text import entropy_outputs
     rows, texts = run_entropy(lms, samples=samples, max_new_tokens=tokens, seed=seed, out=out, load=load)
+    entropy_outputs(rows, texts, out)                 # the PNG and the token page the report links
     per = [[float(np.mean(r["top5_entropy_bits"])) for r in texts[x["model"]][1] if r["top5_entropy_bits"]]
            for x in rows]
     d, lo, hi = welch(*per)
@@ -127,9 +129,11 @@ def _entropy(lms, n, seed, out, load, log):
 def _diversity(lms, n, seed, out, load, log):
     from sklearn.metrics.pairwise import cosine_similarity
 
-    from .diversity import run_diversity
+    from .diversity import run_diversity  # noqa: E402
     samples, tokens = n["diversity"]
+    from .diversity import diversity_map
     got = run_diversity(lms, samples=samples, max_new_tokens=tokens, seed=seed, out=out, load=load)
+    diversity_map(got, out, seed)
     sims = [cosine_similarity(g["_emb"]) for g in got]
     rng = np.random.default_rng(seed)
     diffs = []
