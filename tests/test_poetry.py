@@ -12,6 +12,7 @@ from logitscope.errors import UserError
 from logitscope.probes.ranking import bt_with_ci, kappas, spearman
 from logitscope.tasks.contest import CONTROL, contest_poems, load_poems, read_judgements, schedule
 from logitscope.tasks.poetry import parse_poem
+from logitscope.testing import save_tiny_lm
 
 MODELS = ("base-model", "aligned-model", "other-model")
 
@@ -100,12 +101,17 @@ def test_exact_judge_accounts_for_mass_and_swaps(tmp_path):
             assert order["A"] + order["B"] + order["invalid"] + order["unexplored"] == pytest.approx(1.0, abs=1e-5)
         assert r["p_left"] == pytest.approx((r["p_left_first"] + r["p_left_second"]) / 2)
     from logitscope.kernels.loading import load_model
+    from logitscope.tasks.contest import AXES
     lm = load_model(judge)
-    x, y = "cup of steam\nbean\ndawn\nwarm", "night dream\nbed\npillow\ndark"
-    ab = PROMPT.format(topic="coffee", a=x, b=y, question="Which poem do you prefer?")
-    ba = PROMPT.format(topic="coffee", a=y, b=x, question="Which poem do you prefer?")
+    poems = load_poems(_poems_dir(tmp_path / "texts"))
+    r = next(x for x in recs if not x["control"])
+    x, y = ("\n".join(poems[pid]["lines"]) for pid in (r["left"], r["right"]))
+    ab = PROMPT.format(topic="coffee", a=x, b=y, question=AXES["preference"])
+    ba = PROMPT.format(topic="coffee", a=y, b=x, question=AXES["preference"])
     d1, d2 = answer_distributions(lm, [ab, ba], {"A": ["A"], "B": ["B"]}, infix=INFIX)
-    assert r["order_left_first"]["A"] >= 0 and d1.answers != d2.answers
+    assert r["order_left_first"]["A"] == pytest.approx(d1.answers["A"], abs=1e-9)      # left shown as A
+    assert r["order_right_first"]["B"] == pytest.approx(d2.answers["B"], abs=1e-9)     # swapped: left shown as B
+    assert r["p_left_second"] == pytest.approx(d2.answers["B"] / (d2.answers["A"] + d2.answers["B"]))
     again = run_judge(_poems_dir(tmp_path / "again"), judge, "preference", topics=["Coffee"], per_model=2,
                       comparisons=4, out=str(tmp_path / "out"))                   # same pairs: resumed, nothing new
     assert len(read_judgements([again[0]["path"]])[0]) == 5
@@ -192,3 +198,33 @@ def test_csv_export_and_import(tmp_path):
     recs, _ = read_judgements([out / "poetry-judgements"])
     assert len(recs) == 5 and {r["annotator"] for r in recs} == {"crowd1"}
     assert sum(r["correct"] is not None for r in recs) == 1          # the control pair is scored
+
+
+def test_rewards_per_poem_and_against_rankings(tmp_path, monkeypatch):
+    """--rm scores every accepted poem once (a rerun adds none); rank correlates strengths with rewards."""
+    from logitscope.tasks import poetry
+    from logitscope.testing import tiny_reward_model
+    model = str(save_tiny_lm(tmp_path / "m", "llama", peak=2.0, seed=3))
+    rm = str(tiny_reward_model(tmp_path / "rm"))
+    monkeypatch.setattr(poetry, "parse_poem", lambda text: (["one", "two", "three", text[:20] or "four"], None))
+    args = ["poetry", "generate", "--model", model, "--topics", "coffee", "--per-topic", "3", "--rm", rm,
+            "--out", str(tmp_path / "out"), "--json"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    row = json.loads(r.output[r.output.index("["):])[0]
+    assert row["rewards"]["mean"]["Coffee"] != 0
+    f = next((tmp_path / "out" / "poetry").glob("*.jsonl"))
+    n = sum('"kind": "reward"' in x for x in open(f))
+    assert n >= 3
+    assert CliRunner().invoke(main, args).exit_code == 0
+    assert sum('"kind": "reward"' in x for x in open(f)) == n
+    from logitscope.tasks.rank import read_rewards
+    rewards = read_rewards([tmp_path / "out" / "poetry"])
+    ids = sorted(rewards)
+    js = [{"pair": f"p{i}{j}", "topic": "Coffee", "axis": "preference", "annotator": "ann", "left": a, "right": b,
+           "choice": "left" if rewards[a] > rewards[b] else "right", "winner": a if rewards[a] > rewards[b] else b,
+           "control": False} for i, a in enumerate(ids) for j, b in enumerate(ids) if i < j]
+    (tmp_path / "j.jsonl").write_text("".join(json.dumps(x) + "\n" for x in js))
+    from logitscope.tasks.rank import run_rank
+    res = run_rank([tmp_path / "j.jsonl"], rewards=[tmp_path / "out" / "poetry"])
+    assert res["spearman_reward"]["preference"]["rho"] == pytest.approx(1.0)   # people preferred the rewarded poems
