@@ -248,8 +248,7 @@ class Session:
         new.cache = select_rows(self.cache, idx)
         new.mask, new.lengths = self.mask[idx.to(dev)], self.lengths[idx.to(dev)]
         new.slot_logprobs = self.slot_logprobs[idx.to(self.slot_logprobs.device)]
-        new.ids, new.texts = self.ids, self.texts
-        new._set_rows(rows, slots)
+        new._set_rows(rows, slots, source=self)
         return new
 
     def _renumber(self, rows) -> tuple[list[int], list[int]]:
@@ -262,9 +261,11 @@ class Session:
             renum.setdefault(self.slot[i], len(renum))
         return list(renum), [renum[self.slot[i]] for i in rows]
 
-    def _set_rows(self, rows, slots) -> None:
-        self.ids = [list(self.ids[int(i)]) for i in rows]      # every row its own list of ids
-        self.texts = [self.texts[int(i)] for i in rows]
+    def _set_rows(self, rows, slots, source=None) -> None:
+        """Rows `rows` of `source` (default: this session), each with its own list of ids."""
+        source = source or self
+        self.ids = [list(source.ids[int(i)]) for i in rows]
+        self.texts = [source.texts[int(i)] for i in rows]
         self.slot = slots
 
 

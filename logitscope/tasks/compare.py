@@ -152,13 +152,9 @@ def _diversity(lms, n, seed, out, load, log):
 
 
 def _units(path, key) -> dict:
-    import json
+    from .results import jsonl_records
     out = {}
-    for line in open(path, encoding="utf-8"):
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
+    for rec in jsonl_records(path):
         if rec.get("type") == "unit":
             out.setdefault(rec[key], rec)
     return out

@@ -39,18 +39,13 @@ def load_poems(path) -> dict:
     p = Path(path)
     if not p.exists():
         raise UserError(f"no such poems file or directory: {path}")
-    files = sorted(p.rglob("*.jsonl")) if p.is_dir() else [p]
+    from .results import jsonl_records
     poems = {}
-    for f in files:
-        for line in open(f, encoding="utf-8"):
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if rec.get("kind") == "draw" and rec.get("poem"):
-                model = rec["id"].rsplit("|", 2)[0]
-                poems[rec["id"]] = {"id": rec["id"], "model": model, "topic": rec["topic"], "attempt": rec["attempt"],
-                                    "lines": rec["poem"]}
+    for rec in jsonl_records(p):
+        if rec.get("kind") == "draw" and rec.get("poem"):
+            model = rec["id"].rsplit("|", 2)[0]
+            poems[rec["id"]] = {"id": rec["id"], "model": model, "topic": rec["topic"], "attempt": rec["attempt"],
+                                "lines": rec["poem"]}
     if not poems:
         raise UserError(f"no poems in {path}; write some with `probe poetry generate`")
     return poems

@@ -18,23 +18,18 @@ def run_diversity(models, *, prompt=PROMPT, samples=100, max_new_tokens=128, tem
                   out="results", load=None, log=None) -> list[dict]:
     from ..kernels.embed import embed, model_name, model_path
     from ..probes.diversity import text_measures
-    from .open_text import check_args, check_lm, generation_units
-    from .results import ResultFile, as_lm, model_config, write_summary
+    from .open_text import check_args, generated
+    from .results import write_summary
 
     check_args(samples=samples, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, prompt=prompt,
                min_samples=2)
     model_path()                                       # fail before generating when the extra is missing
     rows = []
     for spec in models:
-        lm = as_lm(spec, load)
-        check_lm(lm)
         t0 = time.perf_counter()
-        ids = lm.encode(prompt)
-        config = {"task": "diversity", "prompt": prompt, "max_new_tokens": max_new_tokens, "temperature": temperature,
-                  "top_p": top_p, "seed": seed, **model_config(lm)}
-        rf = ResultFile(out, "diversity", lm.spec, config)
-        recs = generation_units(lm, rf, ids, samples, max_new_tokens=max_new_tokens, temperature=temperature,
-                                top_p=top_p, seed=seed, extra={"source": SOURCE}, log=log)
+        lm, rf, _, recs = generated(spec, "diversity", prompt, samples=samples, max_new_tokens=max_new_tokens,
+                                    temperature=temperature, top_p=top_p, seed=seed, out=out, load=load,
+                                    source=SOURCE, log=log)
         texts = [r["text"].strip() for r in recs]
         emb = embed(texts)
         measures = text_measures(texts, emb, seed)

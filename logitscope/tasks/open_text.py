@@ -62,24 +62,36 @@ def generation_units(lm, rf, prompt_ids: list[int], samples: int, *, max_new_tok
     return [done[i] for i in range(samples)]
 
 
+def generated(spec, task: str, prompt, *, samples, max_new_tokens, temperature, top_p, seed, out, load, source,
+              stop=None, config=None, log=None):
+    """One model's `samples` continuations of `prompt` (a string, or a function of the LM that gives
+    one) in the task's resumable result file: (lm, result file, prompt ids, records)."""
+    from .results import ResultFile, as_lm, model_config
+    lm = as_lm(spec, load)
+    check_lm(lm)
+    text = prompt(lm) if callable(prompt) else prompt
+    ids = lm.encode(text)
+    cfg = {"task": task, "prompt": text, "max_new_tokens": max_new_tokens, "temperature": temperature,
+           "top_p": top_p, "seed": seed, **(config or {}), **model_config(lm)}
+    rf = ResultFile(out, task, lm.spec, cfg)
+    recs = generation_units(lm, rf, ids, samples, max_new_tokens=max_new_tokens, temperature=temperature,
+                            top_p=top_p, seed=seed, stop=stop, extra={"source": source}, log=log)
+    return lm, rf, ids, recs
+
+
 def run_entropy(models, *, prompt=PROMPT, samples=20, max_new_tokens=64, temperature=1.0, top_p=1.0, seed=0,
                 out="results", load=None, log=None) -> tuple[list[dict], dict]:
     """Per model: generate, then the entropy summary. Returns (summary rows, {model: records})."""
     from ..probes.tokens import entropy_summary
-    from .results import ResultFile, as_lm, model_config, write_summary
+    from .results import write_summary
 
     check_args(samples=samples, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, prompt=prompt)
     rows, texts = [], {}
     for spec in models:
-        lm = as_lm(spec, load)
-        check_lm(lm)
         t0 = time.perf_counter()
-        ids = lm.encode(prompt)
-        config = {"task": "entropy", "prompt": prompt, "max_new_tokens": max_new_tokens, "temperature": temperature,
-                  "top_p": top_p, "seed": seed, **model_config(lm)}
-        rf = ResultFile(out, "entropy", lm.spec, config)
-        recs = generation_units(lm, rf, ids, samples, max_new_tokens=max_new_tokens, temperature=temperature,
-                                top_p=top_p, seed=seed, extra={"source": SOURCE}, log=log)
+        lm, rf, ids, recs = generated(spec, "entropy", prompt, samples=samples, max_new_tokens=max_new_tokens,
+                                      temperature=temperature, top_p=top_p, seed=seed, out=out, load=load,
+                                      source=SOURCE, log=log)
         row = {"model": lm.spec, "format": lm.format.name, "prompt": prompt, "prompt_text": lm.tokenizer.decode(ids),
                "temperature": temperature, "top_p": top_p, "seed": seed, **entropy_summary(recs),
                "examples": [r["text"] for r in recs[:3]], "seconds": round(time.perf_counter() - t0, 1),

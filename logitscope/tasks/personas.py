@@ -112,24 +112,19 @@ def parse(text: str) -> dict:
 def run_personas(models, *, samples=100, max_new_tokens=200, temperature=1.0, top_p=1.0, seed=0, out="results",
                  load=None, log=None) -> list[dict]:
     from ..probes.personas import summarise
-    from .open_text import check_args, check_lm, generation_units
-    from .results import ResultFile, as_lm, model_config, write_summary
+    from .open_text import check_args, generated
+    from .results import write_summary
 
     check_args(samples=samples, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p)
     from ..kernels.embed import embed, model_path
     model_path()                                       # the extra, before any generation
     rows = []
     for spec in models:
-        lm = as_lm(spec, load)
-        check_lm(lm)
         t0 = time.perf_counter()
+        lm, rf, _, recs = generated(spec, "personas", lambda m: prompt_for(m.format.name)[0], samples=samples,
+                                    max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed,
+                                    out=out, load=load, source=SOURCE, stop=STOP, config={"stop": STOP}, log=log)
         prompt, lead = prompt_for(lm.format.name)
-        ids = lm.encode(prompt)
-        config = {"task": "personas", "prompt": prompt, "max_new_tokens": max_new_tokens, "temperature": temperature,
-                  "top_p": top_p, "seed": seed, "stop": STOP, **model_config(lm)}
-        rf = ResultFile(out, "personas", lm.spec, config)
-        recs = generation_units(lm, rf, ids, samples, max_new_tokens=max_new_tokens, temperature=temperature,
-                                top_p=top_p, seed=seed, stop=STOP, extra={"source": SOURCE}, log=log)
         personas = [parse(lead + r["text"].split(STOP)[0]) for r in recs]
         reviews = [p["fields"]["review"] for p in personas if "review" in p["fields"]]
         emb = embed(reviews) if len(reviews) >= 2 else None

@@ -81,12 +81,12 @@ def poem_id(model: str, topic: str, attempt: int) -> str:
     return f"{model}|{topic}|{attempt}"
 
 
-def _draws(lm, rf, topic, header, per_topic, max_attempts, seed, temperature, log):
-    """Draw attempts for one topic until `per_topic` poems parse (or `max_attempts`)."""
+def _draws(lm, rf, known, topic, header, per_topic, max_attempts, seed, temperature, log):
+    """Draw attempts for one topic until `per_topic` poems parse (or `max_attempts`); `known` are
+    the result file's unit records, read once per model."""
     from ..kernels.generate import generate
     from .results import append
-    rf.lock()
-    done = {r["attempt"]: r for r in rf.records("unit") if r.get("kind") == "draw" and r["topic"] == topic}
+    done = {r["attempt"]: r for r in known if r.get("kind") == "draw" and r["topic"] == topic}
     prompt, stop = prompt_for(lm.format.name, topic)
     ids = lm.encode(prompt)
     while True:
@@ -131,9 +131,10 @@ def run_generate(models, *, topics=None, per_topic=20, seed=0, temperature=1.0, 
                   "max_new_tokens": MAX_NEW_TOKENS, **model_config(lm)}
         rf = ResultFile(out, "poetry", lm.spec, config)
         header = {"provenance": provenance(lm, seed), "source": SOURCE}
+        known = list(rf.done("unit").values())           # locks the file, then reads it once
         per = {}
         for topic in topics:
-            draws = _draws(lm, rf, topic, header, per_topic, max_attempts, seed, temperature, log)
+            draws = _draws(lm, rf, known, topic, header, per_topic, max_attempts, seed, temperature, log)
             reasons: dict = {}
             for d in draws:
                 if d["poem"] is None:
@@ -146,20 +147,21 @@ def run_generate(models, *, topics=None, per_topic=20, seed=0, temperature=1.0, 
                "short": {t: per_topic - p["poems"] for t, p in per.items() if p["poems"] < per_topic},
                "seconds": round(time.perf_counter() - t0, 1), "results": str(rf.path)}
         if rm:
-            row["rewards"] = score_poems(lm, rf, rm, header, load)
+            row["rewards"] = score_poems(rf, rm, header, load)
         with rf.open({}) as fh:
             write_summary(fh, row)
         rows.append(row)
     return rows
 
 
-def score_poems(lm, rf, rm_spec, header, load) -> dict:
+def score_poems(rf, rm_spec, header, load) -> dict:
     """The reward of every accepted poem not yet scored by this reward model; mean per topic."""
     from ..kernels.reward import load_reward_model, score
     from .results import append
     rm = load_reward_model(rm_spec, **{k: v for k, v in (load or {}).items() if k not in ("fmt",)})
-    have = {r["poem_id"]: r for r in rf.records("unit") if r.get("kind") == "reward" and r["rm"] == rm.spec}
-    poems = [r for r in rf.records("unit") if r.get("kind") == "draw" and r["poem"] is not None]
+    units = rf.records("unit")
+    have = {r["poem_id"]: r for r in units if r.get("kind") == "reward" and r["rm"] == rm.spec}
+    poems = [r for r in units if r.get("kind") == "draw" and r["poem"] is not None]
     todo = [p for p in poems if p["id"] not in have]
     if todo:
         got = score(rm, [(CHAT.format(topic=p["topic"].lower()), "\n".join(p["poem"])) for p in todo])

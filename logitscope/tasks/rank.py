@@ -9,7 +9,6 @@ reward-model scores. Malformed judgement lines are reported by file and line; th
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..errors import UserError
@@ -21,18 +20,9 @@ def model_of(poem_id: str) -> str:
 
 def read_rewards(paths) -> dict:
     """{poem id: reward} from poetry result files (reward records) or JSON lines {poem_id, reward}."""
-    out = {}
-    for p in map(Path, paths or []):
-        files = sorted(p.rglob("*.jsonl")) if p.is_dir() else [p]
-        for f in files:
-            for line in open(f, encoding="utf-8"):
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(rec, dict) and "poem_id" in rec and "reward" in rec:
-                    out[rec["poem_id"]] = float(rec["reward"])
-    return out
+    from .results import jsonl_records
+    return {rec["poem_id"]: float(rec["reward"]) for p in paths or [] for rec in jsonl_records(p)
+            if "poem_id" in rec and "reward" in rec}
 
 
 def run_rank(paths, *, rewards=None, seed=0, resamples=200) -> dict:

@@ -143,6 +143,21 @@ class ResultFile:
         return fh
 
 
+def jsonl_records(path):
+    """Every JSON object in a JSON-lines file, or in every *.jsonl below a directory; lines that are
+    not JSON objects are skipped (readers that must report them use `report.collect`)."""
+    p = Path(path)
+    for f in (sorted(p.rglob("*.jsonl")) if p.is_dir() else [p]):
+        with open(f, encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(rec, dict):
+                    yield rec
+
+
 def append(fh, records) -> None:
     for rec in records:
         fh.write(json.dumps({"type": "unit", **rec}, ensure_ascii=False) + "\n")
