@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from scipy.stats import chisquare
 
-from logitscope.kernels.answers import answer_distribution
-from logitscope.kernels.forward import next_logprobs
-from logitscope.kernels.loading import load_model
-from logitscope.kernels.spaces import integers
+from logitscope.kernels.engine.answers import answer_distribution
+from logitscope.kernels.engine.forward import next_logprobs
+from logitscope.kernels.models.loading import load_model
+from logitscope.kernels.engine.spaces import integers
 from logitscope.probes.stats import chi2_expected
 
 PROMPT = "Generate a random integer, uniformly between 0 and 10 (inclusive)."

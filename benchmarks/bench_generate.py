@@ -34,7 +34,7 @@ def rss_mib() -> float:
 def worker(method: str, spec: str, samples: int, max_new: int) -> dict:
     import torch
 
-    from logitscope.kernels.loading import load_model
+    from logitscope.kernels.models.loading import load_model
     lm = load_model(spec, log=lambda m: None)
     ids = lm.encode(PROMPT)
     base_rss = rss_mib()
@@ -63,7 +63,7 @@ def worker(method: str, spec: str, samples: int, max_new: int) -> dict:
             tokens = int(live.sum())
         mean_top5 = float(torch.stack(top5)[live].mean())
     else:
-        from logitscope.kernels.generate import generate
+        from logitscope.kernels.engine.generate import generate
         got = generate(lm, ids, n=samples, max_new_tokens=max_new, seed=0)
         tokens = sum(len(s.ids) for s in got)
         mean_top5 = sum(sum(s.top5_entropy) for s in got) / max(tokens, 1)

@@ -15,11 +15,11 @@ import time
 import numpy as np
 import torch
 
-from logitscope.kernels.answers import answer_distribution
-from logitscope.kernels.forward import next_logprobs
-from logitscope.kernels.loading import load_model
-from logitscope.kernels.quant import weight_bytes
-from logitscope.tasks.integers import PROMPTS
+from logitscope.kernels.engine.answers import answer_distribution
+from logitscope.kernels.engine.forward import next_logprobs
+from logitscope.kernels.models.loading import load_model
+from logitscope.kernels.models.quant import weight_bytes
+from logitscope.tasks.randomness.integers import PROMPTS
 
 SETTINGS = [("fp32", "fp32", None), ("bf16", "bf16", None), ("qint8", "fp32", "int8"), ("qfloat8", "fp32", "fp8")]
 

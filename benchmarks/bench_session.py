@@ -22,10 +22,11 @@ import time
 import numpy as np
 import torch
 
-from logitscope.kernels.forward import next_logprobs
-from logitscope.kernels.loading import load_model
-from logitscope.kernels.session import Session
-from logitscope.tasks.games import get_game, play_batch
+from logitscope.kernels.engine.forward import next_logprobs
+from logitscope.kernels.models.loading import load_model
+from logitscope.kernels.engine.session import Session
+from logitscope.tasks.games.play import play_batch
+from logitscope.tasks.games.rules import get_game
 
 GAME = get_game("rps")
 

@@ -9,12 +9,12 @@ __all__ = ["load_model", "answer_distribution", "answer_distributions", "AnswerS
            "UserError", "next_logprobs"]
 
 _LAZY = {
-    "load_model": "logitscope.kernels.loading",
-    "answer_distribution": "logitscope.kernels.answers",
-    "answer_distributions": "logitscope.kernels.answers",
-    "AnswerSpace": "logitscope.kernels.spaces",
-    "Session": "logitscope.kernels.session",
-    "next_logprobs": "logitscope.kernels.forward",
+    "load_model": "logitscope.kernels.models.loading",
+    "answer_distribution": "logitscope.kernels.engine.answers",
+    "answer_distributions": "logitscope.kernels.engine.answers",
+    "AnswerSpace": "logitscope.kernels.engine.spaces",
+    "Session": "logitscope.kernels.engine.session",
+    "next_logprobs": "logitscope.kernels.engine.forward",
     "UserError": "logitscope.errors",
 }
 

@@ -38,7 +38,7 @@ def bytelevel_tokenizer(words=DEFAULT_WORDS, specials=LLAMA3_SPECIALS, alphabet:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    from .kernels.vocab import _byte_decoder
+    from .kernels.engine.vocab import _byte_decoder
     to_char = {b: c for c, b in _byte_decoder().items()}
     enc = lambda s: "".join(to_char[b] for b in (s if isinstance(s, bytes) else s.encode("utf-8")))  # noqa: E731
     words = [enc(w) for w in words]
@@ -118,8 +118,8 @@ def tiny_model(arch: str, vocab_size: int, *, seed: int = 0, layers: int = 2, hi
 
 def tiny_lm(arch: str = "llama", tokenizer=None, fmt: str = "raw", **kw):
     """An `LM` around a tiny random model and a tiny tokenizer."""
-    from .kernels.formats import Format
-    from .kernels.loading import LM
+    from .kernels.models.formats import Format
+    from .kernels.models.loading import LM
     tok = tokenizer if tokenizer is not None else bytelevel_tokenizer()
     model = tiny_model(arch, len(tok), **kw)
     return LM(model=model, tokenizer=tok, format=Format(fmt), name=f"tiny-{arch}", spec=f"tiny-{arch}",

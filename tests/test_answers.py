@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from logitscope.errors import UserError
-from logitscope.kernels import answers as answers_mod
-from logitscope.kernels.answers import answer_distribution, expand_exact, prefill
-from logitscope.kernels.sampling import transform
-from logitscope.kernels.spaces import AnswerSpace, integers, letters, parse_answers, rps
+from logitscope.kernels.engine import answers as answers_mod
+from logitscope.kernels.engine.answers import answer_distribution, expand_exact, prefill
+from logitscope.kernels.engine.sampling import transform
+from logitscope.kernels.engine.spaces import AnswerSpace, integers, letters, parse_answers, rps
 from logitscope.testing import bytelevel_tokenizer, sentencepiece_tokenizer, tiny_lm
 
 ADVERSARIAL = ["10", "1.", "10\n", " 1", " 10", "01", " 7", "7.", "ab", "  ", "\n\n", "a."]
@@ -132,7 +132,7 @@ def test_first_token_is_labelled_approximate(adv_lm):
 
 
 def test_uniform_oracle():
-    from logitscope.kernels.oracle import UniformLM
+    from logitscope.kernels.models.oracle import UniformLM
     d = answer_distribution(UniformLM(), "anything", rps())
     assert d.answers == {"rock": 1 / 3, "paper": 1 / 3, "scissors": 1 / 3} and d.valid_mass == 1.0
 
@@ -162,8 +162,8 @@ def test_answer_space_helpers(tmp_path):
 def test_partial_utf8_boundary():
     """'7' then a full stop split over two byte-level tokens (U+3002 = e3 80 82) spells 7;
     '7' then a lone 0xff byte does not."""
-    from logitscope.kernels.answers import AnswerIndex
-    from logitscope.kernels.spaces import INVALID, VALID, Matcher
+    from logitscope.kernels.engine.answers import AnswerIndex
+    from logitscope.kernels.engine.spaces import INVALID, VALID, Matcher
     m = Matcher(SPACE)
     assert m.spells("7\u3002".encode())[:2] == (VALID, "7")
     assert m.spells("7\u00a0x".encode())[:2] == (VALID, "7")
@@ -171,7 +171,7 @@ def test_partial_utf8_boundary():
     assert m.spells("7\u00e9".encode())[0] == INVALID        # a letter, not a boundary
     tok = bytelevel_tokenizer(words=[b"7\xe3", b"\x80\x82"], alphabet="7 ", specials=["<eos>", "<pad>"],
                               bos=None, eos="<eos>", pad="<pad>", chat_template=None)
-    from logitscope.kernels.vocab import vocab_index
+    from logitscope.kernels.engine.vocab import vocab_index
     idx = AnswerIndex(vocab_index(tok, len(tok)), AnswerSpace.of("seven", {"7": ["7"]}))
     ranges, lives = idx.walk(b"")
     assert any(text == b"7\xe3" for text, _ in lives)      # pending, not yet decided
@@ -345,7 +345,7 @@ def test_adding_a_longer_form_of_the_same_answer_changes_nothing(city_lm):
     long = answer_distribution(city_lm, prompt, CITIES_LONG, min_mass=0.0, max_steps=8)
     assert long.answers["NY"] == pytest.approx(short.answers["NY"], abs=1e-9)
     assert long.invalid_mass == pytest.approx(short.invalid_mass, abs=1e-9)
-    from logitscope.kernels.spaces import LIVE, VALID, Matcher
+    from logitscope.kernels.engine.spaces import LIVE, VALID, Matcher
     m = Matcher(CITIES_LONG)
     assert m.spells(b"New York is")[:2] == (VALID, "NY")
     assert m.classify(b"New York ")[:2] == (VALID, "NY")          # decided at the boundary

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from logitscope.cli.main import main
 from logitscope.errors import UserError
 from logitscope.probes.tokens import by_position, entropy_summary, recovery_position, rouge_l
-from logitscope.tasks.attractor import perturb, run_edit
+from logitscope.tasks.creativity.attractor import perturb, run_edit
 from logitscope.testing import save_tiny_lm
 
 
@@ -76,7 +76,7 @@ def test_edit_rule():
 
 
 def test_run_edit_exact_and_sampled(tiny_dir):
-    from logitscope.kernels.loading import load_model
+    from logitscope.kernels.models.loading import load_model
     lm = load_model(tiny_dir)
     original = {"text": " rock. You won. Move: paper 10 You lost."}
     ids = lm.encode("Round 1")

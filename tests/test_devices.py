@@ -17,9 +17,9 @@ import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
-from logitscope.kernels.loading import LM, load_model
-from logitscope.kernels.session import Session
-from logitscope.kernels.spaces import rps
+from logitscope.kernels.models.loading import LM, load_model
+from logitscope.kernels.engine.session import Session
+from logitscope.kernels.engine.spaces import rps
 from logitscope.testing import save_tiny_lm, tiny_lm, tiny_reward_model
 
 A = torch.device("cpu", 0)

@@ -13,7 +13,7 @@ from logitscope.cli.main import main
 from logitscope.probes.diversity import clusters, compression_ratio, distinct_n, embedding_similarity, \
     tfidf_similarity
 from logitscope.probes.personas import field_stats, summarise
-from logitscope.tasks.personas import parse
+from logitscope.tasks.creativity.personas import parse
 
 SAME = ["the cat sat on the mat"] * 4
 DISJOINT = ["alpha beta gamma", "delta epsilon zeta", "eta theta iota", "kappa lambda mu"]
@@ -102,7 +102,7 @@ def test_missing_extra_is_one_line(tmp_path):
 
 @pytest.mark.slow
 def test_embedding_model_loads_offline_from_the_package():
-    code = ("from logitscope.kernels.embed import embed, model_path\n"
+    code = ("from logitscope.kernels.models.sentence import embed, model_path\n"
             "import json; e = embed(['Grace Hopper was a computer scientist.', 'Grace Hopper wrote compilers.', "
             "'I like turtles.'])\n"
             "print(json.dumps([model_path(), e.shape[1], float(e[0] @ e[1]), float(e[0] @ e[2])]))\n")

@@ -1,7 +1,7 @@
 import pytest
 
 from logitscope.errors import UserError
-from logitscope.kernels.formats import Format, bos_prefix, encode_text
+from logitscope.kernels.models.formats import Format, bos_prefix, encode_text
 
 
 def ids(tok, text):

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from logitscope.errors import ModelError, UserError
-from logitscope.kernels import forward
-from logitscope.kernels.forward import SMALL_BATCH, body_and_head, checked_log_softmax, head_logits, head_logits_lse, \
+from logitscope.kernels.engine import forward
+from logitscope.kernels.engine.forward import SMALL_BATCH, body_and_head, checked_log_softmax, head_logits, head_logits_lse, \
     next_logprobs, row_logsumexp
 
 
@@ -130,9 +130,9 @@ class _BigCopies(torch.overrides.TorchFunctionMode):
 def test_module_path_reads_only_what_it_needs(monkeypatch, top_p):
     """On the module path, an exact expansion makes no float64 [rows, vocab] tensor and copies no
     vocabulary row to the host, and its answers equal the CPU path's."""
-    from logitscope.kernels import answers as answers_mod
-    from logitscope.kernels.answers import expand_exact, prefill
-    from logitscope.kernels.spaces import AnswerSpace
+    from logitscope.kernels.engine import answers as answers_mod
+    from logitscope.kernels.engine.answers import expand_exact, prefill
+    from logitscope.kernels.engine.spaces import AnswerSpace
     from logitscope.testing import bytelevel_tokenizer, tiny_lm
     junk = [a + b + c for a in "xyzgh" for b in "qwvkfd" for c in "jmnprst"]   # tokens no branch reads one by one
     tok = bytelevel_tokenizer(words=["10", "1.", " 1", " 7", "7.", "  "] + junk, alphabet="0127 .\naAb",
@@ -147,7 +147,7 @@ def test_module_path_reads_only_what_it_needs(monkeypatch, top_p):
     want = expand_exact(lm, prefill(lm, prompts), space, **kw)
     monkeypatch.setattr(forward, "_plain_cpu_head", lambda *a, **k: None)
     monkeypatch.setattr(forward, "DEVICE_CHUNK", 8, raising=False)
-    from logitscope.kernels import tree
+    from logitscope.kernels.engine import tree
     monkeypatch.setattr(tree, "HOST_DEVICES", (), raising=False)  # gather as on an accelerator
     roots = prefill(lm, prompts)
     mode = _BigCopies(len(tok))

@@ -8,9 +8,10 @@ import torch
 from click.testing import CliRunner
 
 from logitscope.cli.main import main
-from logitscope.kernels.oracle import UniformLM
+from logitscope.kernels.models.oracle import UniformLM
 from logitscope.probes.determinism import mean_ci, summarise, uniform_expected_net
-from logitscope.tasks.games import get_game, play_batch, run_model
+from logitscope.tasks.games.play import play_batch, run_model
+from logitscope.tasks.games.rules import get_game
 from logitscope.testing import DEFAULT_WORDS, bytelevel_tokenizer, tiny_lm
 
 
@@ -114,7 +115,7 @@ def test_resume_after_a_kill_and_extend(game_lm, tmp_path):
     # a kill mid-write leaves a torn line: it is skipped and that game is played again
     rf.path.write_text("\n".join(lines[:3]) + "\n" + lines[3][:25])
     calls = []
-    import logitscope.tasks.games as games_mod
+    import logitscope.tasks.games.play as games_mod
     real = games_mod.play_batch
 
     def spy(lm, game, indices, **kw):

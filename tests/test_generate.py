@@ -8,9 +8,9 @@ import torch
 from scipy import stats
 
 from logitscope.errors import UserError
-from logitscope.kernels.forward import next_logprobs
-from logitscope.kernels.generate import distribution_stats, generate, teacher_forced
-from logitscope.kernels.sampling import row_rng, transform
+from logitscope.kernels.engine.forward import next_logprobs
+from logitscope.kernels.engine.generate import distribution_stats, generate, teacher_forced
+from logitscope.kernels.engine.sampling import row_rng, transform
 from logitscope.testing import tiny_lm
 
 

@@ -5,8 +5,8 @@ from click.testing import CliRunner
 
 from logitscope.cli.main import main
 from logitscope.errors import UserError
-from logitscope.kernels.loading import load_model, resolve
-from logitscope.kernels.oracle import UniformLM
+from logitscope.kernels.models.loading import load_model, resolve
+from logitscope.kernels.models.oracle import UniformLM
 
 
 def test_registry_resolves_names_to_hub_ids_and_formats():

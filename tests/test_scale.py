@@ -11,12 +11,12 @@ import torch
 from click.testing import CliRunner
 
 from logitscope.cli.main import main
-from logitscope.kernels.answers import answer_distributions
-from logitscope.kernels.forward import next_logprobs
-from logitscope.kernels.loading import load_model
-from logitscope.kernels.quant import parse_max_memory, weight_bytes
-from logitscope.kernels.session import Session
-from logitscope.kernels.spaces import rps
+from logitscope.kernels.engine.answers import answer_distributions
+from logitscope.kernels.engine.forward import next_logprobs
+from logitscope.kernels.models.loading import load_model
+from logitscope.kernels.models.quant import parse_max_memory, weight_bytes
+from logitscope.kernels.engine.session import Session
+from logitscope.kernels.engine.spaces import rps
 from logitscope.testing import save_tiny_lm
 
 PROMPTS = ["Let us play rock paper scissors.", "Round 2. You won.", "Pick one: rock, paper or scissors."]

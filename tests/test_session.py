@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 import torch
 
-from logitscope.kernels.answers import answer_distribution
-from logitscope.kernels.forward import next_logprobs
-from logitscope.kernels.session import Session, TokenDriftError
-from logitscope.kernels.spaces import rps
-from logitscope.kernels.sampling import row_rng
+from logitscope.kernels.engine.answers import answer_distribution
+from logitscope.kernels.engine.forward import next_logprobs
+from logitscope.kernels.engine.session import Session, TokenDriftError
+from logitscope.kernels.engine.spaces import rps
+from logitscope.kernels.engine.sampling import row_rng
 
 WORDS = ["rock", "paper", "scissors", "10", "You won.", "You lost.", "A tie."]
 

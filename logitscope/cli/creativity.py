@@ -45,7 +45,7 @@ def generation_options(prompt: str | None, samples: int, max_new_tokens: int, to
 @generation_options("Steve is the CEO of a startup company", 20, 64)
 def entropy(models, prompt, samples, max_new_tokens, temperature, top_p, seed, out, as_json, **kw):
     """Per-token entropy of open-ended generations: full vocabulary and top 5 (bits), by position."""
-    from ..tasks.open_text import entropy_outputs, run_entropy
+    from ..tasks.creativity.entropy import entropy_outputs, run_entropy
     rows, texts = run_entropy(models or DEFAULT_MODELS, prompt=prompt, samples=samples, max_new_tokens=max_new_tokens,
                               temperature=temperature, top_p=top_p, seed=seed, out=out, load=load_kwargs(kw), log=_log)
     paths = entropy_outputs(rows, texts, out)
@@ -79,7 +79,7 @@ def entropy(models, prompt, samples, max_new_tokens, temperature, top_p, seed, o
 def attractor(models, prompt, edits, samples, max_new_tokens, sample_original, temperature, seed, out, as_json, **kw):
     """Attractor states: perturb each model's continuation ("was" -> "was not") and measure how
     strongly it returns to its original text (exact log-probs, recovery, ROUGE-L)."""
-    from ..tasks.attractor import attractor_html, run_attractor
+    from ..tasks.creativity.attractor import attractor_html, run_attractor
     rows = run_attractor(models or DEFAULT_MODELS, prompt=prompt, edits=edits, samples=samples,
                          max_new_tokens=max_new_tokens, sample_original=sample_original, temperature=temperature,
                          seed=seed, out=out, load=load_kwargs(kw), log=_log)
@@ -113,7 +113,7 @@ def attractor(models, prompt, edits, samples, max_new_tokens, sample_original, t
 def diversity(models, prompt, samples, max_new_tokens, temperature, top_p, seed, out, as_json, **kw):
     """Semantic diversity of open-ended generations: embedding and TF-IDF similarity, distinct-n,
     compression, k-means clusters and a 2-D map (Mohammadi 2024)."""
-    from ..tasks.diversity import diversity_map, run_diversity
+    from ..tasks.creativity.diversity import diversity_map, run_diversity
     rows = run_diversity(models or DEFAULT_MODELS, prompt=prompt, samples=samples, max_new_tokens=max_new_tokens,
                          temperature=temperature, top_p=top_p, seed=seed, out=out, load=load_kwargs(kw), log=_log)
     fig = diversity_map(rows, out, seed)
@@ -144,7 +144,7 @@ def personas(models, samples, max_new_tokens, temperature, top_p, seed, out, as_
     from pathlib import Path
 
     from ..report.persona_plots import name_clouds, persona_panels
-    from ..tasks.personas import review_map, run_personas
+    from ..tasks.creativity.personas import review_map, run_personas
     rows = run_personas(models or DEFAULT_MODELS, samples=samples, max_new_tokens=max_new_tokens,
                         temperature=temperature, top_p=top_p, seed=seed, out=out, load=load_kwargs(kw), log=_log)
     folder = Path(out) / "personas"

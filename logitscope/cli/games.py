@@ -43,7 +43,7 @@ def determinism_table(rows: list[dict]) -> str:
 def determinism(game, models, games, rounds, seed, adversary, batch_size, min_mass, out, as_json, **kw):
     """Play rock-paper-scissors or hide-and-seek against a greedy adversary that reads the model's
     move probabilities; print net score, outcome rates and determinism per model."""
-    from ..tasks.games import run_determinism
+    from ..tasks.games.determinism import run_determinism
     rows = run_determinism(models or DEFAULT_MODELS, game, games=games, rounds=rounds, seed=seed, out=out,
                            adversary=adversary, batch_size=batch_size, min_mass=min_mass, load=load_kwargs(kw))
     if not rows:        # a data-parallel worker: the main process prints the merged table

@@ -30,17 +30,21 @@ class Group(click.Group):
 
 @click.group(cls=Group)
 @click.version_option(package_name="logitscope")
-def main():
+@click.option("--quiet", "-q", is_flag=True, help="no progress bars or notes on stderr (results and errors only)")
+def main(quiet):
     """logitscope: exact next-token and answer distributions of language models."""
+    if quiet:
+        from ..progress import set_quiet
+        set_quiet(True)
 
 
 def _register():
-    from . import creativity, dist, games, models, plan, poetry, randomness, report, reward
+    from . import creativity, games, models, poetry, randomness, report
     main.add_command(models.models)
-    main.add_command(dist.dist)
+    main.add_command(models.plan)
+    main.add_command(randomness.dist)
     main.add_command(games.determinism)
-    main.add_command(reward.reward)
-    main.add_command(plan.plan)
+    main.add_command(randomness.reward)
     main.add_command(poetry.poetry)
     main.add_command(report.report)
     main.add_command(report.compare)

@@ -36,7 +36,7 @@ def poetry():
 @load_options
 def generate(models, topics, per_topic, max_attempts, temperature, seed, rm, out, as_json, **kw):
     """Sample poems until --per-topic of them have exactly four non-empty lines, per model and topic."""
-    from ..tasks.poetry import run_generate
+    from ..tasks.poetry.generate import run_generate
     rows = run_generate(models or ("embedded:base", "embedded:aligned"), topics=topics, per_topic=per_topic, seed=seed,
                         temperature=temperature, out=out, rm=rm, load=load_kwargs(kw), max_attempts=max_attempts,
                         log=_log)
@@ -74,7 +74,7 @@ def generate(models, topics, per_topic, max_attempts, temperature, seed, rm, out
 def contest(poems_dir, topic, axis, annotator, per_model, comparisons, seed, out, export_csv, import_csv):
     """Judge pairs of anonymised poems in the terminal (1 left, 2 right, s skip, q quit); resumes."""
     from ..errors import UserError
-    from ..tasks.contest import contest_poems, export_pairs, import_judgements, load_poems, schedule
+    from ..tasks.poetry.contest import contest_poems, export_pairs, import_judgements, load_poems, schedule
     if export_csv or import_csv:
         chosen = contest_poems(load_poems(poems_dir), topic, per_model)
         topic = next(iter(chosen.values()))["topic"]
@@ -89,7 +89,7 @@ def contest(poems_dir, topic, axis, annotator, per_model, comparisons, seed, out
         return
     if not annotator:
         raise UserError("--annotator NAME is required for a terminal contest")
-    from ..tasks.contest_app import run_contest
+    from ..tasks.poetry.terminal import run_contest
     res = run_contest(poems_dir, topic, axis, annotator, per_model=per_model, comparisons=comparisons, seed=seed, out=out)
     click.echo(f"{res['annotator']}: {res['judged']} of {res['pairs']} pairs judged ({res['left']} left) -> {res['path']}")
 
@@ -108,7 +108,7 @@ def contest(poems_dir, topic, axis, annotator, per_model, comparisons, seed, out
 @load_options
 def judge(poems_dir, judge, axis, topics, per_model, comparisons, seed, min_mass, out, as_json, **kw):
     """A model judges every pair: its exact P(A) vs P(B), asked in both orders and averaged."""
-    from ..tasks.judge import run_judge
+    from ..tasks.poetry.judge import run_judge
     rows = run_judge(poems_dir, judge, axis, topics=list(topics) or None, per_model=per_model, comparisons=comparisons,
                      seed=seed, out=out, load=load_kwargs(kw), min_mass=min_mass, log=_log)
     if as_json:
@@ -136,7 +136,8 @@ def judge(poems_dir, judge, axis, topics, per_model, comparisons, seed, min_mass
 @click.option("--json", "as_json", is_flag=True)
 def rank(paths, rewards, seed, out, as_json):
     """Bradley-Terry rankings per contest and model, agreement, control accuracy, Spearman's rho."""
-    from ..tasks.rank import rank_figure, run_rank
+    from ..report.plots import rank_figure
+    from ..tasks.poetry.rank import run_rank
     res = run_rank(list(paths), rewards=list(rewards), seed=seed)
     fig = rank_figure(res, Path(out) / "poetry-judgements" / "ranking.png")
     for p in res["malformed"]:

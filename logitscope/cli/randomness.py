@@ -1,11 +1,12 @@
-"""`probe integers`, `probe letters`, `probe sequences`: randomness against uniform."""
+"""West & Potts 2025, randomness: `probe dist` (the next-token distribution and exact answers),
+`probe integers`, `probe letters`, `probe sequences` (randomness against uniform) and `probe reward`."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
 
-from .common import emit_json, load_kwargs, load_options, table
+from .common import emit_json, load_kwargs, load_options, table, visible
 
 DEFAULT_MODELS = ("embedded:base", "embedded:aligned", "uniform")
 
@@ -33,7 +34,7 @@ def _fmt(x, spec):
 
 def _single(task, models, paraphrase, temperatures, top_ps, samples, seed, out, infix, as_json, kw):
     from ..report.plots import answer_bars, temperature_curve
-    from ..tasks.single import run_single
+    from ..tasks.randomness.single import run_single
     rows = run_single(task, models or DEFAULT_MODELS, paraphrase=paraphrase, temperatures=temperatures or (1.0,),
                       top_ps=top_ps or (1.0,), samples=samples, seed=seed, out=out, infix=infix,
                       load=load_kwargs(kw), log=_log)
@@ -63,7 +64,7 @@ def _single_command(name: str, what: str):
     @click.option("--samples", default=1500, show_default=True, help="valid samples for the chi-square (the study: 1500)")
     def command(models, infix, temperatures, top_ps, seed, out, as_json, paraphrase, samples, **kw):
         import importlib
-        task = importlib.import_module(f"logitscope.tasks.{name}").TASK
+        task = importlib.import_module(f"logitscope.tasks.randomness.{name}").TASK
         _single(task, models, paraphrase, temperatures, top_ps, samples, seed, out, infix, as_json, kw)
     return command
 
@@ -78,7 +79,7 @@ letters = _single_command("letters", "A random letter a-k")
 def sequences(models, infix, temperatures, top_ps, seed, out, as_json, samples, **kw):
     """Sequences of ten integers 0-10 written by the model: repeats, chi-square, position heatmap."""
     from ..report.plots import position_heatmaps
-    from ..tasks.sequences import run_sequences
+    from ..tasks.randomness.sequences import run_sequences
     rows = run_sequences(models or DEFAULT_MODELS, samples=samples, temperatures=temperatures or (1.0,),
                          top_ps=top_ps or (1.0,), seed=seed, out=out, infix=infix, load=load_kwargs(kw), log=_log)
     fig = position_heatmaps(rows, Path(out) / "sequences" / "positions.png", "value x position")
@@ -95,3 +96,99 @@ def sequences(models, infix, temperatures, top_ps, seed, out, as_json, samples, 
         if r["examples"]:
             click.echo(f"{r['model']}: e.g. {r['examples'][0].strip()[:70]!r}")
     click.echo(f"figure: {fig}" if isinstance(fig, Path) else fig)
+
+
+@click.command()
+@click.option("--model", "-m", "model", default="embedded:aligned", show_default=True, help="model spec")
+@click.option("--prompt", "-p", required=True, help="the user prompt")
+@click.option("--infix", default="", help='text that opens the answer, e.g. "Number:"')
+@click.option("--top", "top_k", default=10, show_default=True, help="how many next tokens to list")
+@click.option("--answers", default=None, help="0-10 | 0-10+words | a-k | rps | hide-seek | FILE")
+@click.option("--method", type=click.Choice(["exact", "first-token"]), default="exact", show_default=True)
+@click.option("--temperature", default=1.0, show_default=True)
+@click.option("--top-p", default=1.0, show_default=True)
+@click.option("--min-mass", default=1e-6, show_default=True, help="prune branches below this mass (exact)")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@load_options
+def dist(model, prompt, infix, top_k, answers, method, temperature, top_p, min_mass, as_json, **kw):
+    """Show what the model would say next: top-K tokens, entropy, and exact answer probabilities."""
+    from ..tasks.randomness.dist import run_dist
+    out = run_dist(model, prompt, infix=infix, top_k=top_k, answers=answers, method=method,
+                   temperature=temperature, top_p=top_p, min_mass=min_mass, **load_kwargs(kw))
+    if as_json:
+        emit_json(out)
+        return
+    click.echo(f"model {out['model']}  format {out['format']}  prompt {out['prompt_text']!r}")
+    if out.get("top"):
+        click.echo(f"next token at T={temperature:g}, top-p={top_p:g}")
+        click.echo(table([[i + 1, t["token_id"], visible(t["token"]), f"{t['prob']:.4f}"]
+                          for i, t in enumerate(out["top"])], ["#", "id", "token", "prob"]))
+        click.echo(f"entropy {out['entropy_bits']:.3f} bits (full vocabulary)   "
+                   f"top-5 entropy {out['top5_entropy_bits']:.3f} bits")
+    if answers:
+        label = "exact" if out["method"] == "exact" else "APPROXIMATE (first-token readout)"
+        click.echo(f"\nanswers ({label}, T={temperature}, top-p={top_p})")
+        click.echo(table([[a, f"{p:.5f}", f"{out['renormalised'][a]:.4f}"] for a, p in out["answers"].items()],
+                         ["answer", "P(answer)", "P(answer | valid)"]))
+        click.echo(f"valid {out['valid_mass']:.5f}   invalid {out['invalid_mass']:.5f}   "
+                   f"unexplored {out['unexplored_mass']:.2e}   ({out['forwards']} forward passes)")
+
+
+@click.command()
+@click.option("--rm", "rm_spec", default="tulu3-8b-rm", show_default=True,
+              help="reward model: registry name, local sequence-classification dir, or cached hub id")
+@click.option("--input", "input_path", default=None, help="JSON lines with prompt + response (or messages)")
+@click.option("--output", "output_path", default=None, help="default: INPUT with .rewards.jsonl (rerun resumes)")
+@click.option("--prompt", default=None, help="score a single pair: the prompt ...")
+@click.option("--response", default=None, help="... and the response")
+@click.option("--task", default=None, type=click.Choice(["integers", "letters"]),
+              help="reward of each of the task's answers, and its correlation with --model's answer probabilities")
+@click.option("--model", "-m", "models", multiple=True, help="models to correlate with (--task); repeatable")
+@click.option("--template", type=click.Choice(["auto", "tulu", "chat"]), default="auto", show_default=True,
+              help="auto: the RM tokenizer's chat template if it has one, else <|user|>/<|assistant|> (Tulu)")
+@click.option("--batch-size", default=8, show_default=True)
+@click.option("--out", default="results", show_default=True, help="result directory for --task")
+@click.option("--dtype", default=None, help="fp32 | bf16 | fp16 (default fp32 on CPU, bf16 on GPU)")
+@click.option("--device", default=None)
+@click.option("--device-map", default=None, help="auto | balanced | FILE.json (accelerate)")
+@click.option("--max-memory", default=None, help="with --device-map: 0=40GiB,1=40GiB,cpu=100GiB")
+@click.option("--quantize", type=click.Choice(["none", "fp8", "int8"]), default="none")
+@click.option("--json", "as_json", is_flag=True)
+def reward(rm_spec, input_path, output_path, prompt, response, task, models, template, batch_size, out, as_json, **kw):
+    """Score (prompt, response) pairs with a reward model: a JSONL file, one pair, or a task's answers."""
+    from ..errors import UserError
+    modes = sum(x is not None for x in (input_path, task)) + (prompt is not None or response is not None)
+    if modes != 1:
+        raise UserError("give one of --input FILE, --prompt P --response R, or --task integers|letters")
+    if (prompt is None) != (response is None):
+        raise UserError("--prompt and --response go together")
+    if batch_size < 1:
+        raise UserError("--batch-size must be at least 1")
+    from ..kernels.reward import load_reward_model, score
+    load = {k: v for k, v in load_kwargs(kw).items() if k != "fmt"}
+    rm = load_reward_model(rm_spec, template=template, **load)
+    if prompt is not None:
+        s = score(rm, [(prompt, response)])[0]
+        emit_json({"reward": s, "reward_model": rm.spec}) if as_json else click.echo(f"{s:.4f}")
+        return
+    if input_path:
+        from ..tasks.randomness.reward import score_file
+        output_path = output_path or (input_path[:-6] if input_path.endswith(".jsonl") else input_path) + ".rewards.jsonl"
+        res = score_file(rm, input_path, output_path, batch_size=batch_size, log=lambda m: click.echo(m, err=True))
+        emit_json(res) if as_json else click.echo(
+            f"scored {res['scored']} (resumed {res['resumed']}, skipped {res['skipped']} malformed) -> {res['output']}")
+        return
+    from ..tasks.randomness.reward import task_rewards
+    res = task_rewards(rm, task, models, batch_size=batch_size, load=load_kwargs(kw), out=out)
+    if as_json:
+        emit_json(res)
+        return
+    labels = list(res["rewards"])
+    rows = [["reward", *[f"{res['rewards'][a]:.3f}" for a in labels], "", ""]]
+    for m in res["models"]:
+        rows.append([m["model"], *[f"{m['probs'][a]:.3f}" for a in labels],
+                     "-" if m["pearson"] is None else f"{m['pearson']:+.2f}",
+                     "-" if m["spearman"] is None else f"{m['spearman']:+.2f}"])
+    click.echo(f"{task}: reward of each answer to {res['prompt']!r} ({rm.spec}); rows below: P(answer | valid)")
+    click.echo(table(rows, ["", *labels, "pearson", "spearman"]))
+    click.echo(f"highest reward: {res['best']}")

@@ -29,15 +29,15 @@ class RewardModel:
 
     @property
     def input_device(self):
-        from .forward import module_device
+        from .engine.forward import module_device
         return module_device(self.model.get_input_embeddings())
 
 
 def load_reward_model(spec: str, *, dtype=None, device=None, device_map=None, quantize=None,
                       template: str = "auto", max_memory=None) -> RewardModel:
     """A sequence-classification reward model from a registry name, local dir or cached hub id."""
-    from . import loading
-    from .quant import parse_device_map, parse_max_memory
+    from .models import loading
+    from .models.quant import parse_device_map, parse_max_memory
     quantize = None if quantize in (None, "none") else quantize
     device_map = parse_device_map(device_map)
     max_memory = parse_max_memory(max_memory) if isinstance(max_memory, str) else max_memory
@@ -93,14 +93,14 @@ def render(rm: RewardModel, prompt: str | None = None, response: str | None = No
 
 
 def encode(rm: RewardModel, text: str) -> list[int]:
-    from .formats import encode_text
+    from .models.formats import encode_text
     return encode_text(rm.tokenizer, text)
 
 
 @torch.inference_mode()
 def score_ids(rm: RewardModel, rows: list[list[int]], *, batch_size: int = 8, padding_side: str = "right") -> list[float]:
     """Scores of tokenised rows, batched by length, in input order."""
-    from .forward import positions_from_mask, take_positions
+    from .engine.forward import positions_from_mask, take_positions
     if any(len(r) == 0 for r in rows):
         raise UserError("empty input: nothing to score")
     body = getattr(rm.model, rm.model.base_model_prefix)

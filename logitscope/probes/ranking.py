@@ -5,9 +5,13 @@
   P(right); log-strengths centred to mean 0, with bootstrap 95% CIs (judgements resampled);
 - Cohen's kappa (`sklearn.metrics.cohen_kappa_score`) for every pair of annotators on the pairs
   both judged; Krippendorff's alpha (`krippendorff.alpha`, nominal) with more than two;
-- Spearman's rho (`scipy.stats.spearmanr`) between axes and against reward-model scores.
+- Spearman's rho (`scipy.stats.spearmanr`) between axes and against reward-model scores;
+- `read_judgements` reads judgement files (JSON lines), `rank` puts it all together.
 """
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 
@@ -135,3 +139,75 @@ def spearman(x: dict, y: dict) -> dict | None:
         return None
     res = stats.spearmanr([x[k] for k in keys], [y[k] for k in keys])
     return {"rho": float(res.statistic), "p": float(res.pvalue), "n": len(keys)}
+
+
+def model_of(poem_id: str) -> str:
+    return poem_id.rsplit("|", 2)[0]
+
+
+def read_judgements(paths) -> tuple[list[dict], list[str]]:
+    """(judgements, problems): every line of every file (directories searched), malformed lines
+    reported as 'file:line: why' and skipped."""
+    files = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(p.rglob("*.jsonl"))
+        elif p.exists():
+            files.append(p)
+        else:
+            raise UserError(f"no such judgements file: {p}")
+    recs, problems = [], []
+    need = ("pair", "axis", "annotator", "left", "right", "choice")
+    for f in files:
+        for n, line in enumerate(open(f, encoding="utf-8"), 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                problems.append(f"{f}:{n}: not JSON ({exc.msg})")
+                continue
+            missing = [k for k in need if k not in rec] if isinstance(rec, dict) else list(need)
+            if missing:
+                problems.append(f"{f}:{n}: missing {', '.join(missing)}")
+                continue
+            recs.append(rec)
+    return recs, problems
+
+
+def rank(judgements: list[dict], *, problems=(), rewards: dict | None = None, seed=0, resamples=200) -> dict:
+    """Per contest (topic x axis): Bradley-Terry strengths of poems and models with bootstrap CIs and the
+    winner; per axis: model strengths over all topics and wins per model; kappa, Krippendorff's alpha,
+    control accuracy; Spearman's rho between axes and against `rewards` ({poem id: reward})."""
+    contests: dict = {}
+    for j in judgements:
+        contests.setdefault((str(j.get("topic", "?")).lower(), j["axis"]), []).append(j)
+    per_contest, poem_strength = [], {}
+    for (topic, axis), js in sorted(contests.items()):
+        comps = comparisons_of(js)
+        poems = sorted({x for a, b, _ in comps for x in (a, b)})
+        models = sorted({model_of(p) for p in poems})
+        by_poem = bt_with_ci(comps, poems, resamples=resamples, seed=seed)
+        by_model = bt_with_ci(comparisons_of(js, key=model_of), models, resamples=resamples, seed=seed)
+        poem_strength.setdefault(axis, {}).update({p: v["strength"] for p, v in by_poem.items()})
+        per_contest.append({"topic": topic, "axis": axis, "judgements": len(js),
+                            "annotators": sorted({j["annotator"] for j in js}), "poems": by_poem, "models": by_model,
+                            "winner": max(by_model, key=lambda m: by_model[m]["strength"]) if by_model else None})
+    axes = sorted({a for _, a in contests})
+    overall, wins = {}, {}
+    for axis in axes:
+        js = [j for (t, a), v in contests.items() if a == axis for j in v]
+        models = sorted({model_of(x) for j in js for x in (j["left"], j["right"]) if x != "control"})
+        overall[axis] = bt_with_ci(comparisons_of(js, key=model_of), models, resamples=resamples, seed=seed)
+        wins[axis] = {m: sum(c["winner"] == m for c in per_contest if c["axis"] == axis) for m in models}
+    rho_axes = []
+    for i, a in enumerate(axes):
+        for b in axes[i + 1:]:
+            r = spearman(poem_strength[a], poem_strength[b])
+            if r:
+                rho_axes.append({"a": a, "b": b, **r})
+    reward = rewards or {}
+    rho_reward = {a: spearman(poem_strength[a], reward) for a in axes} if reward else {}
+    return {"judgements": len(judgements), "malformed": list(problems), "contests": per_contest, "models": overall,
+            "wins": wins, "kappa": kappas(judgements), "krippendorff_alpha": krippendorff_alpha(judgements),
+            "control": control_accuracy(judgements), "spearman_axes": rho_axes, "spearman_reward": rho_reward}

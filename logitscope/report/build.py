@@ -10,12 +10,13 @@ from pathlib import Path
 
 from ..errors import UserError
 from . import sections_creative as creative
+from . import sections_personas, sections_poetry
 from . import sections_random as rnd
 from .collect import collect
 from .page import Section, render_html, render_markdown
 
 ORDER = (rnd.answers, rnd.paraphrases, rnd.temperature, rnd.sequences, rnd.games, rnd.reward, creative.entropy,
-         creative.attractor, creative.diversity, creative.personas, creative.poetry)
+         creative.attractor, creative.diversity, sections_personas.personas, sections_poetry.poetry)
 
 
 def read_scores(path) -> dict:

@@ -130,3 +130,29 @@ def scatter_map(groups: list, path: Path, title: str) -> Path | str:
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=6, loc="best", ncol=2, markerscale=0.8)
     return _save(fig, plt, path)
+
+
+def rank_figure(res: dict, path: Path):
+    """Wins per model per axis (bars) and model strengths per axis with 95% CIs."""
+    plt = _plt()
+    if plt is None:
+        return HINT
+    import numpy as np
+    axes = sorted(res["wins"])
+    models = sorted({m for a in axes for m in res["models"][a]})
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    width = 0.8 / max(len(models), 1)
+    for j, m in enumerate(models):
+        x = np.arange(len(axes)) + j * width
+        a1.bar(x, [res["wins"][a].get(m, 0) for a in axes], width, label=m)
+        s = [res["models"][a].get(m, {"strength": np.nan, "lo": np.nan, "hi": np.nan}) for a in axes]
+        a2.errorbar(x, [v["strength"] for v in s], yerr=[[v["strength"] - v["lo"] for v in s],
+                                                         [v["hi"] - v["strength"] for v in s]],
+                    fmt="o", capsize=3, label=m)
+    for ax in (a1, a2):
+        ax.set_xticks(np.arange(len(axes)) + 0.4 - width / 2, axes)
+    a1.set_ylabel("contests won"), a1.set_title("wins per model and axis", fontsize=9)
+    a2.set_ylabel("Bradley-Terry log-strength"), a2.set_title("model strength, 95% bootstrap CI", fontsize=9)
+    a2.axhline(0, color="gray", lw=0.6)
+    a1.legend(fontsize=7)
+    return _save(fig, plt, path)

@@ -1,5 +1,6 @@
-"""Report sections for the creativity experiments (Mohammadi 2024; West & Potts 2025, Section 4):
-token entropy, attractors, semantic diversity, personas, poetry, and the trade-off (Figure 1)."""
+"""Report sections for the creativity experiments (Mohammadi 2024): token entropy, attractors and
+semantic diversity; and the trade-off against a benchmark score (West & Potts 2025, Figure 1).
+Personas and poetry have their own files."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -69,60 +70,6 @@ def diversity(res) -> Section | None:
     fig = res.root / "diversity" / "map.png"
     if fig.exists():
         s.figure(fig, "texts of both models on a 2-D map of their sentence embeddings", "diversity-map")
-    s.provenance(runs)
-    return s
-
-
-def personas(res) -> Section | None:
-    runs = [r for r in res.of("personas") if r.summary]
-    if not runs:
-        return None
-    s = Section("personas", "Customer personas")
-    fields = ["first_name", "last_name", "gender", "age", "nationality", "ethnicity", "mbti"]
-    rows = [[r.model, r.summary["framing"], r.summary["samples"] - r.summary["unparseable"],
-             *[f"{_f(r.summary['fields'][f]['entropy_bits'], '.2f')} ({r.summary['fields'][f]['unique']})"
-               for f in fields], f"{r.summary['mbti_types']}/16", _f(r.summary["vader_mean"], "+.2f")] for r in runs]
-    s.table(["model", "framing", "parsed", *[f.replace("_name", "") for f in fields], "MBTI types", "VADER"], rows,
-            "entropy in bits of each field's values (distinct values)")
-    for name, cap in (("personas.png", "ages, gender, MBTI, review length and sentiment"),
-                      ("names.png", "first and last names"), ("reviews_map.png", "reviews on a 2-D embedding map")):
-        if (res.root / "personas" / name).exists():
-            s.figure(res.root / "personas" / name, cap, f"personas-{name[:-4]}")
-    s.provenance(runs)
-    return s
-
-
-def poetry(res) -> Section | None:
-    runs = [r for r in res.of("poetry") if r.summary]
-    if not runs and not res.judgements:
-        return None
-    s = Section("poetry", "Poetry contests")
-    if runs:
-        rows = []
-        for r in runs:
-            for t, p in r.summary["topics"].items():
-                rows.append([r.model, t, p["poems"], p["attempts"], _f(r.summary.get("rewards", {}).get("mean", {}).get(t),
-                                                                       ".2f")])
-        s.table(["model", "topic", "poems", "draws", "mean reward"], rows, "4-line poems parsed per model and topic")
-    if res.judgements:
-        from ..tasks.rank import rank_figure, run_rank
-        try:
-            rk = run_rank(res.judgements)
-        except Exception as exc:   # noqa: BLE001 - a report never fails on one kind of result
-            s.text(f"rankings not computed: {exc}")
-        else:
-            axes = sorted(rk["wins"])
-            models = sorted({m for a in axes for m in rk["models"][a]})
-            s.table(["model", *axes], [[m, *[f"{rk['wins'][a].get(m, 0)} wins, {rk['models'][a][m]['strength']:+.2f} "
-                                              f"[{rk['models'][a][m]['lo']:+.2f}, {rk['models'][a][m]['hi']:+.2f}]"
-                                              if m in rk["models"][a] else "-" for a in axes]] for m in models],
-                    "contests won per model and axis, Bradley-Terry log-strength [95% CI] (Figure 5, left)")
-            for k in rk["kappa"]:
-                s.text(f"Cohen's kappa {k['a']} vs {k['b']}: {k['kappa']:.2f} on {k['items']} pairs (the study's "
-                       "annotators: 0.33 / 0.27 / 0.67)")
-            fig = rank_figure(rk, res.root / ".report" / "ranking.png")
-            if isinstance(fig, Path):
-                s.figure(fig, "wins and model strengths per axis", "poetry-ranking")
     s.provenance(runs)
     return s
 

@@ -39,7 +39,7 @@ POETRY_RHO = {("originality", "preference"): -0.08, ("pleasantness", "preference
 
 def study_name(spec: str) -> str | None:
     """The registry name of a study model (any spelling, hub id), else None."""
-    from ..kernels.registry import lookup
+    from ..kernels.models.registry import lookup
     entry = lookup(spec) if spec else None
     return entry.name if entry is not None and not entry.hub_id.startswith("embedded:") and entry.kind != "oracle" \
         else None

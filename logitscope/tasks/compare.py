@@ -48,7 +48,7 @@ def _row(measure, a, b, diff, lo, hi, better: str, note="") -> dict:
 
 
 def run_compare(models, *, tasks=TASKS, quick=False, seed=0, out="results", load=None, log=None) -> dict:
-    from ..kernels.loading import load_model
+    from ..kernels.models.loading import load_model
     if len(models) != 2:
         raise UserError("probe compare takes exactly two models: --model A --model B")
     bad = [t for t in tasks if t not in TASKS]
@@ -73,8 +73,8 @@ def _single(name):
     def rows(lms, n, seed, out, load, log):
         import importlib
 
-        from .single import run_single
-        task = importlib.import_module(f"logitscope.tasks.{name}").TASK
+        from .randomness.single import run_single
+        task = importlib.import_module(f"logitscope.tasks.randomness.{name}").TASK
         got = [run_single(task, [lm], seed=seed, out=out, load=load)[0] for lm in lms]
         h = [g["entropy_bits"] for g in got]
         c = [g["chi2_expected"] for g in got]
@@ -86,7 +86,7 @@ def _single(name):
 
 
 def _sequences(lms, n, seed, out, load, log):
-    from .sequences import run_sequences
+    from .randomness.sequences import run_sequences
     got = [run_sequences([lm], samples=n["sequences"], seed=seed, out=out, load=load)[0] for lm in lms]
     reps = []
     for g in got:
@@ -102,7 +102,7 @@ def _sequences(lms, n, seed, out, load, log):
 def _game(name):
     def rows(lms, n, seed, out, load, log):
         from ..probes.determinism import net_scores
-        from .games import run_determinism
+        from .games.determinism import run_determinism
         got = [run_determinism([lm], name, games=n["games"], rounds=n["rounds"], seed=seed, out=out, load=load,
                                progress=False)[0] for lm in lms]
         nets = [net_scores(list(_units(g["results"], "game").values())) for g in got]
@@ -114,9 +114,9 @@ def _game(name):
 
 
 def _entropy(lms, n, seed, out, load, log):
-    from .open_text import run_entropy
+    from .creativity.entropy import run_entropy
     samples, tokens = n["entropy"]
-    from .open_text import entropy_outputs
+    from .creativity.entropy import entropy_outputs
     rows, texts = run_entropy(lms, samples=samples, max_new_tokens=tokens, seed=seed, out=out, load=load)
     entropy_outputs(rows, texts, out)                 # the PNG and the token page the report links
     per = [[float(np.mean(r["top5_entropy_bits"])) for r in texts[x["model"]][1] if r["top5_entropy_bits"]]
@@ -129,9 +129,9 @@ def _entropy(lms, n, seed, out, load, log):
 def _diversity(lms, n, seed, out, load, log):
     from sklearn.metrics.pairwise import cosine_similarity
 
-    from .diversity import run_diversity  # noqa: E402
+    from .creativity.diversity import run_diversity  # noqa: E402
     samples, tokens = n["diversity"]
-    from .diversity import diversity_map
+    from .creativity.diversity import diversity_map
     got = run_diversity(lms, samples=samples, max_new_tokens=tokens, seed=seed, out=out, load=load)
     diversity_map(got, out, seed)
     sims = [cosine_similarity(g["_emb"]) for g in got]

@@ -57,7 +57,7 @@ def as_lm(spec, load: dict | None = None):
     """A loaded LM (or the oracle) as is; a spec string loaded with `load` options."""
     if not isinstance(spec, str):
         return spec
-    from ..kernels.loading import load_model
+    from ..kernels.models.loading import load_model
     return load_model(spec, **(load or {}))
 
 

@@ -1,0 +1,24 @@
+"""Report section for customer personas (Mohammadi 2024)."""
+from __future__ import annotations
+
+from .page import Section
+from .sections_random import _f
+
+
+def personas(res) -> Section | None:
+    runs = [r for r in res.of("personas") if r.summary]
+    if not runs:
+        return None
+    s = Section("personas", "Customer personas")
+    fields = ["first_name", "last_name", "gender", "age", "nationality", "ethnicity", "mbti"]
+    rows = [[r.model, r.summary["framing"], r.summary["samples"] - r.summary["unparseable"],
+             *[f"{_f(r.summary['fields'][f]['entropy_bits'], '.2f')} ({r.summary['fields'][f]['unique']})"
+               for f in fields], f"{r.summary['mbti_types']}/16", _f(r.summary["vader_mean"], "+.2f")] for r in runs]
+    s.table(["model", "framing", "parsed", *[f.replace("_name", "") for f in fields], "MBTI types", "VADER"], rows,
+            "entropy in bits of each field's values (distinct values)")
+    for name, cap in (("personas.png", "ages, gender, MBTI, review length and sentiment"),
+                      ("names.png", "first and last names"), ("reviews_map.png", "reviews on a 2-D embedding map")):
+        if (res.root / "personas" / name).exists():
+            s.figure(res.root / "personas" / name, cap, f"personas-{name[:-4]}")
+    s.provenance(runs)
+    return s
