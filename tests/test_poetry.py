@@ -136,9 +136,10 @@ def test_bradley_terry_recovers_simulated_strengths():
 def test_kappa_and_spearman_against_hand_computations():
     from scipy import stats
 
-    def j(ann, pair, winner):
-        return {"annotator": ann, "pair": pair, "left": "a|t|0", "right": "b|t|0", "choice": "left",
-                "winner": winner, "control": False}
+    def j(ann, pair, winner):        # six pairs of two poems each: a|t|p0 vs b|t|p0, ...
+        return {"annotator": ann, "pair": pair, "axis": "preference", "left": f"a|t|{pair}", "right": f"b|t|{pair}",
+                "choice": "left" if winner.startswith("a") else "right", "winner": f"{winner[0]}|t|{pair}",
+                "control": False}
     a = ["a|t|0", "a|t|0", "b|t|0", "b|t|0", "a|t|0", "b|t|0"]
     b = ["a|t|0", "b|t|0", "b|t|0", "b|t|0", "a|t|0", "a|t|0"]
     js = [j("x", f"p{i}", w) for i, w in enumerate(a)] + [j("y", f"p{i}", w) for i, w in enumerate(b)]
@@ -219,7 +220,7 @@ def test_rewards_per_poem_and_against_rankings(tmp_path, monkeypatch):
     assert CliRunner().invoke(main, args).exit_code == 0
     assert sum('"kind": "reward"' in x for x in open(f)) == n
     from logitscope.tasks.poetry.rank import read_rewards
-    rewards = read_rewards([tmp_path / "out" / "poetry"])
+    rewards = read_rewards([tmp_path / "out" / "poetry"])[rm]
     ids = sorted(rewards)
     js = [{"pair": f"p{i}{j}", "topic": "Coffee", "axis": "preference", "annotator": "ann", "left": a, "right": b,
            "choice": "left" if rewards[a] > rewards[b] else "right", "winner": a if rewards[a] > rewards[b] else b,
@@ -227,4 +228,4 @@ def test_rewards_per_poem_and_against_rankings(tmp_path, monkeypatch):
     (tmp_path / "j.jsonl").write_text("".join(json.dumps(x) + "\n" for x in js))
     from logitscope.tasks.poetry.rank import run_rank
     res = run_rank([tmp_path / "j.jsonl"], rewards=[tmp_path / "out" / "poetry"])
-    assert res["spearman_reward"]["preference"]["rho"] == pytest.approx(1.0)   # people preferred the rewarded poems
+    assert res["spearman_reward"][rm]["preference"]["rho"] == pytest.approx(1.0)   # people preferred the rewarded poems

@@ -155,16 +155,34 @@ def rank(paths, rewards, seed, out, as_json):
     for c in res["contests"]:
         click.echo(f"{c['topic']} / {c['axis']}: winner {c['winner']} ({c['judgements']} judgements by "
                    f"{', '.join(c['annotators'])})")
-    for k in res["kappa"]:
-        click.echo(f"kappa {k['a']} vs {k['b']}: {k['kappa']:.2f} on {k['items']} shared pairs "
-                   f"(raw agreement {k['agreement']:.2f})")
-    if res["krippendorff_alpha"] is not None:
-        click.echo(f"Krippendorff's alpha: {res['krippendorff_alpha']:.2f}")
+    for line in agreement_lines(res):
+        click.echo(line)
     for who, c in res["control"].items():
         click.echo(f"control pairs {who}: {c['correct']}/{c['controls']}" + ("  <- below 100%" if c["flag"] else ""))
     for r in res["spearman_axes"]:
         click.echo(f"Spearman {r['a']} vs {r['b']}: rho {r['rho']:+.2f} (p {r['p']:.2g}, {r['n']} poems)")
-    for a, r in res["spearman_reward"].items():
-        if r:
-            click.echo(f"Spearman {a} vs reward: rho {r['rho']:+.2f} (p {r['p']:.2g}, {r['n']} poems)")
+    for rm, by_axis in res["spearman_reward"].items():
+        for a, r in by_axis.items():
+            if r:
+                click.echo(f"Spearman {a} vs reward ({rm}): rho {r['rho']:+.2f} (p {r['p']:.2g}, {r['n']} poems)")
     click.echo(f"figure: {fig}" if isinstance(fig, Path) else fig)
+
+
+def agreement_lines(res) -> list[str]:
+    """Per axis: Cohen's kappa of every two annotators beside the study's, Krippendorff's alpha."""
+    from ..report.study import POETRY_KAPPA
+    out = []
+    for axis, ag in res["agreement"].items():
+        study = f" (the study's annotators: {POETRY_KAPPA[axis]:.2f})" if axis in POETRY_KAPPA else ""
+        for k in ag["kappa"]:
+            val = f"{k['kappa']:+.2f}" if k["kappa"] is not None else f"undefined ({k['note'].split(': ', 1)[-1]})"
+            out.append(f"{axis}: Cohen's kappa {k['a']} vs {k['b']} {val} on {k['items']} shared pairs "
+                       f"(raw agreement {k['agreement']:.2f}){study}")
+        kr = ag["krippendorff"]
+        if kr["alpha"] is not None:
+            out.append(f"{axis}: Krippendorff's alpha {kr['alpha']:+.2f} ({kr['annotators']} annotators, "
+                       f"{kr['pairs']} pairs)")
+        elif kr["annotators"] >= 3:
+            why = kr["note"] if kr["note"].startswith("undefined") else f"not computed: {kr['note']}"
+            out.append(f"{axis}: Krippendorff's alpha {why}")
+    return out

@@ -1,11 +1,13 @@
 """Report section for poetry contests (West & Potts 2025, Section 4): poems per model and topic,
-rankings from judgements (people and model judges), agreement."""
+rankings from judgements (people and model judges), agreement per axis beside the study's, control
+accuracy and the exact judges' position bias."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from .page import Section
 from .sections_random import _f
+from .study import POETRY_KAPPA
 
 
 def poetry(res) -> Section | None:
@@ -22,24 +24,49 @@ def poetry(res) -> Section | None:
         s.table(["model", "topic", "poems", "draws", "mean reward"], rows, "4-line poems parsed per model and topic")
     if res.judgements:
         from ..probes.ranking import rank, read_judgements
-        from .plots import rank_figure
         try:
             judgements, problems = read_judgements(res.judgements)
             rk = rank(judgements, problems=problems)
         except Exception as exc:   # noqa: BLE001 - a report never fails on one kind of result
             s.text(f"rankings not computed: {exc}")
         else:
-            axes = sorted(rk["wins"])
-            models = sorted({m for a in axes for m in rk["models"][a]})
-            s.table(["model", *axes], [[m, *[f"{rk['wins'][a].get(m, 0)} wins, {rk['models'][a][m]['strength']:+.2f} "
-                                              f"[{rk['models'][a][m]['lo']:+.2f}, {rk['models'][a][m]['hi']:+.2f}]"
-                                              if m in rk["models"][a] else "-" for a in axes]] for m in models],
-                    "contests won per model and axis, Bradley-Terry log-strength [95% CI] (Figure 5, left)")
-            for k in rk["kappa"]:
-                s.text(f"Cohen's kappa {k['a']} vs {k['b']}: {k['kappa']:.2f} on {k['items']} pairs (the study's "
-                       "annotators: 0.33 / 0.27 / 0.67)")
-            fig = rank_figure(rk, res.root / ".report" / "ranking.png")
-            if isinstance(fig, Path):
-                s.figure(fig, "wins and model strengths per axis", "poetry-ranking")
+            _rankings(s, rk, res.root)
     s.provenance(runs)
     return s
+
+
+def _rankings(s: Section, rk: dict, root: Path) -> None:
+    from .plots import rank_figure
+    axes = sorted(rk["wins"])
+    models = sorted({m for a in axes for m in rk["models"][a]})
+    s.table(["model", *axes], [[m, *[f"{rk['wins'][a].get(m, 0)} wins, {rk['models'][a][m]['strength']:+.2f} "
+                                      f"[{rk['models'][a][m]['lo']:+.2f}, {rk['models'][a][m]['hi']:+.2f}]"
+                                      if m in rk["models"][a] else "-" for a in axes]] for m in models],
+            "contests won per model and axis, Bradley-Terry log-strength [95% bootstrap CI] (Figure 5, left)")
+    rows = []
+    for axis, ag in rk["agreement"].items():
+        study = _f(POETRY_KAPPA.get(axis), ".2f")
+        for k in ag["kappa"]:
+            rows.append([axis, f"Cohen's kappa, {k['a']} vs {k['b']}", _f(k["kappa"], "+.2f") if k["kappa"] is not None
+                         else k["note"], k["items"], f"{k['agreement']:.2f}", study])
+        kr = ag["krippendorff"]
+        if kr["annotators"] >= 3:
+            rows.append([axis, f"Krippendorff's alpha, {kr['annotators']} annotators",
+                         _f(kr["alpha"], "+.2f") if kr["alpha"] is not None else kr["note"], kr["pairs"], "-", "-"])
+    if rows:
+        s.table(["axis", "measure", "ours", "pairs", "raw agreement", "study (kappa)"], rows,
+                "agreement per axis on the same two poems (the study's annotators: kappa per axis)")
+    if rk["control"]:
+        s.table(["annotator", "control pairs", "correct", "accuracy"],
+                [[who, c["controls"], c["correct"], f"{100 * c['accuracy']:.0f}%" + ("  below 100%" if c["flag"] else "")]
+                 for who, c in rk["control"].items()],
+                "control pairs (a poem against a bag of its contest's words: the poem is the right answer)")
+    if rk["judges"]:
+        s.table(["judge", "axis", "pairs", "P(first)", "shift", "mean invalid mass"],
+                [[j["annotator"], j["axis"], j["pairs"], _f(j["position_bias"], ".3f"), _f(j["mean_shift"], "+.3f"),
+                  _f(j["mean_invalid_mass"], ".3f")] for j in rk["judges"]],
+                "exact judges' position bias: P(first) = mean probability of choosing the poem shown first "
+                "(0.5 = none); shift = mean P(left | shown first) - P(left | shown second)")
+    fig = rank_figure(rk, root / "poetry-judgements" / "ranking.png")
+    if isinstance(fig, Path):
+        s.figure(fig, "wins and model strengths per axis", "poetry-ranking")

@@ -7,10 +7,15 @@ from ...errors import UserError
 
 
 def read_rewards(paths) -> dict:
-    """{poem id: reward} from poetry result files (reward records) or JSON lines {poem_id, reward}."""
+    """{reward model: {poem id: reward}} from poetry result files (reward records) or JSON lines
+    {poem_id, reward, rm}; a poem's rewards from different reward models are never mixed."""
     from ..results import jsonl_records
-    return {rec["poem_id"]: float(rec["reward"]) for p in paths or [] for rec in jsonl_records(p)
-            if "poem_id" in rec and "reward" in rec}
+    out: dict = {}
+    for p in paths or []:
+        for rec in jsonl_records(p):
+            if "poem_id" in rec and "reward" in rec:
+                out.setdefault(str(rec.get("rm", "reward")), {})[rec["poem_id"]] = float(rec["reward"])
+    return out
 
 
 def run_rank(paths, *, rewards=None, seed=0, resamples=200) -> dict:
