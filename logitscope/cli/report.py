@@ -12,7 +12,9 @@ def _f(x, spec):
 
 @click.command()
 @click.argument("results_dir", default="results")
-@click.option("--out", default=None, help="HTML file (default RESULTS_DIR/report.html; a .md summary beside it)")
+@click.option("--out", default=None,
+              help="a directory (report.html written inside) or an .html file; default RESULTS_DIR/report.html; "
+                   "a .md summary beside it")
 @click.option("--scores", default=None, help="CSV or JSON lines: model, score[, kind]: the trade-off figure")
 @click.option("--json", "as_json", is_flag=True)
 def report(results_dir, out, scores, as_json):
@@ -43,7 +45,7 @@ def compare(models, tasks, quick, seed, out, as_json, **kw):
     from ..tasks.compare import run_compare
     models = models or ("embedded:base", "embedded:aligned")
     res = run_compare(list(models), tasks=[t.strip() for t in tasks.split(",") if t.strip()], quick=quick, seed=seed,
-                      out=out, load=load_kwargs(kw), log=lambda m: click.echo(m, err=True))
+                      out=out, load=load_kwargs(kw))
     rep = run_report(out)
     res["report"] = rep["html"]
     if as_json:
@@ -51,10 +53,21 @@ def compare(models, tasks, quick, seed, out, as_json, **kw):
         return
     a, b = res["models"]
     click.echo(f"A = {a}, B = {b}" + ("  (--quick: small samples)" if quick else ""))
-    click.echo(table([[r["measure"], _f(r["a"], ".3f"), _f(r["b"], ".3f"),
-                       f"{r['diff']:+.3f}" + ("" if r["lo"] != r["lo"] else f" [{r['lo']:+.3f}, {r['hi']:+.3f}]"),
+    click.echo(table([[r["measure"], _f(r["a"], ".3f"), _f(r["b"], ".3f"), _diff(r), _n(r),
                        {"A": a, "B": b, None: "no clear difference"}[r["more_random"]], r["note"]]
                       for r in res["rows"]],
-                     ["measure", "A", "B", "B - A (95% CI)", "more random / less predictable", "note"]))
+                     ["measure", "A", "B", "B - A (95% CI)", "n (A / B)", "more random / less predictable", "note"]))
     click.echo(f"{res['seconds']:.0f} s; per task: " + ", ".join(f"{k} {v:.0f} s" for k, v in res["task_seconds"].items()))
+    click.echo(f"rows: {res['results']}")
     click.echo(f"report: {rep['html']}")
+
+
+def _diff(r) -> str:
+    if r["diff"] is None:
+        return "-"
+    ci = "" if r["lo"] is None else f" [{r['lo']:+.3f}, {r['hi']:+.3f}]"
+    return f"{r['diff']:+.3f}{ci}"
+
+
+def _n(r) -> str:
+    return "exact" if r["unit"] == "exact" else f"{r['n'][0]} / {r['n'][1]} {r['unit']}"

@@ -84,3 +84,44 @@ def position_counts(seqs, values, length: int = 10) -> np.ndarray:
         for j, v in enumerate(s[:length]):
             m[index[v], j] += 1
     return m
+
+
+BOOTSTRAP_RESAMPLES = 2000
+
+
+def expected_repeats(k: int = 11, length: int = 10) -> float:
+    """E[repeats] in `length` uniform draws from k values: length - E[distinct], where
+    E[distinct] = k (1 - ((k - 1) / k) ** length) (each value is missing with that probability).
+    3.2403 for ten draws from 0..10."""
+    return length - k * (1 - ((k - 1) / k) ** length)
+
+
+def resample_index(n: int, rng, resamples: int = BOOTSTRAP_RESAMPLES) -> np.ndarray:
+    """[resamples, n] indices drawn with replacement (the bootstrap's resamples of n units)."""
+    return rng.integers(0, n, size=(resamples, n))
+
+
+def boot_ratio(num, den, rng, resamples: int = BOOTSTRAP_RESAMPLES) -> np.ndarray:
+    """Bootstrap replicates of sum(num) / sum(den) with units (rows of num, den) resampled with
+    replacement: e.g. a token-weighted mean over texts, num = a text's summed entropy, den = its
+    token count. A replicate whose den sums to 0 is nan."""
+    num, den = np.asarray(num, dtype=np.float64), np.asarray(den, dtype=np.float64)
+    idx = resample_index(len(num), rng, resamples)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return num[idx].sum(axis=1) / den[idx].sum(axis=1)
+
+
+def boot_mean(values, rng, resamples: int = BOOTSTRAP_RESAMPLES) -> np.ndarray:
+    """Bootstrap replicates of the mean of `values` (units resampled with replacement)."""
+    values = np.asarray(values, dtype=np.float64)
+    return boot_ratio(values, np.ones_like(values), rng, resamples)
+
+
+def percentile_ci(replicates, level: float = 0.95) -> tuple[float, float]:
+    """The percentile interval of bootstrap replicates (nan replicates left out; nan if none)."""
+    x = np.asarray(replicates, dtype=np.float64)
+    x = x[~np.isnan(x)]
+    if not len(x):
+        return float("nan"), float("nan")
+    lo, hi = np.percentile(x, [50 * (1 - level), 50 * (1 + level)])
+    return float(lo), float(hi)

@@ -29,21 +29,39 @@ def by_position(series: list[list[float]]) -> dict:
     return {"mean": mean, "lo": lo, "hi": hi, "n": n}
 
 
+ESTIMATOR = ("token-weighted mean over every generated token (a text counts by its length); 95% CI: percentile "
+             "bootstrap over texts of that same mean (2000 resamples, seed 0)")
+
+
+def weighted_mean_ci(series: list[list[float]], seed: int = 0) -> tuple[float | None, list | None]:
+    """The token-weighted mean of per-token values over texts, and its 95% percentile bootstrap
+    interval resampling texts (None below 2 texts with tokens)."""
+    from .stats import boot_ratio, percentile_ci
+    sums = np.array([float(np.sum(x)) for x in series], dtype=np.float64)
+    lens = np.array([len(x) for x in series], dtype=np.float64)
+    if not lens.sum():
+        return None, None
+    mean = float(sums.sum() / lens.sum())
+    if (lens > 0).sum() < 2:
+        return mean, None
+    return mean, list(percentile_ci(boot_ratio(sums, lens, np.random.default_rng(seed))))
+
+
 def entropy_summary(samples: list[dict]) -> dict:
-    """Samples are generation records (`entropy_bits`, `top5_entropy_bits` per token)."""
+    """Samples are generation records (`entropy_bits`, `top5_entropy_bits` per token). The means are
+    token-weighted (ESTIMATOR) and each CI is an interval for that same mean."""
     full = [s["entropy_bits"] for s in samples]
     top5 = [s["top5_entropy_bits"] for s in samples]
-    flat_full = np.concatenate([np.asarray(x, dtype=np.float64) for x in full]) if full else np.zeros(0)
     flat_top5 = np.concatenate([np.asarray(x, dtype=np.float64) for x in top5]) if top5 else np.zeros(0)
-    per_sample = np.array([np.mean(x) for x in top5 if len(x)], dtype=np.float64)
+    mean_full, ci_full = weighted_mean_ci(full)
+    mean_top5, ci_top5 = weighted_mean_ci(top5)
     finish: dict = {}
     for s in samples:
         finish[s.get("finish", "?")] = finish.get(s.get("finish", "?"), 0) + 1
-    return {"samples": len(samples), "tokens": int(len(flat_full)),
+    return {"samples": len(samples), "tokens": int(sum(len(x) for x in full)),
             "mean_length": float(np.mean([len(x) for x in full])) if full else None,
-            "mean_entropy_bits": float(flat_full.mean()) if len(flat_full) else None,
-            "mean_top5_entropy_bits": float(flat_top5.mean()) if len(flat_top5) else None,
-            "top5_entropy_ci95": list(_t_band(per_sample)[1:]) if len(per_sample) else None,
+            "mean_entropy_bits": mean_full, "entropy_ci95": ci_full,
+            "mean_top5_entropy_bits": mean_top5, "top5_entropy_ci95": ci_top5, "estimator": ESTIMATOR,
             "low_entropy_share": float((flat_top5 < LOW_BITS).mean()) if len(flat_top5) else None,
             "finish": finish,
             "entropy_by_position": by_position(full), "top5_by_position": by_position(top5)}

@@ -1,21 +1,31 @@
 """`probe compare`: the headline question for two models: which is more random, less predictable,
 more diverse, by how much, with a confidence interval. Runs each chosen probe on both models
-(resuming what exists) and puts one number per probe side by side:
+(resuming what exists) and puts one number per probe side by side. Every row uses exactly the
+units of this run (indices 0..n-1 of the result file, n from the sample sizes below), so its
+numbers are the ones the task's own summary and the report show for the same (model, setting, n):
 
-- integers / letters: entropy (bits) of the exact answer distribution (exact: no interval) and the
-  expected chi-square for 1500 samples;
-- sequences: repeated numbers per sequence (Welch 95% CI of the difference);
-- rps / hide-seek: net score per game against the greedy adversary (Welch CI);
-- entropy: mean top-5 entropy per generated text (Welch CI);
+- integers / letters: entropy (bits) of the exact answer distribution and the expected chi-square
+  for 1500 samples (exact: no interval);
+- sequences: distance of the mean number of repeats per sequence from a uniform source's
+  (|mean - 3.24|; lower = closer to uniform = more random), 95% percentile bootstrap CI of the
+  difference (parsed sequences resampled per model);
+- rps / hide-seek: net score per game against the greedy adversary (Welch 95% CI);
+- entropy: token-weighted mean top-5 entropy per generated token (bits), bootstrap CI of the
+  difference (texts resampled per model), the estimator of the entropy summary;
 - diversity: mean pairwise embedding cosine (bootstrap CI of the difference, texts resampled).
-`quick` uses small sample counts so both embedded models finish in a few minutes on 2 CPU cores.
+
+A run's rows are appended to `<out>/compare/compare-<config hash>.jsonl` (the report's summary
+table). `quick` uses small sample counts so both embedded models finish in a few minutes on 2 CPU
+cores.
 """
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 
+from .. import progress
 from ..errors import UserError
 
 TASKS = ("integers", "letters", "sequences", "rps", "hide-seek", "entropy", "diversity")
@@ -23,31 +33,37 @@ QUICK = {"sequences": 20, "games": 10, "rounds": 5, "entropy": (8, 32), "diversi
 FULL = {"sequences": 100, "games": 50, "rounds": 10, "entropy": (20, 64), "diversity": (100, 128)}
 
 
-def welch(a, b) -> tuple[float, float, float]:
-    """(mean of b - mean of a, 95% CI) by Welch's t-test (scipy)."""
+def welch(a, b) -> tuple[float, float | None, float | None]:
+    """(mean of b - mean of a, 95% CI) by Welch's t-test (scipy); no CI below 2 values a side."""
     from scipy import stats
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if not len(a) or not len(b):
-        return float("nan"), float("nan"), float("nan")
+        return float("nan"), None, None
     if len(a) < 2 or len(b) < 2:
-        return float(b.mean() - a.mean()), float("nan"), float("nan")
+        return float(b.mean() - a.mean()), None, None
     ci = stats.ttest_ind(b, a, equal_var=False).confidence_interval(0.95)
     return float(b.mean() - a.mean()), float(ci.low), float(ci.high)
 
 
-def _row(measure, a, b, diff, lo, hi, better: str, note="") -> dict:
-    """better: 'higher' or 'lower' means more random / less predictable / more diverse."""
+def _num(x):
+    return None if x is None or x != x else float(x)
+
+
+def _row(measure, a, b, diff, lo, hi, better: str, n, unit: str, note="") -> dict:
+    """better: 'higher' or 'lower' means more random / less predictable / more diverse.
+    n = (units of A, units of B) behind the numbers; lo/hi None where there is no interval."""
+    a, b, diff, lo, hi = map(_num, (a, b, diff, lo, hi))
     winner = None
-    if lo == lo and hi == hi:            # an interval: decided only when it excludes 0
+    if lo is not None and hi is not None:      # an interval: decided only when it excludes 0
         if lo > 0 or hi < 0:
             winner = "B" if (diff > 0) == (better == "higher") else "A"
-    elif diff == diff and diff != 0:     # exact numbers
+    elif diff is not None and diff != 0 and unit == "exact":
         winner = "B" if (diff > 0) == (better == "higher") else "A"
     return {"measure": measure, "a": a, "b": b, "diff": diff, "lo": lo, "hi": hi, "better": better,
-            "more_random": winner, "note": note}
+            "more_random": winner, "n": list(n), "unit": unit, "note": note}
 
 
-def run_compare(models, *, tasks=TASKS, quick=False, seed=0, out="results", load=None, log=None) -> dict:
+def run_compare(models, *, tasks=TASKS, quick=False, seed=0, out="results", load=None) -> dict:
     from ..kernels.models.loading import load_model
     if len(models) != 2:
         raise UserError("probe compare takes exactly two models: --model A --model B")
@@ -56,83 +72,130 @@ def run_compare(models, *, tasks=TASKS, quick=False, seed=0, out="results", load
         raise UserError(f"unknown task '{bad[0]}'; choose from {', '.join(TASKS)}")
     n = QUICK if quick else FULL
     t0 = time.perf_counter()
-    lms = [m if not isinstance(m, str) else (m if m == "uniform" else load_model(m, **(load or {}))) for m in models]
+    lms = []
+    for m in models:
+        if isinstance(m, str) and m != "uniform":
+            progress.note(f"compare: loading {m}")
+            m = load_model(m, **(load or {}))
+        lms.append(m)
     names = [getattr(x, "spec", x) for x in lms]
     rows, times = [], {}
-    for task in tasks:
+    for i, task in enumerate(tasks, 1):
         t1 = time.perf_counter()
-        if log:
-            log(f"compare: {task}")
-        rows += _TASK_ROWS[task](lms, n, seed, out, load, log)
+        progress.note(f"compare: step {i} of {len(tasks)}, {task} ({_size(task, n)})")
+        rows += _TASK_ROWS[task](lms, n, seed, out, load)
         times[task] = round(time.perf_counter() - t1, 1)
-    return {"models": names, "rows": rows, "quick": quick, "seconds": round(time.perf_counter() - t0, 1),
-            "task_seconds": times}
+    res = {"models": names, "rows": rows, "quick": quick, "seed": seed, "sizes": {t: _size(t, n) for t in tasks},
+           "seconds": round(time.perf_counter() - t0, 1), "task_seconds": times}
+    res["results"] = _write(out, res, list(tasks))
+    return res
+
+
+def _size(task, n) -> str:
+    if task in ("integers", "letters"):
+        return "exact distribution"
+    if task == "sequences":
+        return f"{n['sequences']} sequences per model"
+    if task in ("rps", "hide-seek"):
+        return f"{n['games']} games x {n['rounds']} rounds per model"
+    samples, tokens = n[task]
+    return f"{samples} texts x up to {tokens} tokens per model"
+
+
+def _write(out, res: dict, tasks: list) -> str:
+    """Append this run's rows to `<out>/compare/compare-<hash>.jsonl` (one file per models + settings;
+    the last summary is the newest)."""
+    from .results import ResultFile, versions, write_summary
+    config = {"task": "compare", "models": res["models"], "tasks": tasks, "quick": res["quick"], "seed": res["seed"]}
+    rf = ResultFile(out, "compare", "compare", config)
+    with rf.open({"provenance": {"versions": versions(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}}) as fh:
+        write_summary(fh, res)
+    return str(rf.path)
 
 
 def _single(name):
-    def rows(lms, n, seed, out, load, log):
+    def rows(lms, n, seed, out, load):
         import importlib
 
         from .randomness.single import run_single
         task = importlib.import_module(f"logitscope.tasks.randomness.{name}").TASK
-        got = [run_single(task, [lm], seed=seed, out=out, load=load)[0] for lm in lms]
+        got = [run_single(task, [lm], seed=seed, out=out, load=load, log=progress.note)[0] for lm in lms]
         h = [g["entropy_bits"] for g in got]
         c = [g["chi2_expected"] for g in got]
-        return [_row(f"{name}: answer entropy (bits)", h[0], h[1], h[1] - h[0], float("nan"), float("nan"), "higher",
-                     "exact"),
-                _row(f"{name}: expected chi-square (1500 samples)", c[0], c[1], c[1] - c[0], float("nan"), float("nan"),
-                     "lower", "exact")]
+        return [_row(f"{name}: answer entropy (bits)", h[0], h[1], h[1] - h[0], None, None, "higher", (1, 1), "exact",
+                     "exact answer distributions"),
+                _row(f"{name}: expected chi-square (1500 samples)", c[0], c[1], c[1] - c[0], None, None, "lower",
+                     (1, 1), "exact", "exact answer distributions")]
     return rows
 
 
-def _sequences(lms, n, seed, out, load, log):
+def _sequences(lms, n, seed, out, load):
+    """Closeness to uniform: |mean repeats - E_uniform|. The repeats per parsed sequence come from
+    the summary's repeat histogram (exactly the run's sequences 0..n-1)."""
+    from ..probes.stats import boot_mean, expected_repeats, percentile_ci
     from .randomness.sequences import run_sequences
-    got = [run_sequences([lm], samples=n["sequences"], seed=seed, out=out, load=load)[0] for lm in lms]
-    reps = []
-    for g in got:
-        recs = _units(g["results"], "index")
-        reps.append([10 - len(set(r["numbers"])) for r in recs.values() if r["numbers"]])
-    d, lo, hi = welch(*reps)
-    mse = [g["repeat_mse_vs_uniform"] for g in got]
-    return [_row(f"sequences: repeats per sequence (uniform: {10 - 11 * (1 - (10 / 11) ** 10):.2f})", np.mean(reps[0]) if reps[0] else None,
-                 np.mean(reps[1]) if reps[1] else None, d, lo, hi, "lower",
-                 f"MSE vs uniform {_fmt(mse[0])} / {_fmt(mse[1])}")]
+    got = [run_sequences([lm], samples=n["sequences"], seed=seed, out=out, load=load, progress=False,
+                         log=progress.note)[0] for lm in lms]
+    uni = expected_repeats()
+    reps = [np.repeat(np.arange(len(g["repeat_histogram"])),
+                      np.rint(np.array(g["repeat_histogram"]) * g["parsed"]).astype(int)) for g in got]
+    dist = [abs(g["mean_repeats"] - uni) if g["parsed"] else None for g in got]
+    diff, lo, hi = None, None, None
+    if all(len(r) for r in reps):
+        diff = dist[1] - dist[0]
+        rng = np.random.default_rng(seed)
+        boot = [np.abs(boot_mean(r, rng) - uni) for r in reps]
+        lo, hi = percentile_ci(boot[1] - boot[0]) if min(map(len, reps)) > 1 else (None, None)
+    means = " / ".join("-" if g["mean_repeats"] is None else f"{g['mean_repeats']:.3f}" for g in got)
+    parsed = " / ".join(f"{g['parsed']} of {g['sequences']}" for g in got)
+    return [_row(f"sequences: |mean repeats - {uni:.2f}| (distance from a uniform source)", dist[0], dist[1], diff,
+                 lo, hi, "lower", [g["parsed"] for g in got], "parsed sequences",
+                 f"mean repeats {means} (uniform {uni:.3f}); parsed {parsed}; MSE of the repeat histogram vs "
+                 f"uniform {_fmt(got[0]['repeat_mse_vs_uniform'])} / {_fmt(got[1]['repeat_mse_vs_uniform'])}; "
+                 "CI: bootstrap over sequences")]
 
 
 def _game(name):
-    def rows(lms, n, seed, out, load, log):
+    def rows(lms, n, seed, out, load):
         from ..probes.determinism import net_scores
         from .games.determinism import run_determinism
         got = [run_determinism([lm], name, games=n["games"], rounds=n["rounds"], seed=seed, out=out, load=load,
-                               progress=False)[0] for lm in lms]
-        nets = [net_scores(list(_units(g["results"], "game").values())) for g in got]
+                               progress=not progress.QUIET)[0] for lm in lms]
+        nets = [net_scores(run_units(g["results"], "game", g["games"])) for g in got]
         d, lo, hi = welch(*nets)
         det = [g["determinism"] for g in got]
-        return [_row(f"{name}: net score vs the greedy adversary", float(np.mean(nets[0])), float(np.mean(nets[1])),
-                     d, lo, hi, "higher", f"determinism {det[0]:.3f} / {det[1]:.3f}")]
+        return [_row(f"{name}: net score vs the greedy adversary", got[0]["net_score"], got[1]["net_score"], d, lo, hi,
+                     "higher", [g["games"] for g in got], f"games of {n['rounds']} rounds",
+                     f"determinism {det[0]:.3f} / {det[1]:.3f}; CI: Welch t over games")]
     return rows
 
 
-def _entropy(lms, n, seed, out, load, log):
-    from .creativity.entropy import run_entropy
+def _entropy(lms, n, seed, out, load):
+    from ..probes.stats import boot_ratio, percentile_ci
+    from .creativity.entropy import entropy_outputs, run_entropy
     samples, tokens = n["entropy"]
-    from .creativity.entropy import entropy_outputs
-    rows, texts = run_entropy(lms, samples=samples, max_new_tokens=tokens, seed=seed, out=out, load=load)
-    entropy_outputs(rows, texts, out)                 # the PNG and the token page the report links
-    per = [[float(np.mean(r["top5_entropy_bits"])) for r in texts[x["model"]][1] if r["top5_entropy_bits"]]
-           for x in rows]
-    d, lo, hi = welch(*per)
-    return [_row("open text: top-5 entropy per token (bits)", float(np.mean(per[0])), float(np.mean(per[1])), d, lo, hi,
-                 "higher", f"{samples} texts x {tokens} tokens")]
+    rows, texts = run_entropy(lms, samples=samples, max_new_tokens=tokens, seed=seed, out=out, load=load,
+                              log=progress.note)
+    entropy_outputs(rows, texts, out)                 # this run's PNG and token pages (named by run)
+    rng = np.random.default_rng(seed)
+    boot = []
+    for r in rows:
+        series = [rec["top5_entropy_bits"] for rec in texts[r["model"]][1]]
+        boot.append(boot_ratio([float(np.sum(x)) for x in series], [len(x) for x in series], rng))
+    m = [r["mean_top5_entropy_bits"] for r in rows]
+    diff = None if None in m else m[1] - m[0]
+    lo, hi = percentile_ci(boot[1] - boot[0]) if min(r["samples"] for r in rows) > 1 else (None, None)
+    return [_row("open text: top-5 entropy per generated token (bits, token-weighted mean)", m[0], m[1], diff, lo, hi,
+                 "higher", [r["samples"] for r in rows], f"texts of up to {tokens} tokens",
+                 f"{rows[0]['tokens']} / {rows[1]['tokens']} tokens; CI: bootstrap over texts")]
 
 
-def _diversity(lms, n, seed, out, load, log):
+def _diversity(lms, n, seed, out, load):
     from sklearn.metrics.pairwise import cosine_similarity
 
-    from .creativity.diversity import run_diversity  # noqa: E402
+    from .creativity.diversity import diversity_map, run_diversity
     samples, tokens = n["diversity"]
-    from .creativity.diversity import diversity_map
-    got = run_diversity(lms, samples=samples, max_new_tokens=tokens, seed=seed, out=out, load=load)
+    got = run_diversity(lms, samples=samples, max_new_tokens=tokens, seed=seed, out=out, load=load, log=progress.note)
     diversity_map(got, out, seed)
     sims = [cosine_similarity(g["_emb"]) for g in got]
     rng = np.random.default_rng(seed)
@@ -142,22 +205,30 @@ def _diversity(lms, n, seed, out, load, log):
         for sim in sims:
             idx = rng.integers(0, len(sim), len(sim))
             pair = idx[:, None] != idx[None, :]
-            vals.append(sim[np.ix_(idx, idx)][pair].mean())
+            vals.append(sim[np.ix_(idx, idx)][pair].mean() if pair.any() else np.nan)
         diffs.append(vals[1] - vals[0])
-    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    from ..probes.stats import percentile_ci
+    lo, hi = percentile_ci(diffs)
     m = [g["embedding_cosine"]["mean"] for g in got]
-    return [_row("diversity: mean embedding cosine", m[0], m[1], m[1] - m[0], float(lo), float(hi), "lower",
-                 f"{samples} texts x {tokens} tokens; distinct-2 {got[0]['distinct']['2']:.2f} / "
-                 f"{got[1]['distinct']['2']:.2f}")]
+    return [_row("diversity: mean embedding cosine", m[0], m[1], m[1] - m[0], lo, hi, "lower",
+                 [g["texts"] for g in got], f"texts of up to {tokens} tokens",
+                 f"distinct-2 {got[0]['distinct']['2']:.2f} / {got[1]['distinct']['2']:.2f}; "
+                 "CI: bootstrap over texts")]
 
 
-def _units(path, key) -> dict:
+def run_units(path, key: str, n: int) -> list[dict]:
+    """Units 0..n-1 of a run (by `key`) from its result file and its `.rankN` shards; the first
+    record of a unit counts, as when the run resumed."""
     from .results import jsonl_records
-    out = {}
-    for rec in jsonl_records(path):
-        if rec.get("type") == "unit":
-            out.setdefault(rec[key], rec)
-    return out
+    p = Path(path)
+    got: dict = {}
+    for f in sorted(p.parent.glob(f"{p.stem}*.jsonl")):
+        for rec in jsonl_records(f):
+            if rec.get("type") == "unit" and isinstance(rec.get(key), int) and 0 <= rec[key] < n:
+                got.setdefault(rec[key], rec)
+    if len(got) != n:
+        raise UserError(f"{path}: {n - len(got)} of {n} units missing; rerun to complete it")
+    return [got[i] for i in range(n)]
 
 
 def _fmt(x):

@@ -1,0 +1,124 @@
+"""`probe compare` (issue 23): the sequences verdict is closeness to uniform, every row uses exactly
+the run's n units, the entropy row is the token-weighted mean with a bootstrap CI of that same
+estimator, and compare, the task's summary and the report print the same number for the same
+(model, setting, n). Tiny random models; the never-repeating source is written into a result file
+that compare then resumes from."""
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from logitscope.cli.main import main
+from logitscope.probes.determinism import net_scores
+from logitscope.probes.stats import expected_repeats
+from logitscope.probes.tokens import entropy_summary
+from logitscope.tasks.results import slug
+from logitscope.testing import save_tiny_lm
+
+
+def _ok(args):
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, (args, r.output)
+    return r
+
+
+def _json(r):
+    return json.loads(r.output[r.output.index("{"):])
+
+
+def _records(path, kind="unit"):
+    return [json.loads(x) for x in open(path) if x.strip() and json.loads(x).get("type") == kind]
+
+
+def _rewrite(path, change):
+    """Apply change(record) to every unit record of a result file (and drop its summaries)."""
+    lines = []
+    for x in open(path):
+        rec = json.loads(x)
+        if rec.get("type") == "summary":
+            continue
+        lines.append(json.dumps(change(rec) if rec.get("type") == "unit" else rec) + "\n")
+    Path(path).write_text("".join(lines))
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cmp")
+    return str(save_tiny_lm(tmp / "a", "llama", peak=2.0, seed=5)), str(save_tiny_lm(tmp / "b", "llama", peak=1.0, seed=7))
+
+
+def test_expected_repeats_is_exact():
+    """10 - E[distinct] for ten uniform draws from 0..10, against the exact occupancy distribution."""
+    p = np.zeros(11)
+    p[0] = 1.0                                        # p[j]: P(j distinct values so far)
+    for _ in range(10):
+        q = np.zeros(11)
+        q[:] += p * np.arange(11) / 11                # a value seen before
+        q[1:] += p[:-1] * (11 - np.arange(10)) / 11   # a new value
+        p = q
+    assert expected_repeats() == pytest.approx(10 - (p * np.arange(11)).sum(), abs=1e-12)
+    assert round(expected_repeats(), 2) == 3.24
+
+
+def test_sequences_verdict_is_closeness_to_uniform(tiny, tmp_path):
+    """A source that never repeats is *less* random than the uniform oracle (0.0 vs 3.24 repeats)."""
+    a, _ = tiny
+    args = ["compare", "--model", "uniform", "--model", a, "--tasks", "sequences", "--quick", "--out", str(tmp_path),
+            "--json"]
+    first = _json(_ok(args))
+    path = next(p for p in (tmp_path / "sequences").glob("*.jsonl") if "uniform" not in p.name)
+    _rewrite(path, lambda r: {**r, "text": "0, 1, 2, 3, 4, 5, 6, 7, 8, 9", "numbers": list(range(10))})
+    row = _json(_ok(args))["rows"][0]
+    assert row["more_random"] == "A"                              # the uniform oracle
+    assert first["rows"][0]["n"][0] == 20
+    uni = [u["numbers"] for u in _records(next((tmp_path / "sequences").glob("uniform*.jsonl")))[:20]]
+    mean_uni = np.mean([10 - len(set(s)) for s in uni])
+    assert row["a"] == pytest.approx(abs(mean_uni - expected_repeats()))
+    assert row["b"] == pytest.approx(expected_repeats())         # 0 repeats: 3.24 away from uniform
+    assert row["lo"] <= row["diff"] <= row["hi"] and row["lo"] > 0
+    assert row["n"] == [20, 20] and "parsed 20 of 20 / 20 of 20" in row["note"]
+
+
+def test_rows_use_exactly_the_runs_n(tiny, tmp_path):
+    """Earlier, bigger runs in the same files (40 sequences, 12 games) do not leak into compare's
+    rows: quick uses sequences 0..19 and games 0..9, as its summaries do."""
+    a, _ = tiny
+    out = str(tmp_path)
+    _ok(["sequences", "--model", "uniform", "--samples", "40", "--out", out])
+    _ok(["determinism", "--model", a, "--games", "12", "--rounds", "5", "--out", out])
+    res = _json(_ok(["compare", "--model", "uniform", "--model", a, "--tasks", "sequences,rps", "--quick",
+                     "--out", out, "--json"]))
+    seq, rps = res["rows"]
+    games = sorted(_records(next((tmp_path / "determinism-rps").glob(f"{slug(a)}-*.jsonl"))), key=lambda g: g["game"])
+    assert len(games) == 12
+    assert rps["b"] == pytest.approx(net_scores(games[:10]).mean()) and rps["n"] == [10, 10]
+    summary = _records(next((tmp_path / "determinism-rps").glob(f"{slug(a)}-*.jsonl")), "summary")[-1]
+    assert summary["games"] == 10 and summary["net_score"] == rps["b"]
+    uni = [u["numbers"] for u in _records(next((tmp_path / "sequences").glob("uniform*.jsonl")))]
+    assert len(uni) == 40
+    assert seq["a"] == pytest.approx(abs(np.mean([10 - len(set(s)) for s in uni[:20]]) - expected_repeats()))
+
+
+def test_entropy_summary_ci_is_for_its_mean():
+    """Five 2-token texts at 2.0 bits and five 64-token texts at 0.1 bits: the token-weighted mean
+    is 52/330 = 0.158 and its interval (bootstrap over texts) contains it."""
+    recs = [{"entropy_bits": [3.0] * 2, "top5_entropy_bits": [2.0] * 2} for _ in range(5)]
+    recs += [{"entropy_bits": [0.5] * 64, "top5_entropy_bits": [0.1] * 64} for _ in range(5)]
+    s = entropy_summary(recs)
+    assert s["mean_top5_entropy_bits"] == pytest.approx(52 / 330)
+    lo, hi = s["top5_entropy_ci95"]
+    assert lo <= 52 / 330 <= hi
+    rng = np.random.default_rng(123)                                 # a plain bootstrap by hand
+    sums, lens = np.array([4.0] * 5 + [6.4] * 5), np.array([2] * 5 + [64] * 5)
+    reps = []
+    for _ in range(20000):
+        i = rng.integers(0, 10, 10)
+        reps.append(sums[i].sum() / lens[i].sum())
+    want = np.percentile(reps, [2.5, 97.5])
+    assert lo == pytest.approx(want[0], abs=0.01) and hi == pytest.approx(want[1], abs=0.01)
+    assert s["mean_entropy_bits"] == pytest.approx((5 * 6 + 5 * 32) / 330)
+    assert s["entropy_ci95"][0] <= s["mean_entropy_bits"] <= s["entropy_ci95"][1]
+    assert "token-weighted" in s["estimator"]
