@@ -167,5 +167,7 @@ def personas(models, samples, max_new_tokens, temperature, top_p, seed, out, as_
         tops = "; ".join(f"{f}: " + ", ".join(f"{v} {c}" for v, c in r["fields"][f]["top"][:3])
                          for f in ("first_name", "last_name", "nationality"))
         missing = ", ".join(f"{f} {n}" for f, n in r["missing"].items() if n)
-        click.echo(f"{r['model']}: {tops}" + (f"; missing: {missing}" if missing else ""))
+        invalid = ", ".join(f"{f} {n}" for f, n in r["invalid"].items() if n)
+        click.echo(f"{r['model']}: {tops}" + (f"; missing: {missing}" if missing else "")
+                   + (f"; invalid: {invalid} (texts in the summary's invalid_values)" if invalid else ""))
     _show(figs)

@@ -39,7 +39,7 @@ def persona_panels(rows: list[dict], path: Path, title: str) -> Path | str:
         ax[0, 2].bar(np.arange(len(genders)) + j * width, [r["gender_shares"].get(g, 0) for g in genders], width,
                      label=r["model"])
     ax[0, 2].set_xticks(np.arange(len(genders)) + 0.4 - width / 2, genders, fontsize=8, rotation=20)
-    ax[0, 2].set_ylabel("share"), ax[0, 2].set_title("gender", fontsize=9)
+    ax[0, 2].set_ylabel("share of personas giving a gender"), ax[0, 2].set_title("gender", fontsize=9)
     types = list(rows[0]["mbti_counts"])
     for j, r in enumerate(rows):
         ax[1, 0].bar(np.arange(16) + j * width, [r["mbti_counts"][t] for t in types], width,
@@ -53,7 +53,13 @@ def persona_panels(rows: list[dict], path: Path, title: str) -> Path | str:
         if r["vader_compound"]:
             ax[1, 2].hist(r["vader_compound"], bins=np.linspace(-1, 1, 21), alpha=0.55, label=r["model"])
     ax[1, 1].set_xlabel("review length (words)"), ax[1, 1].set_title("review length", fontsize=9)
+    ax[1, 1].set_ylabel("personas"), ax[1, 2].set_ylabel("personas")
     ax[1, 2].set_xlabel("VADER compound (-1 .. +1)"), ax[1, 2].set_title("review sentiment", fontsize=9)
+    from matplotlib.ticker import MaxNLocator
+    for a in (ax[0, 1], ax[1, 0], ax[1, 1], ax[1, 2]):         # counts of personas
+        a.yaxis.set_major_locator(MaxNLocator(integer=True))
+    for a in (ax[0, 1].xaxis, ax[1, 1].xaxis):                 # ages, words
+        a.set_major_locator(MaxNLocator(integer=True))
     for a in ax.flat:
         if a.get_legend_handles_labels()[0] and a.get_legend() is None:
             a.legend(fontsize=7)

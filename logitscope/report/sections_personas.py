@@ -5,6 +5,13 @@ from .page import Section
 from .sections_random import _f
 
 
+def _invalid(summary: dict) -> str:
+    got = summary.get("invalid")
+    if got is None:
+        return "not checked"                      # a summary written before values were checked
+    return ", ".join(f"{f.replace('_name', '')} {n}" for f, n in got.items() if n) or "none"
+
+
 def personas(res) -> Section | None:
     runs = [r for r in res.of("personas") if r.summary]
     if not runs:
@@ -13,9 +20,13 @@ def personas(res) -> Section | None:
     fields = ["first_name", "last_name", "gender", "age", "nationality", "ethnicity", "mbti"]
     rows = [[r.model, r.summary["framing"], r.summary["samples"] - r.summary["unparseable"],
              *[f"{_f(r.summary['fields'][f]['entropy_bits'], '.2f')} ({r.summary['fields'][f]['unique']})"
-               for f in fields], f"{r.summary['mbti_types']}/16", _f(r.summary["vader_mean"], "+.2f")] for r in runs]
-    s.table(["model", "framing", "parsed", *[f.replace("_name", "") for f in fields], "MBTI types", "VADER"], rows,
-            "entropy in bits of each field's values (distinct values)")
+               for f in fields], f"{r.summary['mbti_types']}/16", _f(r.summary["vader_mean"], "+.2f"),
+             _invalid(r.summary)] for r in runs]
+    s.table(["model", "framing", "parsed", *[f.replace("_name", "") for f in fields], "MBTI types", "VADER",
+             "invalid values"], rows,
+            "entropy in bits of each field's valid values (distinct values); invalid: values that failed their "
+            "field's check (a name of letters, an age 0-120, a gender or MBTI type from its set), their text kept "
+            "in the result file's summary (invalid_values)")
     for name, cap in (("personas.png", "ages, gender, MBTI, review length and sentiment"),
                       ("names.png", "first and last names"), ("reviews_map.png", "reviews on a 2-D embedding map")):
         if (res.root / "personas" / name).exists():
