@@ -52,11 +52,10 @@ def entropy_outputs(rows, texts, out) -> list:
     sections = []
     for r in rows:
         prompt_text, recs = texts[r["model"]]
-        body = "".join(tokens_html.sample_block(rec, f"sample {rec['index']} ({rec['finish']})", prompt_text)
-                       for rec in recs)
+        body = tokens_html.samples_body(prompt_text, recs)
         sections.append((r["model"], f"format {r['format']}; mean top-5 entropy {r['mean_top5_entropy_bits']:.3f} "
                                      f"bits; {100 * r['low_entropy_share']:.0f}% of tokens below 0.1 bits", body))
-    page = tokens_html.page("Token entropy of open-ended generations", sections,
+    page = tokens_html.page("Token entropy", sections,
                             f"prompt {rows[0]['prompt']!r}, T={rows[0]['temperature']:g}, "
                             f"top-p={rows[0]['top_p']:g}, seed {rows[0]['seed']}")
     return [fig, tokens_html.write(folder / "tokens.html", page)]
