@@ -4,12 +4,13 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 from logitscope.cli.main import main
 from logitscope.errors import UserError
 from logitscope.probes.tokens import by_position, entropy_summary, recovery_position, rouge_l
-from logitscope.tasks.creativity.attractor import perturb, run_edit
+from logitscope.tasks.creativity.attractor import edit_summary, perturb, run_edit
 from logitscope.testing import save_tiny_lm
 
 
@@ -82,10 +83,59 @@ def test_run_edit_exact_and_sampled(tiny_dir):
     assert rec["matched"] and rec["perturbed_prefix"].endswith("You lost")
     n = rec["remainder_tokens"]
     assert len(rec["exact"]["logprob_perturbed_prefix"]) == len(rec["exact"]["logprob_original_prefix"]) == n
-    diff = np.array(rec["exact"]["logprob_perturbed_prefix"]) - np.array(rec["exact"]["logprob_original_prefix"])
-    assert rec["attraction_exact"] == pytest.approx(diff.mean())
+    by_hand = {}
+    for name in ("original_prefix", "perturbed_prefix"):                 # a plain forward pass, log-softmax
+        ctx = ids + lm.tokenizer(rec[name], add_special_tokens=False)["input_ids"]
+        rem = lm.tokenizer(rec["remainder"], add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            lp = torch.log_softmax(lm.model(torch.tensor([ctx + rem])).logits[0].double(), -1)
+        by_hand[name] = np.array([float(lp[len(ctx) - 1 + j, t]) for j, t in enumerate(rem)])
+        assert rec["exact"][f"logprob_{name}"] == pytest.approx(by_hand[name], abs=1e-5)
+    bits = (by_hand["perturbed_prefix"] - by_hand["original_prefix"]) / np.log(2)        # log2 ratio per token
+    s = edit_summary(rec)
+    assert s["attraction_bits"] == pytest.approx(bits.mean(), abs=1e-5)
+    assert s["attraction_bits_first8"] == pytest.approx(bits[:8].mean(), abs=1e-5)
+    assert s["attraction_bits_after8"] == (pytest.approx(bits[8:].mean(), abs=1e-5) if n > 8 else None)
     assert len(rec["regenerations"]) == len(rec["control"]) == len(rec["recovery"]) == 3
+    assert s["recovered"] == sum(k is not None for k in rec["recovery"]) and s["regenerations"] == 3
     assert all(0 <= x <= 1 for x in rec["rouge_l_perturbed"] + rec["rouge_l_control"])
+
+
+def _fix_original(mp):
+    """The tiny model's continuation is random text: give the edit a sentence and a word to find."""
+    from logitscope.kernels.engine import generate as gen
+    real = gen.generate
+
+    def fake(lm, prompt, n=1, max_new_tokens=64, **kw):
+        got = real(lm, prompt, n=n, max_new_tokens=max_new_tokens, **kw)
+        if n == 1 and kw.get("greedy"):
+            got[0].pieces = [" rock. You won. Move:", " paper 10 You", " lost."]
+        return got
+    mp.setattr(gen, "generate", fake)
+
+
+def test_attractor_command_units_and_page(tiny_dir, tmp_path, monkeypatch):
+    """Attraction in bits per token everywhere (CLI table, summary, page); 'not recovered', never None."""
+    _fix_original(monkeypatch)
+    args = ["attractor", "--model", tiny_dir, "--edit", "won=>lost", "--samples", "3", "--max-new-tokens", "8",
+            "--out", str(tmp_path)]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    summary = [json.loads(x) for x in open(next((tmp_path / "attractor").glob("*.jsonl"))) if '"summary"' in x][-1]
+    unit = [json.loads(x) for x in open(next((tmp_path / "attractor").glob("*.jsonl"))) if '"edit:won=>lost"' in x][0]
+    e = summary["edits"][0]
+    diff = np.array(unit["exact"]["logprob_perturbed_prefix"]) - np.array(unit["exact"]["logprob_original_prefix"])
+    assert e["attraction_bits"] == pytest.approx(diff.mean() / np.log(2))           # nats / ln 2
+    assert "attraction (bits/token)" in r.output and f"{e['attraction_bits']:+.3f}" in r.output
+    assert f"{e['recovered']} of 3" in r.output
+    page = (tmp_path / "attractor" / "attractor.html").read_text()
+    assert f"attraction {e['attraction_bits']:+.3f} bits per token" in page and "nats" not in page
+    assert "None" not in page and "None" not in r.output
+    ends = {"eos": "ended at end of text", "stop": "ended at the stop string", "length": "ended at the token limit"}
+    for g, k in zip(unit["regenerations"], unit["recovery"]):
+        back = f"recovered from token {k + 1}" if k is not None else "not recovered"
+        assert f'<span class="label">regeneration {g["index"] + 1}, {ends[g["finish"]]}; {back}</span>' in page
+    assert page.count('class="prompt"') == 3                          # the prompt, the perturbed and original prefixes
 
 
 @pytest.mark.parametrize("args,msg", [

@@ -82,7 +82,7 @@ def attractor(models, prompt, edits, samples, max_new_tokens, sample_original, t
     from ..tasks.creativity.attractor import attractor_html, run_attractor
     rows = run_attractor(models or DEFAULT_MODELS, prompt=prompt, edits=edits, samples=samples,
                          max_new_tokens=max_new_tokens, sample_original=sample_original, temperature=temperature,
-                         seed=seed, out=out, load=load_kwargs(kw), log=_log)
+                         seed=seed, out=out, load=load_kwargs(kw))
     page = attractor_html(rows, out)
     if as_json:
         emit_json([{k: v for k, v in r.items() if k not in ("records", "original_record")} for r in rows])
@@ -93,16 +93,17 @@ def attractor(models, prompt, edits, samples, max_new_tokens, sample_original, t
             if not e["matched"]:
                 body.append([r["model"], e["edit"], "no match", "", "", "", "", ""])
                 continue
-            body.append([r["model"], e["edit"], _f(e["attraction_exact"], "+.3f"), _f(e["attraction_exact_first8"], "+.3f"),
-                         _f(e["attraction_exact_after8"], "+.3f"), _f(100 * e["recovered_share"], ".0f"),
-                         _f(e["median_recovery"], ".0f"),
+            body.append([r["model"], e["edit"], _f(e["attraction_bits"], "+.3f"), _f(e["attraction_bits_first8"], "+.3f"),
+                         _f(e["attraction_bits_after8"], "+.3f"), f"{e['recovered']} of {e['regenerations']}",
+                         _f(e["median_recovery_token"], "g") if e["recovered"] else "not recovered",
                          f"{e['mean_rouge_l_perturbed']:.3f} / {e['mean_rouge_l_control']:.3f}"])
     click.echo(f"{prompt!r}: each model's own continuation perturbed after its first sentence; {samples} regenerations")
-    click.echo("attraction = mean log-prob per token of the original remainder, perturbed minus original prefix "
-               "(0: the edit is ignored); recovered = % of regenerations whose 8-token mean probability returns "
-               "to the unperturbed level")
-    click.echo(table(body, ["model", "edit", "attraction", "first 8", "after 8", "recovered %", "at token",
-                            "ROUGE-L pert / ctrl"]))
+    click.echo("attraction = mean over the original remainder's tokens of log2 p(token | perturbed prefix) - "
+               "log2 p(token | original prefix), in bits per token (0: the edit is ignored); recovered = "
+               "regenerations whose 8-token mean probability returns to the controls' level, from the median token "
+               "shown (counted from 1)")
+    click.echo(table(body, ["model", "edit", "attraction (bits/token)", "first 8 (bits/token)", "after 8 (bits/token)",
+                            "recovered", "median token", "ROUGE-L pert / ctrl"]))
     for r in rows:
         click.echo(f"{r['model']}: {r['original'].strip()[:110]!r}")
     click.echo(f"wrote {page}")

@@ -3,6 +3,8 @@ semantic diversity; and the trade-off against a benchmark score (West & Potts 20
 Personas and poetry have their own files."""
 from __future__ import annotations
 
+import math
+import statistics
 from pathlib import Path
 
 from .page import Section
@@ -36,23 +38,44 @@ def attractor(res) -> Section | None:
     if not runs:
         return None
     s = Section("attractor", "Attractor states")
-    s.text("Each model's own continuation perturbed after its first sentence. Attraction = mean log-prob per token "
-           "of the original remainder given the perturbed prefix minus given the original one (0: the edit is "
-           "ignored). Recovered = regenerations whose 8-token mean probability returns to the unperturbed level.")
+    s.text("Each model's own continuation perturbed after its first sentence. Attraction = mean over the original "
+           "remainder's tokens of log2 p(token | perturbed prefix) - log2 p(token | original prefix), in bits per "
+           "token (0: the edit is ignored), over all its tokens, its first 8 and the tokens after the first 8. "
+           "Recovered = regenerations whose 8-token mean probability returns to the controls' level, from the "
+           "median token shown (counted from 1).")
     rows = []
     for r in runs:
         for e in r.summary["edits"]:
             if not e["matched"]:
-                rows.append([r.model, e["edit"], "no match", "", "", "", ""])
+                rows.append([r.model, e["edit"], "no match", "", "", "", "", ""])
                 continue
-            rows.append([r.model, e["edit"], _f(e["attraction_exact"], "+.3f"), _f(e["attraction_exact_first8"], "+.3f"),
-                         _f(100 * e["recovered_share"], ".0f"), _f(e["median_recovery"], ".0f"),
+            bits = [_f(_attraction_bits(e, part), "+.3f") for part in ("", "_first8", "_after8")]
+            rows.append([r.model, e["edit"], *bits, *_recovery(e),
                          f"{e['mean_rouge_l_perturbed']:.3f} / {e['mean_rouge_l_control']:.3f}"])
-    s.table(["model", "edit", "attraction", "first 8 tokens", "recovered %", "at token", "ROUGE-L perturbed / control"],
-            rows)
+    s.table(["model", "edit", "attraction (bits/token)", "first 8 tokens", "after 8", "recovered", "median token",
+             "ROUGE-L perturbed / control"], rows)
     s.provenance(runs)
     return s
 
+
+def _attraction_bits(e: dict, part: str):
+    """Attraction in bits per token; a summary written before attraction was in bits holds nats
+    (`attraction_exact`): converted exactly (/ ln 2)."""
+    if f"attraction_bits{part}" in e:
+        return e[f"attraction_bits{part}"]
+    x = e.get(f"attraction_exact{part}")
+    return None if x is None else x / math.log(2)
+
+
+def _recovery(e: dict) -> list[str]:
+    """['2 of 3', median first token counted from 1 | 'not recovered']; an older summary holds the
+    0-based positions (`recovery`)."""
+    if "recovered" not in e:
+        got = [k + 1 for k in e.get("recovery", []) if k is not None]
+        e = {"recovered": len(got), "regenerations": len(e.get("recovery", [])),
+             "median_recovery_token": statistics.median(got) if got else None}
+    return [f"{e['recovered']} of {e['regenerations']}",
+            _f(e["median_recovery_token"], "g") if e["recovered"] else "not recovered"]
 
 def diversity(res) -> Section | None:
     runs = [r for r in res.of("diversity") if r.summary]
