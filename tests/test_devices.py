@@ -124,6 +124,7 @@ def test_offloaded_embedding_and_head(tmp_path):
 def test_cpu_gqa_is_scoped_to_cpu_tensors(tmp_path, monkeypatch):
     """Loading a CPU model lets SDPA use grouped heads for CPU tensors only, without touching the
     process environment, so a later CUDA model keeps transformers' own rule."""
+    import inspect
     import os
 
     from transformers.integrations import sdpa_attention as sa
@@ -131,8 +132,10 @@ def test_cpu_gqa_is_scoped_to_cpu_tensors(tmp_path, monkeypatch):
     load_model(str(save_tiny_lm(tmp_path / "tiny", "llama")), device="cpu")
     assert "TRANSFORMERS_SDPA_FORCE_GQA" not in os.environ
     mask = torch.ones(1, 1, 3, 3, dtype=torch.bool)
+    # transformers' own function takes (mask, key) up to 5.2x, then (mask, key, value)
+    n = len(inspect.signature(sa.use_gqa_in_sdpa.original).parameters)
     cpu_kv = torch.zeros(1, 2, 3, 8)
-    assert sa.use_gqa_in_sdpa(mask, cpu_kv, cpu_kv) is True
+    assert sa.use_gqa_in_sdpa(mask, *[cpu_kv] * (n - 1)) is True
     other = torch.zeros(1, 2, 3, 8, device="meta")           # stands for a CUDA tensor: transformers' rule
-    assert sa.use_gqa_in_sdpa(mask, other, other) is False
-    assert sa.use_gqa_in_sdpa(None, other, other) is True
+    assert sa.use_gqa_in_sdpa(mask, *[other] * (n - 1)) is False
+    assert sa.use_gqa_in_sdpa(None, *[other] * (n - 1)) is True

@@ -21,7 +21,7 @@ import torch
 
 from ...errors import UserError
 from .cache import growing_cache
-from .forward import check_length, checked_log_softmax, left_pad, positions_from_mask
+from .forward import cache_kwargs, check_length, checked_log_softmax, left_pad, positions_from_mask
 from .sampling import check_settings, transform
 from .spaces import INVALID, VALID, AnswerSpace, Matcher, parse_answers
 from .tree import Accounts, expand_group, root_group_size
@@ -216,9 +216,10 @@ def prefill(lm, rows: list[list[int]]) -> Roots:
     if not rows or any(len(r) == 0 for r in rows):
         raise UserError("empty prompt: nothing to condition on")
     ids, mask = left_pad(rows, lm.pad_id, lm.input_device)
+    cache = growing_cache()
     out = lm.model(input_ids=ids, attention_mask=mask, position_ids=positions_from_mask(mask),
-                   past_key_values=growing_cache(), use_cache=True, logits_to_keep=1)
-    return Roots(out.past_key_values, mask, mask.sum(-1), checked_log_softmax(out.logits[:, -1]))
+                   logits_to_keep=1, **cache_kwargs(lm.model, cache))
+    return Roots(cache, mask, mask.sum(-1), checked_log_softmax(out.logits[:, -1]))
 
 
 @torch.inference_mode()
@@ -258,7 +259,7 @@ def first_token(lm, logprobs: torch.Tensor, space: AnswerSpace, *, temperature=1
     forms of several answers ("1" for 1 and 10) counts for each; nothing is looked at past it."""
     idx = answer_index(lm, space)
     token_sets = []
-    for answer, forms in space.forms:
+    for _answer, forms in space.forms:
         ids = set()
         for f in forms:
             fb = f.encode("utf-8")

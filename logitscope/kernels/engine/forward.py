@@ -18,6 +18,22 @@ def module_device(module) -> torch.device:
     return w.device if w is not None else torch.device("cpu")
 
 
+_CACHE_KWARG: dict = {}
+
+
+def cache_kwargs(module, cache) -> dict:
+    """The keyword that hands a KV cache to `module`'s forward: `cache` where the installed
+    transformers has it (`past_key_values` is deprecated there and goes away in 5.40), else
+    `past_key_values`. Decided once per module class from its forward's signature. The cache is
+    updated in place, so callers keep their own reference instead of reading it from the output."""
+    kind = type(module)
+    if kind not in _CACHE_KWARG:
+        import inspect
+        params = inspect.signature(module.forward).parameters
+        _CACHE_KWARG[kind] = "cache" if "cache" in params else "past_key_values"
+    return {_CACHE_KWARG[kind]: cache, "use_cache": True}
+
+
 def take_positions(hidden: torch.Tensor, rows, cols) -> torch.Tensor:
     """hidden[rows[i], cols[i]] -> [n, hidden], the indices put on `hidden`'s own device: under a
     multi-GPU map the body's output sits on the final norm's device, not the embedding's."""

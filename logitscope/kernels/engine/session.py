@@ -32,7 +32,7 @@ import torch
 from ...errors import UserError
 from .answers import AnswerDist, Roots, expand_exact, first_token
 from .cache import growing_cache, kv_bytes_per_token, select_rows, set_kv
-from .forward import body_and_head, check_length, checked_log_softmax, head_logits, take_positions
+from .forward import body_and_head, cache_kwargs, check_length, checked_log_softmax, head_logits, take_positions
 from ..models.formats import encode_text
 from .sampling import sample_with_uniforms, transform
 
@@ -59,14 +59,14 @@ class Session:
         cache = growing_cache()   # full layers appended in place, on every layer (see module doc)
         x = torch.tensor([ids], device=dev)
         with torch.inference_mode():
-            out = body_and_head(lm.model)[0](input_ids=x, attention_mask=torch.ones_like(x),
-                                              position_ids=torch.arange(len(ids), device=dev)[None],
-                                              past_key_values=cache, use_cache=True)
+            body = body_and_head(lm.model)[0]
+            out = body(input_ids=x, attention_mask=torch.ones_like(x), position_ids=torch.arange(len(ids), device=dev)[None],
+                       **cache_kwargs(body, cache))
             lp = checked_log_softmax(head_logits(lm.model, out.last_hidden_state[:, -1]))
         self.tokens_forwarded += len(ids)
         # one slot (the prompt) shared by all n rows
         self.slot = [0] * n
-        self.cache = out.past_key_values
+        self.cache = cache
         self.mask = torch.ones(1, len(ids), dtype=torch.long, device=dev)
         self.lengths = torch.full((1,), len(ids), dtype=torch.long, device=dev)
         self.slot_logprobs = lp
@@ -134,8 +134,7 @@ class Session:
         pos = self.lengths.unsqueeze(-1) + torch.arange(width, device=dev).unsqueeze(0)
         mask = torch.cat([self.mask, new_mask], -1)
         base = body_and_head(self.lm.model)[0]
-        out = base(input_ids=ids.to(dev), attention_mask=mask, position_ids=pos,
-                   past_key_values=self.cache, use_cache=True)
+        out = base(input_ids=ids.to(dev), attention_mask=mask, position_ids=pos, **cache_kwargs(base, self.cache))
         moved = counts > 0      # slots given an empty chunk keep their distribution
         hidden = out.last_hidden_state
         last = take_positions(hidden, torch.arange(n), (counts - 1).clamp(min=0))[moved.to(hidden.device)]
@@ -147,7 +146,7 @@ class Session:
             lp[moved.to(lp.device)] = new.to(lp.device)
             self.slot_logprobs = lp
         self.tokens_forwarded += int(counts.sum())
-        self.cache, self.mask = _compact(out.past_key_values, mask)
+        self.cache, self.mask = _compact(self.cache, mask)
         self.lengths = self.lengths + counts
 
     def append_text(self, chunks: list[str]) -> torch.Tensor:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .forward import body_and_head, checked_log_softmax, head_logits, head_logits_lse, set_sums, take_positions
+from .forward import body_and_head, cache_kwargs, checked_log_softmax, head_logits, head_logits_lse, set_sums, \
+    take_positions
 from .sampling import transform
 
 MAX_ROWS = 256
@@ -86,10 +87,11 @@ def expand_group(lm, idx, roots, rows, acc, temperature, top_p, min_mass, max_st
         slot_pos = torch.cat([slot_pos, pos], -1)
         see = see.to(dev)
         body = body_and_head(lm.model)[0]
+        cache = _cache_of(kv)
         out = body(input_ids=ids.to(dev), attention_mask=_masks(lm.model, see, pos, slot_pos),
-                   position_ids=pos, past_key_values=_cache_of(kv), use_cache=True)
+                   position_ids=pos, **cache_kwargs(body, cache))
         forwards += 1
-        kv = [(layer.keys, layer.values, layer) for layer in out.past_key_values.layers]
+        kv = [(layer.keys, layer.values, layer) for layer in cache.layers]
         hidden = out.last_hidden_state
         wi = torch.tensor(where, dtype=torch.long)
         _prepare(idx, [b[2] for b in new_branches])

@@ -133,11 +133,12 @@ def cpu_gqa() -> None:
         return
     original = sa.use_gqa_in_sdpa
 
-    def use_gqa_in_sdpa(attention_mask, key, value):
+    def use_gqa_in_sdpa(attention_mask, key, *rest, **kw):      # (mask, key) before transformers 5.2x, then + value
         if key.device.type == "cpu" and "TRANSFORMERS_SDPA_FORCE_GQA" not in os.environ:   # a user's setting wins
             return True
-        return original(attention_mask, key, value)
+        return original(attention_mask, key, *rest, **kw)
     use_gqa_in_sdpa._logitscope_cpu = True
+    use_gqa_in_sdpa.original = original
     sa.use_gqa_in_sdpa = use_gqa_in_sdpa
 
 
