@@ -49,7 +49,7 @@ def worker(method: str, spec: str, samples: int, max_new: int) -> dict:
             seqs = out.sequences[:, len(ids):]
             ends = set(lm.tokenizer.all_special_ids)
             ent, top5 = [], []
-            for step, scores in enumerate(out.scores):          # [samples, vocab] per step
+            for scores in out.scores:          # [samples, vocab] per step
                 lp = torch.log_softmax(scores.float(), -1)
                 p = lp.exp()
                 ent.append(-(torch.where(p > 0, p * lp, 0.0)).sum(-1) / math.log(2))

@@ -9,7 +9,7 @@ from scipy import stats
 
 from logitscope.cli.main import main
 from logitscope.kernels.engine.answers import answer_distribution
-from logitscope.probes.stats import (chi2_expected, chi2_uniform, entropy_bits, repeat_histogram, repeats,
+from logitscope.probes.stats import (chi2_expected, chi2_uniform, repeat_histogram, repeats,
                                      uniform_repeat_histogram)
 from logitscope.tasks.randomness import sequences as seq_task
 from logitscope.tasks.randomness.integers import TASK as INTEGERS
