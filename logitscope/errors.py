@@ -7,3 +7,7 @@ class UserError(Exception):
 
 class ModelError(UserError):
     """The model misbehaved at run time (NaN logits, out of memory)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run, with a message saying what was kept (the CLI prints it)."""

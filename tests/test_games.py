@@ -111,9 +111,11 @@ def test_resume_after_a_kill_and_extend(game_lm, tmp_path):
     g = get_game("rps")
     recs, rf = run_model(game_lm, g, games=3, rounds=3, seed=0, out=tmp_path, batch_size=2)
     lines = rf.path.read_text().splitlines()
-    assert json.loads(lines[0])["type"] == "run" and len(lines) == 4
-    # a kill mid-write leaves a torn line: it is skipped and that game is played again
-    rf.path.write_text("\n".join(lines[:3]) + "\n" + lines[3][:25])
+    kinds = [json.loads(x)["type"] for x in lines]
+    assert kinds == ["run"] + ["rounds"] * 3 + ["unit"] * 2 + ["rounds"] * 3 + ["unit"]
+    # a kill mid-write leaves a torn line: it is skipped; game 2's rounds were all saved before its
+    # record, so it is rebuilt from them without a forward
+    rf.path.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:25])
     calls = []
     import logitscope.tasks.games.play as games_mod
     real = games_mod.play_batch
@@ -127,9 +129,9 @@ def test_resume_after_a_kill_and_extend(game_lm, tmp_path):
         again, _ = run_model(game_lm, g, games=5, rounds=3, seed=0, out=tmp_path, batch_size=8)
     finally:
         games_mod.play_batch = real
-    assert calls == [[2, 3, 4]]
+    assert calls == [[2], [3, 4]]
     assert [r["game"] for r in again] == [0, 1, 2, 3, 4]
-    assert again[2]["moves"] == recs[2]["moves"]
+    assert again[2] == recs[2]
     # a different setting never mixes with these records
     _, rf2 = run_model(game_lm, g, games=1, rounds=3, seed=1, out=tmp_path)
     assert rf2.path != rf.path
@@ -147,3 +149,78 @@ def test_cli_determinism_json(tmp_path):
     assert row["expected_net_score"] == pytest.approx(71.43, abs=0.01)
     r = CliRunner().invoke(main, ["determinism", "--game", "rps", "--model", "nosuch:model", "--out", str(tmp_path)])
     assert r.exit_code == 1 and r.output.strip().startswith("error:")
+
+
+def _plain(recs):
+    return [{k: v for k, v in r.items() if k not in ("probs", "valid_mass", "invalid_mass", "unexplored_mass")}
+            for r in recs]
+
+
+@pytest.mark.parametrize("adversary", ["exact", "first-token"])
+def test_an_interrupted_run_keeps_its_rounds_and_resumes_them(game_lm, tmp_path, monkeypatch, adversary):
+    """Ctrl-C in the middle of a batch keeps every round already decided (as `rounds` records); the
+    rerun finishes the part-played games from their next round and equals an uninterrupted run."""
+    from logitscope.errors import Interrupted
+    from logitscope.tasks.games import play
+    g = get_game("rps")
+    want, _ = run_model(game_lm, g, games=7, rounds=4, seed=2, out=tmp_path / "whole", batch_size=4,
+                        adversary=adversary)
+    real, calls = play.decide, []
+
+    def interrupt_at(game, own, seen, rng):       # 4 games x 2 rounds of the first batch, then round 3
+        calls.append(1)
+        if len(calls) == 4 * 2 + 1:
+            raise KeyboardInterrupt
+        return real(game, own, seen, rng)
+    monkeypatch.setattr(play, "decide", interrupt_at)
+    with pytest.raises(Interrupted, match="0 of 7 games complete and 4 part-played"):
+        run_model(game_lm, g, games=7, rounds=4, seed=2, out=tmp_path / "cut", batch_size=4, adversary=adversary)
+    monkeypatch.setattr(play, "decide", real)
+    path = next((tmp_path / "cut").rglob("*.jsonl"))
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    assert [x["type"] for x in lines] == ["run", "rounds", "rounds"]
+    assert lines[1]["games"] == [0, 1, 2, 3] and lines[2]["round"] == 1
+    assert not list((tmp_path / "cut").rglob("*.lock")) and not list((tmp_path / "cut").rglob("*.owner"))
+    resumed = []
+    monkeypatch.setattr(play, "decide", lambda *a: resumed.append(1) or real(*a))
+    got, _ = run_model(game_lm, g, games=7, rounds=4, seed=2, out=tmp_path / "cut", batch_size=4, adversary=adversary)
+    assert len(resumed) == 4 * 2 + 3 * 4            # the part-played games' last 2 rounds, then 3 fresh games
+    assert _plain(got) == _plain(want)
+    for a, b in zip(got, want):
+        for k in ("probs", "valid_mass", "invalid_mass"):
+            assert np.allclose(a[k], b[k], atol=1e-6), k
+
+
+def test_ctrl_c_on_the_command_keeps_rounds_and_the_rerun_resumes(tmp_path):
+    """A real SIGINT to `probe determinism`: exit 130 with a message that says what was kept, the
+    file holds the rounds played so far, and the same command then finishes the run."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from logitscope.testing import save_tiny_lm
+    words = DEFAULT_WORDS + ["Move:", " Move:"]
+    model = save_tiny_lm(tmp_path / "m", tokenizer=bytelevel_tokenizer(words=words), seed=3, peak=4.0)
+    args = ["-m", "logitscope.cli", "determinism", "--model", str(model), "--games", "32", "--rounds", "6",
+            "--batch-size", "4", "--out", str(tmp_path / "out"), "--json"]
+    # a background job starts with SIGINT ignored, and Python then keeps it ignored: restore the default
+    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    folder, deadline = tmp_path / "out" / "determinism-rps", time.time() + 120
+    while time.time() < deadline:
+        files = list(folder.glob("*.jsonl")) if folder.exists() else []
+        if files and files[0].read_text().count('"type": "rounds"') >= 9:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    kept = [json.loads(x) for x in files[0].read_text().splitlines() if x.strip()]
+    units = [x for x in kept if x["type"] == "unit"]
+    assert "interrupted:" in err and f"{len(units)} of 32 games complete" in err and "rerun" in err
+    assert sum(x["type"] == "rounds" for x in kept) >= 9
+    assert not list(folder.glob("*.lock")) and not list(folder.glob("*.owner"))
+    again = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)[0]["games"] == 32

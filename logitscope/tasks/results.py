@@ -4,12 +4,15 @@ A run's file is named by what the run computes (`<out>/<task>/<model>-<config ha
 rerunning the same command finds it and skips the units already there, while a changed setting
 (seed, format, prompt, adversary...) writes a new file and never mixes with the old one. The
 first record is a `run` header with the full config and provenance; every unit of work is one
-record, flushed and fsync'd as soon as it is done (a kill loses at most the batch in flight); a
-`summary` record is appended when a run completes. Data-parallel processes write `.rankN` shards
-beside the file; readers take the union.
+record, flushed and fsync'd as soon as it is done (a kill loses at most the batch in flight; games
+also save each round of the games in flight as `rounds` records); a `summary` record is appended
+when a run completes. Data-parallel processes write `.rankN` shards beside the file; readers take
+the union. While a process writes a file it holds `<file>.lock` (and names itself in
+`<file>.owner`); both are removed when it lets go (summary written, or the process exits).
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
@@ -128,6 +131,10 @@ class ResultFile:
         owner.write_text(f"process {os.getpid()} on {platform.node()} since {time.strftime('%H:%M:%S')}\n")
         _HELD[str(self.path)] = lock
 
+    def release(self) -> None:
+        """Let go of this file (no-op when not held): the lock and owner files are removed."""
+        _release(str(self.path))
+
     def open(self, header: dict):
         """Open for appending (the file locked for this process first); writes the `run` header
         when the file is new."""
@@ -139,7 +146,7 @@ class ResultFile:
         except OSError as exc:
             raise UserError(f"cannot write results to {self.dir}: {exc.strerror}") from None
         if new:
-            _write(fh, {"type": "run", "config": self.config, **header})
+            write_record(fh, {"type": "run", "config": self.config, **header})
         return fh
 
 
@@ -165,7 +172,8 @@ def append(fh, records) -> None:
     os.fsync(fh.fileno())
 
 
-def _write(fh, rec: dict) -> None:
+def write_record(fh, rec: dict) -> None:
+    """One record (with its own `type`), flushed and fsync'd."""
     fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
     fh.flush()
     os.fsync(fh.fileno())
@@ -173,7 +181,26 @@ def _write(fh, rec: dict) -> None:
 
 def write_summary(fh, summary: dict) -> None:
     """The run's last record; the file's lock is let go (another run may now take it)."""
-    _write(fh, {"type": "summary", **summary})
-    lock = _HELD.pop(fh.name, None)
-    if lock is not None:
-        lock.release()
+    write_record(fh, {"type": "summary", **summary})
+    _release(fh.name)
+
+
+def _release(path: str) -> None:
+    """Release a held file's lock and remove its lock and owner files. filelock (>= 4) re-checks
+    that the file it locked is still linked, so a waiting peer never holds a removed lock file."""
+    lock = _HELD.pop(path, None)
+    if lock is None:
+        return
+    for extra in (".owner", ".lock"):
+        try:
+            os.unlink(path + extra)
+        except FileNotFoundError:
+            pass
+    lock.release()
+
+
+@atexit.register
+def _release_all() -> None:
+    """At exit (an error, Ctrl-C, a run that wrote no summary) no lock or owner file stays behind."""
+    for path in list(_HELD):
+        _release(path)

@@ -4,6 +4,7 @@ win / loss / tie), split across processes under `accelerate launch` or `torchrun
 from __future__ import annotations
 
 from ...errors import UserError
+from ...progress import bar as bar_of
 from .play import run_model
 from .rules import Game, get_game
 
@@ -43,7 +44,8 @@ def run_determinism(models, game_name: str, *, games=500, rounds=10, seed=0, out
             with state.split_between_processes(list(range(games))) as mine:
                 indices, rank = list(mine), state.process_index
         main = state is None or state.is_main_process
-        bar = _bar(games if indices is None else len(indices), f"{lm.spec} {game.name}") if progress and main else None
+        bar = bar_of(games if indices is None else len(indices), f"{lm.spec} {game.name}", "games") \
+            if progress and main else None
         try:
             records, rf = run_model(lm, game, games=games, rounds=rounds, seed=seed, out=out, adversary=adversary,
                                     batch_size=batch_size, min_mass=min_mass, progress=bar, indices=indices, rank=rank)
@@ -79,9 +81,3 @@ def _distributed():
     import torch
     from accelerate import PartialState
     return PartialState(cpu=not torch.cuda.is_available())
-
-
-def _bar(total: int, desc: str):
-    from tqdm.auto import tqdm
-    return tqdm(total=total, desc=desc, unit="game", leave=False, dynamic_ncols=True, disable=None,
-                bar_format="{l_bar}{bar}| {n:.0f}/{total} [{elapsed}<{remaining}]")

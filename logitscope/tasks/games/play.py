@@ -12,57 +12,104 @@ from ...errors import UserError
 from .rules import Game, _renorm, decide
 
 
+ROUND_KEYS = ("moves", "adversary", "outcomes", "probs", "valid_mass", "invalid_mass", "unexplored_mass")
+
+
+def new_record(g: int) -> dict:
+    return {"game": g, **{k: [] for k in ROUND_KEYS}}
+
+
+def add_round(rec: dict, data: dict) -> None:
+    """Append one round's data (one value per `ROUND_KEYS` key, plus `no_valid` and, with the
+    first-token adversary, `adversary_probs`) to a game record."""
+    for k in ROUND_KEYS:
+        rec[k].append(data[k])
+    if data.get("no_valid"):          # nothing valid was reached: the move was drawn uniformly
+        rec["no_valid_rounds"] = rec.get("no_valid_rounds", 0) + 1
+    if "adversary_probs" in data:
+        rec.setdefault("adversary_probs", []).append(data["adversary_probs"])
+
+
+def history(game: Game, rec: dict, rounds: int) -> list[str]:
+    """The conversation's turns after the rounds a record holds (ending with the next question)."""
+    turns = [game.first_turn(rounds)]
+    for j, (me, them, result) in enumerate(zip(rec["moves"], rec["adversary"], rec["outcomes"])):
+        i, k = game.moves.index(me), game.moves.index(them)
+        turns += [f"{game.infix} {me}", game.next_turn(i, k, result, j + 2, rounds)]
+    return turns
+
+
 def play_batch(lm, game: Game, indices: list[int], *, rounds: int, seed: int, adversary: str = "exact",
-               min_mass: float = 1e-4, on_round=None) -> list[dict]:
-    """Play the games `indices` together (one session row each); returns one record per game."""
+               min_mass: float = 1e-4, played: dict | None = None, on_round=None) -> list[dict]:
+    """Play the games `indices` together (one session row each); returns one record per game.
+
+    `played` holds part-played records of these games (all with the same number of rounds done,
+    e.g. saved before an interruption): they go on from there, each game's generator advanced past
+    the two draws per round those rounds used, so a resumed game plays what it would have played
+    (up to float rounding of a cache rebuilt in one append instead of round by round).
+    `on_round(r, indices, data)` gets each round's data per game as soon as it is decided."""
     from ...kernels.engine.answers import uniform_dist
     from ...kernels.engine.sampling import row_rng
 
     if adversary not in ("exact", "first-token"):
         raise UserError(f"unknown adversary '{adversary}'; choose exact or first-token")
     n, space = len(indices), game.space
+    recs = [_copy((played or {}).get(g)) or new_record(g) for g in indices]
+    start = len(recs[0]["moves"])
+    if any(len(r["moves"]) != start for r in recs):
+        raise ValueError("play_batch: part-played games must have played the same number of rounds")
+    if start >= rounds:                         # every round was saved before the record was
+        return recs
     rngs = [row_rng(seed, g) for g in indices]
-    recs = [{"game": g, "moves": [], "adversary": [], "outcomes": [], "probs": [], "valid_mass": [],
-             "invalid_mass": [], "unexplored_mass": []}
-            for g in indices]
+    for rng in rngs:
+        rng.random(2 * start)                   # the draws of the rounds already played
     oracle = getattr(lm, "is_oracle", False)
-    turns = [[game.first_turn(rounds)] for _ in range(n)]
+    turns = [history(game, r, rounds) for r in recs]
     if not oracle:
         from ...kernels.engine.session import Session
         tok, fmt = lm.tokenizer, lm.format
-        texts = [fmt.text(tok, turns[0], game.infix)] * n
-        session = Session(lm, texts[0], n)
-    for r in range(rounds):
+        first = fmt.text(tok, turns[0][:1], game.infix)
+        session = Session(lm, first, n)
+        texts = [first] * n
+        if start:
+            texts = _grow(session, fmt, tok, game, turns, texts)
+    for r in range(start, rounds):
         if oracle:
             own = seen = [uniform_dist(space)] * n
         else:
             own = session.read_answers(space, min_mass=min_mass)
             seen = own if adversary == "exact" else session.read_answers(space, method="first-token")
+        datas = []
         for i in range(n):
             me, them, result, p = decide(game, own[i], seen[i], rngs[i])
-            rec = recs[i]
-            rec["moves"].append(game.moves[me])
-            rec["adversary"].append(game.moves[them])
-            rec["outcomes"].append(result)
-            rec["probs"].append([round(float(x), 8) for x in p])
-            rec["valid_mass"].append(round(own[i].valid_mass, 8))
-            rec["invalid_mass"].append(round(own[i].invalid_mass, 8))
-            rec["unexplored_mass"].append(round(own[i].unexplored_mass, 10))
-            if not own[i].valid_mass > 0:   # nothing valid was reached: the move was drawn uniformly
-                rec["no_valid_rounds"] = rec.get("no_valid_rounds", 0) + 1
+            data = {"moves": game.moves[me], "adversary": game.moves[them], "outcomes": result,
+                    "probs": [round(float(x), 8) for x in p], "valid_mass": round(own[i].valid_mass, 8),
+                    "invalid_mass": round(own[i].invalid_mass, 8),
+                    "unexplored_mass": round(own[i].unexplored_mass, 10), "no_valid": not own[i].valid_mass > 0}
             if adversary == "first-token":
-                rec.setdefault("adversary_probs", []).append([round(float(x), 8) for x in _renorm(seen[i], len(p))[0]])
+                data["adversary_probs"] = [round(float(x), 8) for x in _renorm(seen[i], len(p))[0]]
+            add_round(recs[i], data)
+            datas.append(data)
             turns[i] += [f"{game.infix} {game.moves[me]}", game.next_turn(me, them, result, r + 2, rounds)]
         if on_round:
-            on_round(n)
+            on_round(r, indices, datas)
         if r + 1 < rounds and not oracle:
-            new = [fmt.text(tok, t, game.infix) for t in turns]
-            if not all(a.startswith(b) for a, b in zip(new, texts)):
-                raise UserError(f"format '{fmt.name}' re-renders earlier turns when a turn is added, so the "
-                                "conversation cannot grow in a KV cache; use --format raw, tulu or llama3-instruct")
-            session.append_text([a[len(b):] for a, b in zip(new, texts)])
-            texts = new
+            texts = _grow(session, fmt, tok, game, turns, texts)
     return recs
+
+
+def _copy(rec):
+    return None if rec is None else {k: (list(v) if isinstance(v, list) else v) for k, v in rec.items()}
+
+
+def _grow(session, fmt, tok, game, turns, texts) -> list[str]:
+    """Append each row's new turns to the session; returns the rows' texts."""
+    new = [fmt.text(tok, t, game.infix) for t in turns]
+    if not all(a.startswith(b) for a, b in zip(new, texts)):
+        raise UserError(f"format '{fmt.name}' re-renders earlier turns when a turn is added, so the "
+                        "conversation cannot grow in a KV cache; use --format raw, tulu or llama3-instruct")
+    session.append_text([a[len(b):] for a, b in zip(new, texts)])
+    return new
 
 
 def longest_game(lm, game: Game, rounds: int) -> int:
@@ -86,31 +133,78 @@ def default_batch(lm, rounds: int) -> int:
 
 
 def run_model(lm, game: Game, *, games: int, rounds: int, seed: int, out, adversary="exact", batch_size=None,
-              min_mass=1e-4, indices=None, rank=None, progress=None) -> tuple[list[dict], "ResultFile"]:
+              min_mass=1e-4, indices=None, rank=None, progress=None) -> tuple[list[dict], object]:
     """Play `games` games (or only `indices`) for one model, resuming from its result file.
-    Returns all its game records (sorted by game index) and the file."""
-    from ..results import ResultFile, append, model_config, provenance
+    Returns all its game records (sorted by game index) and its `ResultFile`.
+
+    Each round of the games in flight is saved as it is decided (one `rounds` record per batch and
+    round), so an interruption loses at most the round in progress; a rerun finishes part-played
+    games from their next round, then plays the rest. Ctrl-C ends with `Interrupted`, whose message
+    says what was kept."""
+    from ...errors import Interrupted
+    from ..results import ResultFile, append, model_config, provenance, write_record
 
     config = {"task": "determinism", "game": game.name, "rounds": rounds, "seed": seed, "adversary": adversary,
               "min_mass": min_mass, "templates": game.templates(), **model_config(lm)}
     rf = ResultFile(out, f"determinism-{game.name}", lm.spec, config, rank=rank)
     done = rf.done("game")
-    todo = [g for g in (range(games) if indices is None else indices) if g not in done]
+    wanted = list(range(games)) if indices is None else list(indices)
+    played = {g: rec for g, rec in part_played(rf, done).items() if g in set(wanted)}
+    todo = [g for g in wanted if g not in done]
     if todo and not getattr(lm, "is_oracle", False):
         from ...kernels.engine.forward import check_length
         need = longest_game(lm, game, rounds)
         check_length(lm, need, f"a {rounds}-round {game.name} game (up to {need} tokens)")
     if progress:
-        progress.update((games if indices is None else len(indices)) - len(todo))
-    if todo:
-        batch = batch_size or default_batch(lm, rounds)
-        with rf.open({"provenance": provenance(lm, seed)}) as fh:
-            for s in range(0, len(todo), batch):
-                chunk = todo[s:s + batch]
-                recs = play_batch(lm, game, chunk, rounds=rounds, seed=seed, adversary=adversary,
-                                  min_mass=min_mass, on_round=(lambda k: progress.update(k / rounds)) if progress else None)
+        progress.update(len(wanted) - len(todo) + sum(len(r["moves"]) for r in played.values()) / rounds)
+    if not todo:
+        return [done[g] for g in sorted(set(wanted))], rf
+    batch = batch_size or default_batch(lm, rounds)
+    # part-played games first, grouped by rounds done; then fresh games in batches
+    groups: dict[int, list] = {}
+    for g in todo:
+        groups.setdefault(len(played[g]["moves"]) if g in played else 0, []).append(g)
+    chunks = [c[s:s + batch] for k in sorted(groups, reverse=True) for c in [groups[k]] for s in range(0, len(c), batch)]
+    fh = rf.open({"provenance": provenance(lm, seed)})
+
+    def save_round(r, chunk, datas):
+        cols = {k: [d[k] for d in datas] for k in (*ROUND_KEYS, "no_valid", "adversary_probs") if k in datas[0]}
+        write_record(fh, {"type": "rounds", "round": r, "games": list(chunk), **cols})
+        for g in chunk:
+            saved[g] = r + 1
+        if progress:
+            progress.update(len(chunk) / rounds)
+    saved = {g: len(rec["moves"]) for g, rec in played.items()}
+    try:
+        with fh:
+            for chunk in chunks:
+                recs = play_batch(lm, game, chunk, rounds=rounds, seed=seed, adversary=adversary, min_mass=min_mass,
+                                  played=played, on_round=save_round)
                 append(fh, recs)
                 for rec in recs:
                     done[rec["game"]] = rec
-    wanted = range(games) if indices is None else indices
+    except BaseException as exc:                         # stopped: let the file go (its records stay)
+        rf.release()
+        if not isinstance(exc, KeyboardInterrupt):
+            raise
+        part = sum(1 for g, k in saved.items() if g not in done and k > 0)
+        raise Interrupted(f"interrupted: {sum(g in done for g in wanted)} of {len(wanted)} games complete and {part} "
+                          f"part-played (their rounds so far) kept in {rf.path}; rerun the same command to "
+                          "resume") from None
     return [done[g] for g in sorted(set(wanted))], rf
+
+
+def part_played(rf, done: dict) -> dict:
+    """{game: record of the rounds saved so far} for the games with `rounds` records and no unit
+    record (rounds are taken in order; a round saved twice counts once)."""
+    out: dict = {}
+    for line in rf.records("rounds"):
+        r = line["round"]
+        for k, g in enumerate(line["games"]):
+            if g in done:
+                continue
+            rec = out.setdefault(g, new_record(g))
+            if len(rec["moves"]) == r:
+                add_round(rec, {key: line[key][k] for key in (*ROUND_KEYS, "no_valid", "adversary_probs")
+                                if key in line})
+    return {g: rec for g, rec in out.items() if rec["moves"]}
