@@ -15,8 +15,9 @@ class Group(click.Group):
         except UserError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
-        except KeyboardInterrupt:
-            click.echo("interrupted: results written so far are kept; rerun the same command to resume", err=True)
+        except KeyboardInterrupt as exc:
+            click.echo(str(exc) or "interrupted: the results written so far are kept; rerun the same command to "
+                       "resume", err=True)
             sys.exit(130)
         except MemoryError:
             click.echo("error: out of memory; lower --batch-size or use a smaller --dtype", err=True)
