@@ -151,3 +151,36 @@ def test_bad_input_is_one_line(tiny_dir, tmp_path, args, msg):
     r = CliRunner().invoke(main, args + model + ["--out", str(tmp_path)])
     assert r.exit_code == 1, r.output
     assert msg in r.output and r.output.count("\n") <= 2 and "Traceback" not in r.output
+
+
+def test_generation_shows_a_bar_and_notes_reused_samples(tiny_dir, tmp_path, monkeypatch):
+    """Samples done / total on a tqdm bar (progress.bar); a rerun says what it reused; stderr holds
+    nothing else (the bar is off when stderr is not a terminal, as under CliRunner)."""
+    from logitscope import progress
+    bars, real = [], progress.bar
+
+    class Bar:                                        # the real bar, with what it was told counted
+        def __init__(self, total, desc, unit="it", initial=0):
+            self.inner, self.total, self.unit, self.n = real(total, desc, unit, initial), total, unit, initial
+            bars.append(self)
+
+        def update(self, k):
+            self.n += k
+            self.inner.update(k)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.inner.close()
+    monkeypatch.setattr(progress, "bar", Bar)
+    args = ["entropy", "--model", tiny_dir, "--samples", "3", "--max-new-tokens", "4", "--out", str(tmp_path)]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    assert len(bars) == 1 and bars[0].total == 3 and bars[0].n == 3 and bars[0].unit == "samples"
+    assert first.stderr == ""
+    again = CliRunner().invoke(main, args)
+    assert again.stderr == f"{tiny_dir}: 3 of 3 samples reused\n" and len(bars) == 1
+    quiet = CliRunner().invoke(main, ["--quiet", *args])
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    progress.set_quiet(False)

@@ -9,7 +9,9 @@ DEFAULT_MODELS = ("embedded:base", "embedded:aligned")
 
 
 def _log(msg):
-    click.echo(msg, err=True)
+    """A note on stderr (nothing with probe --quiet)."""
+    from ..progress import note
+    note(msg)
 
 
 def _f(x, spec):

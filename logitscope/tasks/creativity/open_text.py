@@ -27,14 +27,20 @@ def check_lm(lm) -> None:
 def generation_units(lm, rf, prompt_ids: list[int], samples: int, *, max_new_tokens: int, temperature=1.0,
                      top_p=1.0, seed=0, stop=None, greedy=False, extra=None, log=None) -> list[dict]:
     """Samples 0..samples-1 of continuations of `prompt_ids` as generation records, generated where
-    the result file does not have them yet (written a batch at a time, so a kill loses one batch)."""
+    the result file does not have them yet (written a batch at a time, so a kill loses one batch).
+    Shows a progress bar of samples (with an ETA); samples already in the file are reported as a
+    note through `log` (default `progress.note`)."""
+    from ... import progress
     from ...kernels.engine.generate import default_batch, generate
     from ..results import append, provenance
     done = rf.done("index")
     todo = [i for i in range(samples) if i not in done]
+    if samples - len(todo):
+        (log or progress.note)(f"{lm.spec}: " + progress.reused(samples - len(todo), samples, "samples"))
     if todo:
         batch = default_batch(lm, len(prompt_ids) + max_new_tokens)
-        with rf.open({"provenance": provenance(lm, seed), **(extra or {})}) as fh:
+        with rf.open({"provenance": provenance(lm, seed), **(extra or {})}) as fh, \
+                progress.bar(samples, f"{lm.spec}: generating", "samples", initial=samples - len(todo)) as bar:
             for s in range(0, len(todo), batch):
                 chunk = todo[s:s + batch]
                 got = generate(lm, prompt_ids, indices=chunk, max_new_tokens=max_new_tokens, temperature=temperature,
@@ -42,8 +48,7 @@ def generation_units(lm, rf, prompt_ids: list[int], samples: int, *, max_new_tok
                 recs = [g.to_json(lm.tokenizer) for g in got]
                 append(fh, recs)
                 done.update({r["index"]: r for r in recs})
-                if log:
-                    log(f"{lm.spec}: {len(done)}/{samples} samples")
+                bar.update(len(chunk))
     return [done[i] for i in range(samples)]
 
 
