@@ -12,26 +12,29 @@ from logitscope.errors import UserError
 from logitscope.probes.ranking import bt_with_ci, kappas, read_judgements, spearman
 from logitscope.tasks.poetry.contest import CONTROL, contest_poems, load_poems, schedule
 from logitscope.tasks.poetry.generate import parse_poem
+from logitscope.tasks.results import config_hash
 from logitscope.testing import save_tiny_lm
 
 MODELS = ("base-model", "aligned-model", "other-model")
+WORDS = "bean cup steam dawn night dream bed pillow warm dark light slow morning".split()
 
 
-def _poems_dir(tmp_path, per_model=5, topics=("Coffee", "Sleep")):
-    """A poetry result file as `probe poetry generate` writes it, with made-up poems."""
+def _poems_dir(tmp_path, per_model=5, topics=("Coffee", "Sleep"), models=MODELS):
+    """Poetry result files as `probe poetry generate` writes them (one per model, ids as written
+    before runs were part of them), with made-up poems; attempt 1 of each topic is a rejected draw."""
     d = tmp_path / "poems" / "poetry"
     d.mkdir(parents=True)
     rng = np.random.default_rng(0)
-    words = "bean cup steam dawn night dream bed pillow warm dark light slow morning".split()
-    for m in MODELS:
-        with open(d / f"{m}-0000.jsonl", "w") as fh:
-            fh.write(json.dumps({"type": "run", "config": {}}) + "\n")
+    for m in models:
+        config = {"task": "poetry", "model": m, "seed": 0, "temperature": 1.0}
+        with open(d / f"{m}-{config_hash(config)}.jsonl", "w") as fh:
+            fh.write(json.dumps({"type": "run", "config": config}) + "\n")
             for t in topics:
                 for a in range(per_model + 1):
-                    lines = [" ".join(rng.choice(words, 5)) for _ in range(4)] if a != 1 else None
+                    lines = [" ".join(rng.choice(WORDS, 5)) for _ in range(4)] if a != 1 else None
                     fh.write(json.dumps({"type": "unit", "kind": "draw", "topic": t, "attempt": a, "text": "x",
                                          "poem": lines, "reason": None if lines else "fewer than 4 lines",
-                                         "id": f"{m}|{t}|{a}"}) + "\n")
+                                         "id": f"{m}|{t}|{a}"}) + "\n")    # ids as written before runs
     return d.parent
 
 
@@ -61,30 +64,6 @@ def test_schedule_is_balanced_with_one_control(tmp_path):
     again, _ = schedule(chosen, "coffee", "originality", 60, seed=0)
     assert again == pairs and schedule(chosen, "coffee", "preference", 60, seed=0)[0] != pairs
     assert sum((p.left == CONTROL) for p in pairs) + sum((p.right == CONTROL) for p in pairs) == 1
-
-
-def test_terminal_contest_records_quits_and_resumes(tmp_path):
-    from prompt_toolkit.application import create_app_session
-    from prompt_toolkit.input import create_pipe_input
-    from prompt_toolkit.output import DummyOutput
-
-    from logitscope.tasks.poetry.terminal import run_contest
-    poems = _poems_dir(tmp_path)
-    kw = dict(per_model=2, comparisons=6, out=str(tmp_path / "out"))
-    with create_pipe_input() as inp, create_app_session(input=inp, output=DummyOutput()):
-        inp.send_text("12sq")                                         # left, right, skip, then quit
-        first = run_contest(poems, "coffee", "originality", "ann", input=inp, output=DummyOutput(), **kw)
-    assert first["judged"] == 3 and first["left"] == 4                # 6 pairs + 1 control
-    recs, _ = read_judgements([first["path"]])
-    assert [r["choice"] for r in recs] == ["left", "right", "skip"]
-    assert recs[0]["winner"] == recs[0]["left"] and recs[1]["winner"] == recs[1]["right"]
-    with create_pipe_input() as inp, create_app_session(input=inp, output=DummyOutput()):
-        inp.send_text("1111")
-        second = run_contest(poems, "coffee", "originality", "ann", input=inp, output=DummyOutput(), **kw)
-    recs, _ = read_judgements([second["path"]])
-    assert second["judged"] == 7 and second["left"] == 0 and len(recs) == 7
-    assert len({r["pair"] for r in recs}) == 7                         # resumed: no pair twice
-    assert sum(r["control"] for r in recs) == 1
 
 
 def test_exact_judge_accounts_for_mass_and_swaps(tmp_path):
@@ -175,30 +154,6 @@ def test_bad_input(tmp_path):
     r = CliRunner().invoke(main, ["poetry", "rank", "--judgements", str(f), "--out", str(tmp_path), "--json"])
     assert r.exit_code == 0, r.output
     assert f"{f}:2" in r.output and "base-model" in r.output
-
-
-def test_csv_export_and_import(tmp_path):
-    import csv
-    poems = _poems_dir(tmp_path)
-    out = tmp_path / "out"
-    base = ["poetry", "contest", "--poems", str(poems), "--topic", "coffee", "--axis", "originality",
-            "--per-model", "2", "--comparisons", "4", "--out", str(out)]
-    r = CliRunner().invoke(main, base + ["--export", str(tmp_path / "pairs.csv")])
-    assert r.exit_code == 0, r.output
-    rows = list(csv.DictReader(open(tmp_path / "pairs.csv")))
-    assert len(rows) == 5 and sum(int(x["control"]) for x in rows) == 1
-    assert all(len(x["left_text"].splitlines()) == 4 for x in rows)
-    with open(tmp_path / "judged.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["pair", "annotator", "choice"])
-        for x in rows:
-            w.writerow([x["pair"], "crowd1", "left"])
-        w.writerow(["nosuch|pair", "crowd1", "left"])
-    r = CliRunner().invoke(main, base + ["--import", str(tmp_path / "judged.csv")])
-    assert r.exit_code == 0 and "imported 5" in r.output and "judged.csv:7" in r.output
-    recs, _ = read_judgements([out / "poetry-judgements"])
-    assert len(recs) == 5 and {r["annotator"] for r in recs} == {"crowd1"}
-    assert sum(r["correct"] is not None for r in recs) == 1          # the control pair is scored
 
 
 def test_rewards_per_poem_and_against_rankings(tmp_path, monkeypatch):

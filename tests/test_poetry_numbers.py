@@ -55,8 +55,8 @@ def test_agreement_is_per_axis_beside_sklearn(tmp_path):
     assert got["originality"] == pytest.approx(cohen_kappa_score(x, x)) == pytest.approx(1.0)
     assert got["preference"] == pytest.approx(cohen_kappa_score(x, [not w for w in x])) == pytest.approx(-1.0)
     r = CliRunner().invoke(main, ["poetry", "rank", "--judgements", str(tmp_path / "j.jsonl"), "--out", str(tmp_path)])
-    assert "originality: Cohen's kappa ann vs bob +1.00" in r.output and "(the study's annotators: 0.33)" in r.output
-    assert "preference: Cohen's kappa ann vs bob -1.00" in r.output and "(the study's annotators: 0.67)" in r.output
+    assert "originality agreement (the study's annotators: kappa 0.33):\n  Cohen's kappa ann vs bob +1.00" in r.output
+    assert "preference agreement (the study's annotators: kappa 0.67):\n  Cohen's kappa ann vs bob -1.00" in r.output
 
 
 def test_krippendorff_undefined_when_every_label_is_the_same(tmp_path):

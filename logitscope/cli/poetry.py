@@ -1,4 +1,7 @@
-"""`probe poetry generate | contest | judge | rank`: poetry contests (West & Potts 2025, Section 4)."""
+"""`probe poetry generate | contest | judge | rank`: poetry contests (West & Potts 2025, Section 4).
+
+One spelling across the commands: `--topic` (repeatable where several make sense), `--per-model` =
+poems per model and topic, `--poems` and `--run` name the poems a contest takes."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,12 +13,21 @@ from .common import emit_json, load_kwargs, load_options, table
 AXES = ["originality", "pleasantness", "preference"]
 
 
-def _log(msg):
-    click.echo(msg, err=True)
-
-
 def _f(x, spec):
     return "-" if x is None else format(x, spec)
+
+
+def contest_options(f):
+    """--poems --run --per-model --comparisons --seed: which poems and pairs a contest takes."""
+    f = click.option("--seed", default=0, show_default=True, help="schedules the pairs")(f)
+    f = click.option("--comparisons", default=60, show_default=True, help="pairs per contest (plus one control)")(f)
+    f = click.option("--per-model", type=int, default=None,
+                     help="poems per model and topic (default: the most every model has on the topic)")(f)
+    f = click.option("--run", "runs", multiple=True, help="take only this run's poems (its config hash or a prefix; "
+                     "repeatable); needed when a model has poems from several runs")(f)
+    f = click.option("--poems", "poems_dir", multiple=True, default=("results/poetry",), show_default=True,
+                     help="poetry result files or directories, repeatable")(f)
+    return f
 
 
 @click.group()
@@ -25,21 +37,28 @@ def poetry():
 
 @poetry.command()
 @click.option("--model", "-m", "models", multiple=True, help="repeatable; default: embedded:base and embedded:aligned")
-@click.option("--topics", default=None, help="comma-separated, or a file with one per line (default: the study's 10)")
-@click.option("--per-topic", default=20, show_default=True, help="4-line poems to parse per model and topic")
-@click.option("--max-attempts", default=None, type=int, help="draws per topic before giving up (default 10 x per-topic)")
+@click.option("--topic", "topics", multiple=True,
+              help="repeatable: a topic, a comma-separated list, or a file with one topic a line "
+                   "(default: the study's 10)")
+@click.option("--topics", "old_topics", multiple=True, hidden=True)
+@click.option("--per-model", type=int, default=None, help="4-line poems to parse per model and topic  [default: 20]")
+@click.option("--per-topic", "old_per_topic", type=int, default=None, hidden=True)
+@click.option("--max-attempts", default=None, type=int,
+              help="draws per topic before giving up (default 10 x per-model)")
 @click.option("--temperature", default=1.0, show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--rm", default=None, help="reward model (dir or name) to score every poem with")
 @click.option("--out", default="results", show_default=True, help="result directory (rerun to resume)")
 @click.option("--json", "as_json", is_flag=True)
 @load_options
-def generate(models, topics, per_topic, max_attempts, temperature, seed, rm, out, as_json, **kw):
-    """Sample poems until --per-topic of them have exactly four non-empty lines, per model and topic."""
+def generate(models, topics, old_topics, per_model, old_per_topic, max_attempts, temperature, seed, rm, out, as_json,
+             **kw):
+    """Sample poems until --per-model of them have exactly four non-empty lines, per model and topic."""
     from ..tasks.poetry.generate import run_generate
-    rows = run_generate(models or ("embedded:base", "embedded:aligned"), topics=topics, per_topic=per_topic, seed=seed,
-                        temperature=temperature, out=out, rm=rm, load=load_kwargs(kw), max_attempts=max_attempts,
-                        log=_log)
+    per_model = per_model or old_per_topic or 20
+    rows = run_generate(models or ("embedded:base", "embedded:aligned"), topics=list(topics + old_topics),
+                        per_model=per_model, seed=seed, temperature=temperature, out=out, rm=rm, load=load_kwargs(kw),
+                        max_attempts=max_attempts)
     if as_json:
         emit_json(rows)
         return
@@ -48,82 +67,82 @@ def generate(models, topics, per_topic, max_attempts, temperature, seed, rm, out
         for t, p in r["topics"].items():
             why = ", ".join(f"{k} {v}" for k, v in sorted(p["rejected"].items(), key=lambda kv: -kv[1]))
             reward = r.get("rewards", {}).get("mean", {}).get(t)
-            body.append([r["model"], t, p["poems"], p["attempts"], f"{100 * p['poems'] / max(p['attempts'], 1):.0f}",
-                         _f(reward, ".2f"), why or "-"])
-    click.echo(table(body, ["model", "topic", "poems", "draws", "parsed %", "reward", "rejected"]))
+            body.append([r["model"], r["run"], t, p["poems"], p["attempts"],
+                         f"{100 * p['poems'] / max(p['attempts'], 1):.0f}", _f(reward, ".2f"), why or "-"])
+    click.echo(table(body, ["model", "run", "topic", "poems", "draws", "parsed %", "reward", "rejected"]))
     for r in rows:
         ex = next((p["example"] for p in r["topics"].values() if p["example"]), None)
         if ex:
             click.echo(f"\n{r['model']}, e.g.:\n" + "\n".join("  " + ln for ln in ex.splitlines()))
         if r["short"]:
-            click.echo(f"{r['model']}: short of --per-topic on " + ", ".join(f"{t} ({n})" for t, n in r["short"].items()))
+            short = ", ".join(f"{t} ({n})" for t, n in r["short"].items())
+            click.echo(f"{r['model']}: short of --per-model on {short}")
     click.echo(f"\npoems: {Path(out) / 'poetry'}/")
 
 
 @poetry.command()
-@click.option("--poems", "poems_dir", default="results/poetry", show_default=True, help="poetry results (file or dir)")
+@contest_options
 @click.option("--topic", required=True)
 @click.option("--axis", type=click.Choice(AXES), required=True)
-@click.option("--annotator", default=None, help="your name (required unless --export)")
-@click.option("--per-model", default=5, show_default=True)
-@click.option("--comparisons", default=60, show_default=True)
-@click.option("--seed", default=0, show_default=True)
+@click.option("--annotator", default=None, help="your name (required unless --export or --import)")
 @click.option("--out", default="results", show_default=True, help="judgements go to OUT/poetry-judgements/")
-@click.option("--export", "export_csv", default=None, help="write the contest's pairs to this CSV instead")
-@click.option("--import", "import_csv", default=None, help="append judgements (pair, annotator, choice) from this CSV")
-def contest(poems_dir, topic, axis, annotator, per_model, comparisons, seed, out, export_csv, import_csv):
-    """Judge pairs of anonymised poems in the terminal (1 left, 2 right, s skip, q quit); resumes."""
+@click.option("--export", "export_csv", default=None,
+              help="write the contest's pairs to this CSV for blind annotators (fill in annotator and choice)")
+@click.option("--import", "import_csv", default=None, help="append the judgements of a CSV made by --export")
+def contest(poems_dir, runs, per_model, comparisons, seed, topic, axis, annotator, out, export_csv, import_csv):
+    """Judge pairs of anonymised poems in the terminal (1 left, 2 right, s skip, u undo, q quit); resumes."""
     from ..errors import UserError
-    from ..tasks.poetry.contest import contest_poems, export_pairs, import_judgements, load_poems, schedule
+    from ..tasks.poetry.contest import load_poems, open_contest
     if export_csv or import_csv:
-        chosen = contest_poems(load_poems(poems_dir), topic, per_model)
-        topic = next(iter(chosen.values()))["topic"]
-        pairs, bag = schedule(chosen, topic, axis, comparisons, seed)
+        from ..tasks.poetry.crowd import export_pairs, import_judgements
+        c = open_contest(load_poems(poems_dir, runs), topic, axis, per_model=per_model, comparisons=comparisons,
+                         seed=seed)
         if export_csv:
-            click.echo(f"wrote {len(pairs)} pairs (1 control) to {export_pairs(pairs, chosen, bag, topic, axis, export_csv)}")
+            path = export_pairs(c, export_csv)
+            click.echo(f"wrote {len(c.pairs)} pairs (one of them a control) to {path}")
         if import_csv:
-            added, problems = import_judgements(import_csv, pairs, topic, axis, out)
-            for p in problems:
-                click.echo(f"skipped {p}", err=True)
-            click.echo(f"imported {added} judgements into {Path(out) / 'poetry-judgements'}/")
+            got = import_judgements(import_csv, c, out)
+            click.echo(f"imported {got['added']} judgements into {Path(out) / 'poetry-judgements'}/"
+                       + (f" ({got['reused']} already there)" if got["reused"] else "")
+                       + (f"; {got['blank']} row{'s' * (got['blank'] != 1)} not filled in" if got["blank"] else ""))
         return
     if not annotator:
         raise UserError("--annotator NAME is required for a terminal contest")
     from ..tasks.poetry.terminal import run_contest
-    res = run_contest(poems_dir, topic, axis, annotator, per_model=per_model, comparisons=comparisons, seed=seed, out=out)
-    click.echo(f"{res['annotator']}: {res['judged']} of {res['pairs']} pairs judged ({res['left']} left) -> {res['path']}")
+    res = run_contest(poems_dir, topic, axis, annotator, per_model=per_model, comparisons=comparisons, seed=seed,
+                      out=out, runs=runs)
+    click.echo(f"{res['annotator']}: {res['judged']} of {res['pairs']} pairs judged ({res['left']} left) "
+               f"-> {res['path']}")
 
 
 @poetry.command()
-@click.option("--poems", "poems_dir", default="results/poetry", show_default=True)
+@contest_options
 @click.option("--judge", "judge", default="embedded:aligned", show_default=True, help="the judge model")
 @click.option("--axis", type=click.Choice(AXES), required=True)
 @click.option("--topic", "topics", multiple=True, help="repeatable (default: every topic of the poems)")
-@click.option("--per-model", default=5, show_default=True)
-@click.option("--comparisons", default=60, show_default=True)
-@click.option("--seed", default=0, show_default=True)
 @click.option("--min-mass", default=1e-6, show_default=True)
 @click.option("--out", default="results", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @load_options
-def judge(poems_dir, judge, axis, topics, per_model, comparisons, seed, min_mass, out, as_json, **kw):
+def judge(poems_dir, runs, per_model, comparisons, seed, judge, axis, topics, min_mass, out, as_json, **kw):
     """A model judges every pair: its exact P(A) vs P(B), asked in both orders and averaged."""
     from ..tasks.poetry.judge import run_judge
     rows = run_judge(poems_dir, judge, axis, topics=list(topics) or None, per_model=per_model, comparisons=comparisons,
-                     seed=seed, out=out, load=load_kwargs(kw), min_mass=min_mass, log=_log)
+                     seed=seed, out=out, load=load_kwargs(kw), min_mass=min_mass, runs=runs)
     if as_json:
         emit_json(rows)
         return
-    click.echo(table([[r["judge"], r["topic"], r["axis"], r["pairs"], _f(r["position_bias"], ".3f"),
+    click.echo(table([[r["judge"], r["topic"], r["axis"], r["per_model"], r["pairs"], _f(r["position_bias"], ".3f"),
                        _f(r["mean_shift"], "+.3f"), _f(r["mean_invalid_mass"], ".3f"),
                        {True: "yes", False: "NO", None: "-"}[r["control_correct"]]] for r in rows],
-                     ["judge", "topic", "axis", "pairs", "P(first)", "shift", "invalid", "control ok"]))
+                     ["judge", "topic", "axis", "poems/model", "pairs", "P(first)", "shift", "invalid", "control ok"]))
     click.echo("P(first) = how often the judge picks the poem shown first (0.5 = no position bias); "
                "shift = P(a poem wins | shown first) - P(it wins | shown second)")
     for r in rows:
         for k in r["agreement_with_people"]:
             other = k["b"] if k["a"].startswith("judge:") else k["a"]
-            click.echo(f"{r['topic']}: judge vs {other}: kappa {k['kappa']:.2f}, agreement {k['agreement']:.2f} "
+            val = _f(k["kappa"], ".2f") if k["kappa"] is not None else "undefined"
+            click.echo(f"{r['topic']}: judge vs {other}: kappa {val}, agreement {k['agreement']:.2f} "
                        f"on {k['items']} pairs")
 
 
@@ -169,20 +188,21 @@ def rank(paths, rewards, seed, out, as_json):
 
 
 def agreement_lines(res) -> list[str]:
-    """Per axis: Cohen's kappa of every two annotators beside the study's, Krippendorff's alpha."""
+    """Per axis: Cohen's kappa of every two annotators (the study's annotators' kappa in the axis'
+    line), Krippendorff's alpha."""
     from ..report.study import POETRY_KAPPA
     out = []
     for axis, ag in res["agreement"].items():
-        study = f" (the study's annotators: {POETRY_KAPPA[axis]:.2f})" if axis in POETRY_KAPPA else ""
+        study = f" (the study's annotators: kappa {POETRY_KAPPA[axis]:.2f})" if axis in POETRY_KAPPA else ""
+        out.append(f"{axis} agreement{study}:")
         for k in ag["kappa"]:
             val = f"{k['kappa']:+.2f}" if k["kappa"] is not None else f"undefined ({k['note'].split(': ', 1)[-1]})"
-            out.append(f"{axis}: Cohen's kappa {k['a']} vs {k['b']} {val} on {k['items']} shared pairs "
-                       f"(raw agreement {k['agreement']:.2f}){study}")
+            out.append(f"  Cohen's kappa {k['a']} vs {k['b']} {val} on {k['items']} shared pairs "
+                       f"(raw agreement {k['agreement']:.2f})")
         kr = ag["krippendorff"]
         if kr["alpha"] is not None:
-            out.append(f"{axis}: Krippendorff's alpha {kr['alpha']:+.2f} ({kr['annotators']} annotators, "
-                       f"{kr['pairs']} pairs)")
+            out.append(f"  Krippendorff's alpha {kr['alpha']:+.2f} ({kr['annotators']} annotators, {kr['pairs']} pairs)")
         elif kr["annotators"] >= 3:
             why = kr["note"] if kr["note"].startswith("undefined") else f"not computed: {kr['note']}"
-            out.append(f"{axis}: Krippendorff's alpha {why}")
+            out.append(f"  Krippendorff's alpha {why}")
     return out

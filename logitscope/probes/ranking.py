@@ -98,7 +98,8 @@ def pair_labels(judgements: list[dict]) -> dict:
         if j["choice"] == "skip" or j.get("control"):
             continue
         first = min(j["left"], j["right"])
-        out.setdefault(j["annotator"], {})[pair_key(j["axis"], j["left"], j["right"])] = 0 if j["winner"] == first else 1
+        key = pair_key(j["axis"], j["left"], j["right"])
+        out.setdefault(j["annotator"], {})[key] = 0 if j["winner"] == first else 1
     return out
 
 
@@ -153,7 +154,7 @@ def agreement(judgements: list[dict]) -> dict:
 def judge_bias(judgements: list[dict]) -> list[dict]:
     """Per exact judge and axis (records with both orders' readings): P(first) = how often the
     poem shown first is chosen (0.5 = no position bias), shift = mean of P(left | shown first) -
-    P(left | shown second), and the mean invalid mass of its readouts."""
+    P(left | shown second), and the mean invalid mass of its readouts; control pairs left out."""
     groups: dict = {}
     for j in judgements:
         if "p_left_first" in j and not j.get("control"):

@@ -18,10 +18,12 @@ def poetry(res) -> Section | None:
     if runs:
         rows = []
         for r in runs:
+            reward = r.summary.get("rewards", {}).get("mean", {})
+            run = r.summary.get("run") or r.path.stem.rsplit("-", 1)[-1]
             for t, p in r.summary["topics"].items():
-                rows.append([r.model, t, p["poems"], p["attempts"], _f(r.summary.get("rewards", {}).get("mean", {}).get(t),
-                                                                       ".2f")])
-        s.table(["model", "topic", "poems", "draws", "mean reward"], rows, "4-line poems parsed per model and topic")
+                rows.append([r.model, run, t, p["poems"], p["attempts"], _f(reward.get(t), ".2f")])
+        s.table(["model", "run", "topic", "poems", "draws", "mean reward"], rows,
+                "4-line poems parsed per model and topic (run: the result file's config hash, part of each poem's id)")
     if res.judgements:
         from ..probes.ranking import rank, read_judgements
         try:
@@ -58,7 +60,7 @@ def _rankings(s: Section, rk: dict, root: Path) -> None:
                 "agreement per axis on the same two poems (the study's annotators: kappa per axis)")
     if rk["control"]:
         s.table(["annotator", "control pairs", "correct", "accuracy"],
-                [[who, c["controls"], c["correct"], f"{100 * c['accuracy']:.0f}%" + ("  below 100%" if c["flag"] else "")]
+                [[who, c["controls"], c["correct"], f"{100 * c['accuracy']:.0f}%" + (", below 100%" * c["flag"])]
                  for who, c in rk["control"].items()],
                 "control pairs (a poem against a bag of its contest's words: the poem is the right answer)")
     if rk["judges"]:

@@ -1,7 +1,7 @@
 """Poems for contests (West & Potts 2025, Section 4): 4-line poems on everyday topics.
 
 For each model and topic, draws are sampled in batches through the generation kernel until
-`per_topic` of them parse as a poem of exactly four non-empty lines; every draw is kept with its
+`per_model` of them parse as a poem of exactly four non-empty lines; every draw is kept with its
 verdict (the poem, or why it was rejected), so attempts and reasons are reported and a rerun
 resumes. With a reward model, each accepted poem gets its reward (`kernels.reward`).
 
@@ -10,10 +10,12 @@ that announces a poem (the base-model framing) and stops at the first blank line
 other format gets the instruction below and stops at its end of turn. (On embedded:base, 16 draws
 on two topics each: "A short poem of four lines about coffee." parsed 0 of 24, this one 5 of 24.)
 
-Poem ids are `model|topic|attempt`: stable across files, so judgements can name them.
+Poem ids are `model|topic|attempt#run` (`run`: the result file's config hash): stable, and unique
+across runs, so judgements and rewards name one poem of one run.
 """
 from __future__ import annotations
 
+import os
 import re
 import time
 import zlib
@@ -30,15 +32,30 @@ MAX_NEW_TOKENS = 80
 MAX_LINE = 120
 
 
-def topic_list(spec: str | None) -> list[str]:
-    """The study's ten topics, a comma-separated list, or a file with one topic per line."""
-    if not spec:
+TOPIC_FILES = (".txt", ".text", ".csv", ".tsv", ".list", ".lst", ".md", ".json", ".jsonl", ".dat")
+
+
+def topic_list(specs) -> list[str]:
+    """The study's ten topics, or the topics named by `specs` (one value or several): each value is a
+    file with one topic a line, or a comma-separated list. A value that looks like a path (a path
+    separator, or a text-file suffix such as .txt) and does not exist is "no such file", never a topic."""
+    if isinstance(specs, str):
+        specs = [specs]
+    if not specs:
         return list(TOPICS)
-    p = Path(spec)
-    items = p.read_text(encoding="utf-8").splitlines() if p.is_file() else spec.split(",")
+    items = []
+    for spec in specs:
+        p = Path(spec)
+        if p.is_file():
+            items += p.read_text(encoding="utf-8").splitlines()
+        elif "/" in spec or os.sep in spec or p.suffix.lower() in TOPIC_FILES:
+            raise UserError(f"no such file: {spec} (--topic takes a topic, a comma-separated list, or a file "
+                            "with one topic a line)")
+        else:
+            items += spec.split(",")
     topics = list(dict.fromkeys(t.strip() for t in items if t.strip()))
     if not topics:
-        raise UserError(f"no topics in {spec!r}")
+        raise UserError(f"no topics in {', '.join(map(repr, specs))}")
     by_key = {t.lower(): t for t in TOPICS}
     return [by_key.get(t.lower(), t) for t in topics]
 
@@ -51,7 +68,8 @@ def prompt_for(fmt_name: str, topic: str) -> tuple[str, str | None]:
 
 
 def _title(line: str) -> bool:
-    return bool(re.match(r"^(\*\*|#|title\b|\"|“)", line, re.IGNORECASE)) or (len(line) < 40 and not re.search(r"[,.;:!?]$", line))
+    return bool(re.match(r"^(\*\*|#|title\b|\"|“)", line, re.IGNORECASE)) or \
+        (len(line) < 40 and not re.search(r"[,.;:!?]$", line))
 
 
 def parse_poem(text: str) -> tuple[list[str] | None, str | None]:
@@ -77,12 +95,19 @@ def attempt_index(topic: str, attempt: int) -> int:
     return (zlib.crc32(topic.lower().encode()) % 1_000_000) * 1_000_000 + attempt
 
 
-def poem_id(model: str, topic: str, attempt: int) -> str:
-    return f"{model}|{topic}|{attempt}"
+def poem_id(model: str, topic: str, attempt: int, run: str) -> str:
+    """`model|topic|attempt#run`: the run is the result file's config hash, so poems of runs with
+    another seed, temperature or format never share an id; `probes.ranking.model_of` reads the model."""
+    return f"{model}|{topic}|{attempt}#{run}"
 
 
-def _draws(lm, rf, known, topic, header, per_topic, max_attempts, seed, temperature, log):
-    """Draw attempts for one topic until `per_topic` poems parse (or `max_attempts`); `known` are
+def in_run(pid: str, run: str | None) -> str:
+    """A poem id as its run names it; ids written before runs were part of them had no `#run`."""
+    return pid.split("#")[0] + ("#" + run if run else "")
+
+
+def _draws(lm, rf, known, topic, header, per_model, max_attempts, seed, temperature, bar):
+    """Draw attempts for one topic until `per_model` poems parse (or `max_attempts`); `known` are
     the result file's unit records, read once per model."""
     from ...kernels.engine.generate import generate
     from ..results import append
@@ -91,10 +116,10 @@ def _draws(lm, rf, known, topic, header, per_topic, max_attempts, seed, temperat
     ids = lm.encode(prompt)
     while True:
         ok = sum(r["poem"] is not None for r in done.values())
-        if ok >= per_topic or len(done) >= max_attempts:
+        if ok >= per_model or len(done) >= max_attempts:
             break
         start = max(done, default=-1) + 1
-        n = min(max_attempts - len(done), max(2, int((per_topic - ok) * 1.5) + 1))
+        n = min(max_attempts - len(done), max(2, int((per_model - ok) * 1.5) + 1))
         got = generate(lm, ids, indices=[attempt_index(topic, a) for a in range(start, start + n)],
                        max_new_tokens=MAX_NEW_TOKENS, temperature=temperature, seed=seed, stop=stop)
         recs = []
@@ -102,26 +127,26 @@ def _draws(lm, rf, known, topic, header, per_topic, max_attempts, seed, temperat
             text = g.text.split(stop)[0] if stop else g.text
             lines, why = parse_poem(text)
             recs.append({"unit": f"draw|{topic}|{a}", "kind": "draw", "topic": topic, "attempt": a, "text": g.text,
-                         "poem": lines, "reason": why, "id": poem_id(lm.spec, topic, a)})
+                         "poem": lines, "reason": why, "id": poem_id(lm.spec, topic, a, rf.hash)})
         with rf.open(header) as fh:
             append(fh, recs)
         done.update({r["attempt"]: r for r in recs})
-        if log:
-            log(f"{lm.spec} {topic}: {sum(r['poem'] is not None for r in done.values())}/{per_topic} poems "
-                f"from {len(done)} draws")
+        bar.update(min(per_model, sum(r["poem"] is not None for r in done.values())) - min(per_model, ok))
     return [done[a] for a in sorted(done)]
 
 
-def run_generate(models, *, topics=None, per_topic=20, seed=0, temperature=1.0, out="results", rm=None, load=None,
-                 max_attempts=None, log=None) -> list[dict]:
+def run_generate(models, *, topics=None, per_model=20, seed=0, temperature=1.0, out="results", rm=None, load=None,
+                 max_attempts=None) -> list[dict]:
+    """Poems for every model and topic: `per_model` parsed poems each (`topics`: see `topic_list`)."""
+    from ... import progress
     from ...kernels.engine.sampling import check_settings
     from ..creativity.open_text import check_lm
     from ..results import ResultFile, as_lm, model_config, provenance, write_summary
     check_settings(temperature, 1.0)
-    if per_topic < 1:
-        raise UserError("--per-topic must be at least 1")
+    if per_model < 1:
+        raise UserError("--per-model must be at least 1")
     topics = topic_list(topics)
-    max_attempts = max_attempts or per_topic * 10
+    max_attempts = max_attempts or per_model * 10
     rows = []
     for spec in models:
         lm = as_lm(spec, load)
@@ -132,19 +157,24 @@ def run_generate(models, *, topics=None, per_topic=20, seed=0, temperature=1.0, 
         rf = ResultFile(out, "poetry", lm.spec, config)
         header = {"provenance": provenance(lm, seed), "source": SOURCE}
         known = list(rf.done("unit").values())           # locks the file, then reads it once
+        have = sum(min(per_model, sum(1 for r in known if r.get("kind") == "draw" and r["topic"] == t and r["poem"]))
+                   for t in topics)
+        if have:
+            progress.note(f"{lm.spec}: " + progress.reused(have, per_model * len(topics), "poems"))
         per = {}
-        for topic in topics:
-            draws = _draws(lm, rf, known, topic, header, per_topic, max_attempts, seed, temperature, log)
-            reasons: dict = {}
-            for d in draws:
-                if d["poem"] is None:
-                    reasons[d["reason"]] = reasons.get(d["reason"], 0) + 1
-            poems = [d for d in draws if d["poem"] is not None]
-            per[topic] = {"poems": len(poems), "attempts": len(draws), "rejected": reasons,
-                          "example": "\n".join(poems[0]["poem"]) if poems else None}
-        row = {"model": lm.spec, "format": lm.format.name, "per_topic": per_topic, "topics": per,
+        with progress.bar(per_model * len(topics), f"poems {lm.spec}", "poems", initial=have) as bar:
+            for topic in topics:
+                draws = _draws(lm, rf, known, topic, header, per_model, max_attempts, seed, temperature, bar)
+                reasons: dict = {}
+                for d in draws:
+                    if d["poem"] is None:
+                        reasons[d["reason"]] = reasons.get(d["reason"], 0) + 1
+                poems = [d for d in draws if d["poem"] is not None]
+                per[topic] = {"poems": len(poems), "attempts": len(draws), "rejected": reasons,
+                              "example": "\n".join(poems[0]["poem"]) if poems else None}
+        row = {"model": lm.spec, "format": lm.format.name, "per_model": per_model, "topics": per, "run": rf.hash,
                "poems": sum(p["poems"] for p in per.values()), "attempts": sum(p["attempts"] for p in per.values()),
-               "short": {t: per_topic - p["poems"] for t, p in per.items() if p["poems"] < per_topic},
+               "short": {t: per_model - p["poems"] for t, p in per.items() if p["poems"] < per_model},
                "seconds": round(time.perf_counter() - t0, 1), "results": str(rf.path)}
         if rm:
             row["rewards"] = score_poems(rf, rm, header, load)
@@ -160,8 +190,8 @@ def score_poems(rf, rm_spec, header, load) -> dict:
     from ..results import append
     rm = load_reward_model(rm_spec, **{k: v for k, v in (load or {}).items() if k not in ("fmt",)})
     units = rf.records("unit")
-    have = {r["poem_id"]: r for r in units if r.get("kind") == "reward" and r["rm"] == rm.spec}
-    poems = [r for r in units if r.get("kind") == "draw" and r["poem"] is not None]
+    have = {in_run(r["poem_id"], rf.hash): r for r in units if r.get("kind") == "reward" and r["rm"] == rm.spec}
+    poems = [{**r, "id": in_run(r["id"], rf.hash)} for r in units if r.get("kind") == "draw" and r["poem"] is not None]
     todo = [p for p in poems if p["id"] not in have]
     if todo:
         got = score(rm, [(CHAT.format(topic=p["topic"].lower()), "\n".join(p["poem"])) for p in todo])

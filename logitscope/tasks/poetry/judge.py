@@ -1,12 +1,15 @@
 """Exact model judges for poetry contests: for every pair of a contest (the same pairs people see),
 the judge model's exact probability of answering "A" vs "B" (`answer_distributions`: every
 tokenisation counted, invalid and unexplored mass reported), asked in both orders; the two
-readings are averaged so the judge's position bias cancels, and the bias itself is reported.
+readings are averaged so the judge's position bias cancels, and the bias itself is reported. Its
+records carry the settings that decide its numbers (model, format, dtype, min_mass, prompt), and
+its judgements file is named by their hash: a judge with other settings never reuses them.
 
 For a pair (left, right): order 1 shows left as A, order 2 shows it as B;
 p1 = P(A) / (P(A) + P(B)) in order 1 (left chosen when first), p2 = P(B) / (P(A) + P(B)) in order 2
 (left chosen when second); P(left wins) = (p1 + p2) / 2. The judge's P(first chosen) is p1 in order 1
-and 1 - p2 in order 2; position bias = its mean over both orders and all pairs (0.5 = none).
+and 1 - p2 in order 2; position bias = its mean over both orders and all pairs but the control
+(0.5 = none; `probes.ranking.judge_bias`).
 
 The judge prompt is ours.
 """
@@ -15,9 +18,7 @@ from __future__ import annotations
 import time
 
 from ...errors import UserError
-from ...probes.ranking import read_judgements
-from .contest import AXES, CONTROL, append_judgement, contest_poems, judgement, judgements_path, load_poems, \
-    schedule
+from .contest import AXES, append_judgement, check_axis, judged, judgement, judgements_path, load_poems, open_contest
 
 PROMPT = "Here are two short poems about {topic}.\n\nPoem A:\n{a}\n\nPoem B:\n{b}\n\n{question} Answer with A or B."
 INFIX = "Answer:"
@@ -55,61 +56,64 @@ def judge_pairs(lm, pairs, texts, topic: str, axis: str, *, min_mass=1e-6) -> li
     return recs
 
 
-def run_judge(poems_dir, judge, axis, *, topics=None, per_model=5, comparisons=60, seed=0, out="results", load=None,
-              min_mass=1e-6, log=None) -> list[dict]:
-    """Judge every contest (topic) on one axis; resumes per pair. One summary row per topic."""
-    from ..results import as_lm
-    if axis not in AXES:
-        raise UserError(f"unknown axis '{axis}'; choose {', '.join(AXES)}")
-    poems = load_poems(poems_dir)
+def judge_settings(lm, min_mass: float) -> dict:
+    """What decides a judge's numbers; its hash names its judgements file, and only records with the
+    same settings are reused."""
+    from ..results import model_config
+    return {"judge": lm.spec, **model_config(lm), "min_mass": min_mass, "prompt": PROMPT, "infix": INFIX}
+
+
+def run_judge(poems_dir, judge, axis, *, topics=None, per_model=None, comparisons=60, seed=0, out="results", load=None,
+              min_mass=1e-6, runs=None, log=None) -> list[dict]:
+    """Judge every contest (topic) on one axis; resumes by pair (its two poems) and settings. One
+    summary row per topic. `per_model` None: the most poems every model has on each topic."""
+    from ... import progress
+    from ...probes.ranking import judge_bias, kappas
+    from ..results import as_lm, config_hash
+    check_axis(axis)
+    poems = load_poems(poems_dir, runs)
     every = not topics
     topics = topics or sorted({p["topic"] for p in poems.values()})
     lm = as_lm(judge, load)
     if getattr(lm, "is_oracle", False):
         raise UserError("the uniform oracle cannot judge; pass a model")
+    settings = judge_settings(lm, min_mass)
+    tag = config_hash(settings)
+    who = f"judge:{lm.spec}"
     rows = []
     for topic in topics:
         t0 = time.perf_counter()
         try:
-            chosen = contest_poems(poems, topic, per_model)
+            c = open_contest(poems, topic, axis, per_model=per_model, comparisons=comparisons, seed=seed)
         except UserError as exc:
             if not every:                                   # a topic asked for by name must be judged
                 raise
-            if log:
-                log(f"skipping {topic}: {exc}")
+            progress.note(f"skipping {topic}: {exc}")
             continue
-        topic = next(iter(chosen.values()))["topic"]          # the poems' own spelling
-        pairs, bag = schedule(chosen, topic, axis, comparisons, seed)
-        path = judgements_path(out, topic, axis, f"judge:{lm.spec}")
-        done = {r["pair"]: r for r in read_judgements([path])[0]} if path.exists() else {}
-        todo = [p for p in pairs if p.pair not in done]
-
-        def texts(pid):
-            return "\n".join(bag) if pid == CONTROL else "\n".join(chosen[pid]["lines"])
-        for s in range(0, len(todo), 8):
-            for rec in judge_pairs(lm, todo[s:s + 8], texts, topic, axis, min_mass=min_mass):
-                append_judgement(path, rec)
-                done[rec["pair"]] = rec
-            if log:
-                log(f"judge {lm.spec} {topic}/{axis}: {len(done)}/{len(pairs)} pairs")
-        recs = [done[p.pair] for p in pairs]
-        firsts = [x for r in recs for x in ((r["p_left_first"],) if r["p_left_first"] is not None else ())]
-        firsts += [1 - r["p_left_second"] for r in recs if r["p_left_second"] is not None]
-        shifts = [r["p_left_first"] - r["p_left_second"] for r in recs
-                  if r["p_left_first"] is not None and r["p_left_second"] is not None]
-        invalid = [o["invalid"] for r in recs for o in (r["order_left_first"], r["order_right_first"])]
+        path = judgements_path(out, c.topic, axis, who, tag)
+        done, _ = judged(path, c.pairs, tag)
+        todo = [p for p in c.pairs if p.pair not in done]
+        if done:
+            progress.note(f"{c.topic}/{axis}: " + progress.reused(len(done), len(c.pairs), "judged pairs"))
+        with progress.bar(len(c.pairs), f"judge {c.topic}/{axis}", "pairs", initial=len(done)) as bar:
+            for s in range(0, len(todo), 8):
+                for rec in judge_pairs(lm, todo[s:s + 8], c.text, c.topic, axis, min_mass=min_mass):
+                    append_judgement(path, {**rec, "settings": settings, "settings_hash": tag})
+                    done[rec["pair"]] = rec
+                bar.update(len(todo[s:s + 8]))
+        recs = [done[p.pair] for p in c.pairs]
+        bias = (judge_bias(recs) or [{"position_bias": None, "mean_shift": None, "mean_invalid_mass": None}])[0]
         control = [r for r in recs if r["control"]]
-        prefix = judgements_path(out, topic, axis, "x").name[:-len("x.jsonl")]
-        people = [j for f in path.parent.glob(f"{prefix}*.jsonl") if f != path
-                  for j in read_judgements([f])[0] if j.get("topic", "").lower() == topic.lower() and j["axis"] == axis]
-        from ...probes.ranking import kappas
-        agree = [k for k in kappas(recs + people) if f"judge:{lm.spec}" in (k["a"], k["b"])]
-        rows.append({"judge": lm.spec, "topic": topic, "axis": axis, "pairs": len(recs), "agreement_with_people": agree,
-                     "position_bias": sum(firsts) / len(firsts) if firsts else None,
-                     "mean_shift": sum(shifts) / len(shifts) if shifts else None,
-                     "mean_invalid_mass": sum(invalid) / len(invalid),
+        prefix = judgements_path(out, c.topic, axis, "x").name[:-len("x.jsonl")]
+        people = [j for f in path.parent.glob(f"{prefix}*.jsonl")
+                  for j in judged(f, c.pairs)[0].values() if not j["annotator"].startswith("judge:")]
+        agree = [k for k in kappas(recs + people) if who in (k["a"], k["b"])]
+        rows.append({"judge": lm.spec, "topic": c.topic, "axis": axis, "pairs": len(recs), "per_model":
+                     len(c.chosen) // max(len({p["model"] for p in c.chosen.values()}), 1),
+                     "agreement_with_people": agree, "position_bias": bias["position_bias"],
+                     "mean_shift": bias["mean_shift"], "mean_invalid_mass": bias["mean_invalid_mass"],
                      "control_correct": all(r["correct"] for r in control) if control else None,
-                     "seconds": round(time.perf_counter() - t0, 1), "path": str(path)})
+                     "settings_hash": tag, "seconds": round(time.perf_counter() - t0, 1), "path": str(path)})
     if not rows:
-        raise UserError(f"no topic has --per-model {per_model} poems of every model; lower --per-model")
+        raise UserError("no topic has poems of every model" + (f" (--per-model {per_model})" if per_model else ""))
     return rows

@@ -2,18 +2,90 @@
 per judgement, every judgement appended to the annotator's file as it is made, so a quit or a
 kill loses nothing and the next run resumes at the first pair not yet judged.
 
-Keys: 1 / a / Left = the left poem, 2 / l / Right = the right poem, s = skip, q / Ctrl-C = quit.
+Keys: 1 / a / Left = the left poem, 2 / l / Right = the right poem, s = skip (the pair comes back
+at the end; skipping it again there records a skip), u / Backspace = undo the last step of this
+session (a judgement is taken back out of the file), q / Ctrl-C = quit.
 """
 from __future__ import annotations
 
-from ...probes.ranking import read_judgements
-from .contest import AXES, CONTROL, append_judgement, contest_poems, judgement, judgements_path, load_poems, \
-    schedule
+import os
+import textwrap
+
+from ... import progress
+from .contest import AXES, append_judgement, judged, judgement, judgements_path, load_poems, open_contest
 
 
-def _app(todo, texts, header, on_choice, input=None, output=None):
+def wrap_poem(text: str, width: int) -> list[str]:
+    """The poem's lines indented by two spaces and wrapped at word boundaries to `width` columns (a
+    continuation indented two more); a word longer than a line is the only thing ever split."""
+    out = []
+    for line in text.splitlines():
+        out += [x.rstrip() for x in textwrap.wrap(line, width=max(width, 12), initial_indent="  ",
+                                                  subsequent_indent="    ", break_on_hyphens=False)] or [""]
+    return out
+
+
+class Job:
+    """One annotator's queue for one contest: the pairs not judged yet, in schedule order."""
+
+    def __init__(self, todo, total: int, earlier: int, record, unrecord):
+        self.queue, self.total, self.earlier = list(todo), total, earlier
+        self.record, self.unrecord = record, unrecord     # record(pair, choice) -> offset; unrecord(offset)
+        self.deferred: set = set()
+        self.history: list = []
+        self.now = 0                                      # judgements made in this session
+        self.message = ""
+
+    @property
+    def current(self):
+        return self.queue[0] if self.queue else None
+
+    def status(self) -> str:
+        p = self.current
+        if p is None:
+            return f"all {self.total} pairs judged"
+        line = f"pair {self.earlier + self.now + 1} of {self.total}"
+        if self.earlier:
+            line += f", {self.earlier} judged earlier"
+        if p.pair in self.deferred:
+            line += " (skipped once: s again records a skip)"
+        return line
+
+    def choose(self, choice: str) -> None:
+        p = self.queue.pop(0)
+        self.history.append(("record", p, self.record(p, choice)))
+        self.now += 1
+        self.message = ""
+
+    def skip(self) -> None:
+        p = self.current
+        if p.pair in self.deferred:
+            self.choose("skip")
+            return
+        self.queue.append(self.queue.pop(0))
+        self.deferred.add(p.pair)
+        self.history.append(("defer", p, None))
+        self.message = "skipped: this pair comes back at the end"
+
+    def undo(self) -> None:
+        if not self.history:
+            self.message = "nothing to undo in this session"
+            return
+        kind, p, offset = self.history.pop()
+        if kind == "record":
+            self.unrecord(offset)
+            self.now -= 1
+        else:
+            self.queue.remove(p)
+            self.deferred.discard(p.pair)
+        self.queue.insert(0, p)
+        self.message = "undone"
+
+
+def _app(job: Job, text, header: str, input=None, output=None, **app_kw):
     try:
         from prompt_toolkit import Application
+        from prompt_toolkit.application.current import get_app
         from prompt_toolkit.key_binding import KeyBindings
         from prompt_toolkit.layout import Dimension, HSplit, Layout, VSplit, Window
         from prompt_toolkit.layout.controls import FormattedTextControl
@@ -21,73 +93,78 @@ def _app(todo, texts, header, on_choice, input=None, output=None):
     except ImportError:
         from ...errors import UserError
         raise UserError('the terminal contest needs prompt_toolkit: pip install -e ".[creativity]"') from None
-    state = {"i": 0}
 
-    def current():
-        return todo[state["i"]] if state["i"] < len(todo) else None
-
-    def top():
-        p = current()
-        return "" if p is None else f"{header}   pair {state['i'] + 1} of {len(todo)} left in this job"
+    def columns():
+        return get_app().output.get_size().columns
 
     def poem(side):
-        p = current()
-        return "" if p is None else "\n" + "\n".join("  " + ln for ln in texts(getattr(p, side)).splitlines()) + "\n"
+        p = job.current
+        if p is None:
+            return ""
+        width = columns() // 2 - 5      # a pane is half the screen: frame borders 2, indent 2, one spare
+        return "\n" + "\n".join(wrap_poem(text(getattr(p, side)), width)) + "\n"
+
+    def lines(get, style=""):           # a line of its own wrapped at word boundaries
+        return Window(FormattedTextControl(lambda: "\n".join(textwrap.wrap(get(), max(columns() - 1, 8)))),
+                      dont_extend_height=True, style=style)
 
     kb = KeyBindings()
 
-    def choose(choice):
+    def act(step):
         def handler(event):
-            p = current()
-            if p is None:
-                event.app.exit()
-                return
-            on_choice(p, choice)
-            state["i"] += 1
-            if current() is None:
+            if job.current is not None:
+                step()
+            if job.current is None:
                 event.app.exit()
         return handler
-    for keys, choice in ((("1",), "left"), (("a",), "left"), (("left",), "left"), (("2",), "right"),
-                         (("l",), "right"), (("right",), "right"), (("s",), "skip")):
-        kb.add(*keys)(choose(choice))
+    for keys, step in ((("1",), lambda: job.choose("left")), (("a",), lambda: job.choose("left")),
+                       (("left",), lambda: job.choose("left")), (("2",), lambda: job.choose("right")),
+                       (("l",), lambda: job.choose("right")), (("right",), lambda: job.choose("right")),
+                       (("s",), job.skip), (("u",), job.undo), (("backspace",), job.undo)):
+        kb.add(*keys)(act(step))
 
     @kb.add("q")
     @kb.add("c-c")
     def _quit(event):
         event.app.exit()
 
-    body = HSplit([Window(FormattedTextControl(top), height=1),
-                   VSplit([Frame(Window(FormattedTextControl(lambda: poem("left")), wrap_lines=True), title="1: left",
-                                 width=Dimension(weight=1)),
-                           Frame(Window(FormattedTextControl(lambda: poem("right")), wrap_lines=True), title="2: right",
-                                 width=Dimension(weight=1))]),
-                   Window(FormattedTextControl("1/a/Left: left poem   2/l/Right: right poem   s: skip   q: quit "
-                                               "(judgements are saved as you go)"), height=1)])
-    return Application(layout=Layout(body), key_bindings=kb, full_screen=True, input=input, output=output)
+    def pane(side, title):
+        return Frame(Window(FormattedTextControl(lambda: poem(side)), wrap_lines=True), title=title,
+                     width=Dimension(weight=1))
+    keys = ("1/a/Left: left   2/l/Right: right   s: skip (comes back at the end)   u: undo   q: quit "
+            "(judgements are saved as you go)")
+    status = lines(lambda: job.status() + (f"   {job.message}" if job.message else ""), "bold")
+    body = HSplit([status, lines(lambda: header),
+                   VSplit([pane("left", "1: left"), pane("right", "2: right")]), lines(lambda: keys)])
+    return Application(layout=Layout(body), key_bindings=kb, full_screen=True, input=input, output=output, **app_kw)
 
 
-def run_contest(poems_dir, topic, axis, annotator, *, per_model=5, comparisons=60, seed=0, out="results",
-                input=None, output=None) -> dict:
-    """Run (or resume) one annotator's job; returns what is judged and what is left."""
+def run_contest(poems_dir, topic, axis, annotator, *, per_model=None, comparisons=60, seed=0, out="results",
+                runs=None, input=None, output=None, **app_kw) -> dict:
+    """Run (or resume) one annotator's job; returns what is judged and what is left. `app_kw` go to
+    prompt_toolkit's Application (tests pass `after_render`)."""
     from ...errors import UserError
     if not annotator.strip():
         raise UserError("--annotator needs a name")
-    chosen = contest_poems(load_poems(poems_dir), topic, per_model)
-    topic = next(iter(chosen.values()))["topic"]          # the poems' own spelling ("Coffee")
-    pairs, bag = schedule(chosen, topic, axis, comparisons, seed)
-    path = judgements_path(out, topic, axis, annotator)
-    done = {r["pair"] for r in read_judgements([path])[0]} if path.exists() else set()
-    todo = [p for p in pairs if p.pair not in done]
-
-    def texts(pid):
-        return "\n".join(bag) if pid == CONTROL else "\n".join(chosen[pid]["lines"])
+    c = open_contest(load_poems(poems_dir, runs), topic, axis, per_model=per_model, comparisons=comparisons, seed=seed)
+    path = judgements_path(out, c.topic, axis, annotator)
+    done, other = judged(path, c.pairs)
+    if other:
+        progress.note(f"{other} judgements in {path} are of pairs outside this schedule (another seed, --per-model "
+                      "or set of poems): kept, not counted here")
+    if done:
+        progress.note(progress.reused(len(done), len(c.pairs), "judged pairs"))
+    todo = [p for p in c.pairs if p.pair not in done]
 
     def record(pair, choice):
-        append_judgement(path, judgement(pair, choice, topic=topic, axis=axis, annotator=annotator, source="terminal"))
+        return append_judgement(path, judgement(pair, choice, topic=c.topic, axis=axis, annotator=annotator,
+                                                source="terminal"))
+
+    def unrecord(offset):
+        os.truncate(path, offset)
     if todo:
-        header = f"{topic} / {axis}: {AXES[axis]}"
-        _app(todo, texts, header, record, input=input, output=output).run()
-    judged = {r["pair"] for r in read_judgements([path])[0]} if path.exists() else set()
-    return {"topic": topic, "axis": axis, "annotator": annotator, "pairs": len(pairs),
-            "judged": len(judged & {p.pair for p in pairs}), "left": len([p for p in pairs if p.pair not in judged]),
-            "path": str(path)}
+        job = Job(todo, len(c.pairs), len(done), record, unrecord)
+        _app(job, c.text, f"{c.topic} / {axis}: {AXES[axis]}", input=input, output=output, **app_kw).run()
+    now, _ = judged(path, c.pairs)
+    return {"topic": c.topic, "axis": axis, "annotator": annotator, "pairs": len(c.pairs), "judged": len(now),
+            "left": len(c.pairs) - len(now), "path": str(path)}
