@@ -1,6 +1,7 @@
 """Poetry numbers that were wrong (issue 23): the Bradley-Terry bootstrap resamples whole judgements,
 agreement is measured per axis, an undefined Krippendorff's alpha is reported with its reason."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -76,3 +77,36 @@ def test_krippendorff_undefined_when_every_label_is_the_same(tmp_path):
     table = np.array([[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 1]], dtype=float)
     want = krippendorff.alpha(reliability_data=table, level_of_measurement="nominal")
     assert res["agreement"]["preference"]["krippendorff"]["alpha"] == pytest.approx(want)
+
+
+def test_report_shows_agreement_per_axis_control_and_judge_bias(tmp_path):
+    """The report's poetry section: kappa per axis beside the study's per-axis kappa, control accuracy,
+    the exact judge's position bias (against a hand computation), the ranking PNG in a visible place."""
+    import html
+    jdir = tmp_path / "results" / "poetry-judgements"
+    jdir.mkdir(parents=True)
+    pairs = [(f"a|Coffee|{i}#r", f"b|Coffee|{i}#r") for i in range(6)]
+    x = [True, False, True, True, False, False]
+    recs = [_person(who, axis, left, right, w if who == "ann" or axis == "originality" else not w)
+            for axis in ("originality", "preference") for who in ("ann", "bob") for (left, right), w in zip(pairs, x)]
+    recs.append({**_person("ann", "preference", "control", pairs[0][0], False), "control": True, "correct": True})
+    firsts, seconds = [0.9, 0.8, 0.7], [0.2, 0.5, 0.3]
+    recs += [{**_person("judge:m", "preference", left, right, True), "p_left": (f + s) / 2, "p_left_first": f,
+              "p_left_second": s, "order_left_first": {"invalid": 0.1}, "order_right_first": {"invalid": 0.3}}
+             for (left, right), f, s in zip(pairs, firsts, seconds)]
+    (jdir / "j.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    r = CliRunner().invoke(main, ["report", str(tmp_path / "results"), "--out", str(tmp_path / "r.html")])
+    assert r.exit_code == 0, r.output
+    page = html.unescape((tmp_path / "r.html").read_text())
+    cells = re.findall(r"<td>(.*?)</td>", page)
+    row = cells.index("Cohen's kappa, ann vs bob")
+    assert cells[row - 1: row + 5] == ["originality", "Cohen's kappa, ann vs bob", "+1.00", "6", "1.00", "0.33"]
+    row = cells.index("Cohen's kappa, ann vs bob", row + 1)
+    assert cells[row - 1: row + 5] == ["preference", "Cohen's kappa, ann vs bob", "-1.00", "6", "0.00", "0.67"]
+    bias = np.mean(firsts + [1 - s for s in seconds])
+    shift = np.mean([f - s for f, s in zip(firsts, seconds)])
+    row = cells.index("judge:m")
+    assert cells[row: row + 6] == ["judge:m", "preference", "3", f"{bias:.3f}", f"{shift:+.3f}", "0.200"]
+    row = cells.index("ann")                                            # the control pairs' table
+    assert cells[row: row + 4] == ["ann", "1", "1", "100%"]
+    assert (jdir / "ranking.png").is_file() and not (tmp_path / "results" / ".report").exists()
