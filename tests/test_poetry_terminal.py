@@ -31,12 +31,12 @@ def _text(app) -> str | None:
     return "\n".join("".join(s.data_buffer[y][x].char for x in range(size.columns)).rstrip() for y in range(size.rows))
 
 
-def drive(poems, out, keys, columns=44):
+def drive(poems, out, keys, columns=44, rows=30):
     """Run the contest, sending one key after each render (then q); returns (result, screens), the
     screen before each key first."""
     keys, screens = list(keys), []
     with create_pipe_input() as inp:
-        screen = Screen(columns=columns)
+        screen = Screen(rows=rows, columns=columns)
 
         def after(app):
             text = _text(app)
@@ -103,6 +103,10 @@ def test_poems_wrap_at_word_boundaries_on_a_narrow_screen(tmp_path):
         assert text and set(text) <= set(WORDS), text               # every word whole (no "mor|ning")
         assert len(_pane(screen, side)) > 6                         # and the 4 lines did wrap
     assert "original?" in screen.replace("\n", " ")                 # the question too
+    assert "enlarge the terminal" not in screen
+    _, screens = drive(_poems_dir(tmp_path / "small"), tmp_path / "out", "", columns=36, rows=14)
+    for side in (0, 1):                                             # too small: said, never cut silently
+        assert " ".join(_pane(screens[0], side)).endswith("[more: enlarge the terminal]")
     for width in (12, 16, 20, 30):
         for line in wrap_poem("the art of brewing coffee slowly\nin the morning light", width):
             assert len(line) <= width and not line.endswith(" ")

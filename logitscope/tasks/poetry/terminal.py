@@ -94,19 +94,29 @@ def _app(job: Job, text, header: str, input=None, output=None, **app_kw):
         from ...errors import UserError
         raise UserError('the terminal contest needs prompt_toolkit: pip install -e ".[creativity]"') from None
 
-    def columns():
-        return get_app().output.get_size().columns
+    help_line = "1/a/Left: left   2/l/Right: right   s: skip (it comes back)   u: undo   q: quit (all is saved)"
+
+    def status():
+        return job.status() + (f"   {job.message}" if job.message else "")
+
+    def wrapped(s: str) -> list[str]:   # a line of its own, wrapped at word boundaries
+        return textwrap.wrap(s, max(get_app().output.get_size().columns - 1, 8))
 
     def poem(side):
         p = job.current
         if p is None:
             return ""
-        width = columns() // 2 - 5      # a pane is half the screen: frame borders 2, indent 2, one spare
-        return "\n" + "\n".join(wrap_poem(text(getattr(p, side)), width)) + "\n"
+        size = get_app().output.get_size()
+        width = size.columns // 2 - 5   # half the screen less borders, indent and one spare column
+        got = wrap_poem(text(getattr(p, side)), width)
+        room = size.rows - 2 - sum(len(wrapped(s)) for s in (status(), header, help_line))
+        if len(got) > room:             # never cut a poem silently
+            more = wrap_poem("[more: enlarge the terminal]", width)
+            got = got[:max(room - len(more), 0)] + more
+        return "\n".join(got)
 
-    def lines(get, style=""):           # a line of its own wrapped at word boundaries
-        return Window(FormattedTextControl(lambda: "\n".join(textwrap.wrap(get(), max(columns() - 1, 8)))),
-                      dont_extend_height=True, style=style)
+    def lines(get, style=""):
+        return Window(FormattedTextControl(lambda: "\n".join(wrapped(get()))), dont_extend_height=True, style=style)
 
     kb = KeyBindings()
 
@@ -131,11 +141,8 @@ def _app(job: Job, text, header: str, input=None, output=None, **app_kw):
     def pane(side, title):
         return Frame(Window(FormattedTextControl(lambda: poem(side)), wrap_lines=True), title=title,
                      width=Dimension(weight=1))
-    keys = ("1/a/Left: left   2/l/Right: right   s: skip (comes back at the end)   u: undo   q: quit "
-            "(judgements are saved as you go)")
-    status = lines(lambda: job.status() + (f"   {job.message}" if job.message else ""), "bold")
-    body = HSplit([status, lines(lambda: header),
-                   VSplit([pane("left", "1: left"), pane("right", "2: right")]), lines(lambda: keys)])
+    body = HSplit([lines(status, "bold"), lines(lambda: header),
+                   VSplit([pane("left", "1: left"), pane("right", "2: right")]), lines(lambda: help_line)])
     return Application(layout=Layout(body), key_bindings=kb, full_screen=True, input=input, output=output, **app_kw)
 
 
