@@ -139,6 +139,8 @@ def test_bad_input(tmp_path):
         contest_poems(load_poems(poems), "tea", 2)
     with pytest.raises(UserError, match="fewer than --per-model 9"):
         contest_poems(load_poems(poems), "coffee", 9)
+    with pytest.raises(UserError, match="--per-model must be at least 1"):
+        contest_poems(load_poems(poems), "coffee", 0)
     r = CliRunner().invoke(main, ["poetry", "contest", "--poems", str(poems), "--topic", "tea", "--axis",
                                   "originality", "--annotator", "me"])
     assert r.exit_code == 1 and "unknown topic" in r.output and "Traceback" not in r.output

@@ -126,6 +126,9 @@ def test_a_judge_with_other_settings_does_not_reuse_records(tmp_path, judge_mode
     r = _ok(["poetry", "judge", "--poems", str(poems), "--judge", judge_model, "--axis", "preference", "--topic",
              "coffee", "--per-model", "2", "--comparisons", "4", "--out", str(tmp_path / "out")])
     assert "Coffee/preference: 5 of 5 judged pairs reused" in r.output       # the one wording of resumed work
+    from logitscope.tasks.poetry.rank import run_rank
+    names = run_rank([tmp_path / "out" / "poetry-judgements"], resamples=5)["contests"][0]["annotators"]
+    assert len(names) == 2 and all(n.startswith(f"judge:{judge_model}@") for n in names)   # never pooled
 
 
 def test_kappa_compares_the_same_two_poems():
@@ -185,7 +188,8 @@ def test_export_and_import_errors_are_one_line(tmp_path):
     base = ["poetry", "contest", "--poems", str(_poems_dir(tmp_path)), "--topic", "coffee", "--axis", "originality",
             "--per-model", "2", "--comparisons", "4", "--out", str(tmp_path / "out")]
     _fails(base + ["--export", "/nonexistent/dir/x.csv"], "cannot write /nonexistent/dir/x.csv", "no such directory")
-    _fails(base + ["--import", str(tmp_path / "missing.csv")], "no such file", "missing.csv")
+    r = _fails(base + ["--import", str(tmp_path / "missing.csv")], "no such file", "missing.csv")
+    assert r.output.startswith("error: ")                           # said first, before any other line
     (tmp_path / "other.csv").write_text("a,b\n1,2\n")
     _fails(base + ["--import", str(tmp_path / "other.csv")], "no pair, annotator, choice column")
 

@@ -55,7 +55,7 @@ def generate(models, topics, old_topics, per_model, old_per_topic, max_attempts,
              **kw):
     """Sample poems until --per-model of them have exactly four non-empty lines, per model and topic."""
     from ..tasks.poetry.generate import run_generate
-    per_model = per_model or old_per_topic or 20
+    per_model = per_model if per_model is not None else old_per_topic if old_per_topic is not None else 20
     rows = run_generate(models or ("embedded:base", "embedded:aligned"), topics=list(topics + old_topics),
                         per_model=per_model, seed=seed, temperature=temperature, out=out, rm=rm, load=load_kwargs(kw),
                         max_attempts=max_attempts)
@@ -94,7 +94,8 @@ def contest(poems_dir, runs, per_model, comparisons, seed, topic, axis, annotato
     from ..errors import UserError
     from ..tasks.poetry.contest import load_poems, open_contest
     if export_csv or import_csv:
-        from ..tasks.poetry.crowd import export_pairs, import_judgements
+        from ..tasks.poetry.crowd import check_paths, export_pairs, import_judgements
+        check_paths(export_csv, import_csv)
         c = open_contest(load_poems(poems_dir, runs), topic, axis, per_model=per_model, comparisons=comparisons,
                          seed=seed)
         if export_csv:
@@ -201,7 +202,8 @@ def agreement_lines(res) -> list[str]:
                        f"(raw agreement {k['agreement']:.2f})")
         kr = ag["krippendorff"]
         if kr["alpha"] is not None:
-            out.append(f"  Krippendorff's alpha {kr['alpha']:+.2f} ({kr['annotators']} annotators, {kr['pairs']} pairs)")
+            out.append(f"  Krippendorff's alpha {kr['alpha']:+.2f} ({kr['annotators']} annotators, "
+                       f"{kr['pairs']} pairs)")
         elif kr["annotators"] >= 3:
             why = kr["note"] if kr["note"].startswith("undefined") else f"not computed: {kr['note']}"
             out.append(f"  Krippendorff's alpha {why}")

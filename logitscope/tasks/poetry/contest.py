@@ -121,6 +121,8 @@ def contest_poems(poems: dict, topic: str, per_model: int | None = None) -> dict
     """The first `per_model` poems (by attempt) of every model on the topic; without `per_model`, the
     most that every model has there (said in a note). A model's poems must come from one run."""
     from ... import progress
+    if per_model is not None and per_model < 1:
+        raise UserError("--per-model must be at least 1")
     on_topic = [p for p in poems.values() if p["topic"].lower() == topic.lower()]
     if not on_topic:
         known = sorted({p["topic"] for p in poems.values()})

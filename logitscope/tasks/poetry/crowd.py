@@ -19,12 +19,20 @@ COLUMNS = ["pair", "topic", "axis", "question", "left_text", "right_text", "anno
 CHOICES = ("left", "right", "skip")
 
 
+def check_paths(export=None, import_=None) -> None:
+    """One line before any work: an export into a directory that does not exist, an import of a
+    file that does not."""
+    if export and not Path(export).parent.is_dir():
+        raise UserError(f"cannot write {export}: no such directory {Path(export).parent}")
+    if import_ and not Path(import_).is_file():
+        raise UserError(f"no such file: {import_}")
+
+
 def export_pairs(c: Contest, path) -> Path:
     """One row per pair, in the schedule's order; `annotator` and `choice` (left | right | skip) left
     empty for the annotator."""
     path = Path(path)
-    if not path.parent.is_dir():
-        raise UserError(f"cannot write {path}: no such directory {path.parent}")
+    check_paths(export=path)
     try:
         with open(path, "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
@@ -37,8 +45,7 @@ def export_pairs(c: Contest, path) -> Path:
 
 
 def _rows(csv_path: Path) -> list[tuple[int, dict]]:
-    if not csv_path.is_file():
-        raise UserError(f"no such file: {csv_path}")
+    check_paths(import_=csv_path)
     with open(csv_path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         missing = [k for k in ("pair", "annotator", "choice") if k not in (reader.fieldnames or [])]
@@ -66,8 +73,8 @@ def import_judgements(csv_path, c: Contest, out) -> dict:
         else:
             todo.append((by_shown[row["pair"]], who, choice))
     if unknown or bad:
-        why = [f"{len(unknown)} rows name pairs not in this contest (exported with another seed, --per-model, "
-               f"--axis or set of poems?), first at line {unknown[0]}"] if unknown else []
+        why = [f"{len(unknown)} rows name pairs not in this contest (exported with another --seed, --per-model, "
+               f"--comparisons, --axis or set of poems?), first at line {unknown[0]}"] if unknown else []
         why += [f"{len(bad)} rows need an annotator and a choice of left, right or skip, first at line {bad[0]}"] \
             if bad else []
         raise UserError(f"{csv_path}: nothing imported: " + "; ".join(why))

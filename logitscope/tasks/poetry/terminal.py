@@ -157,8 +157,8 @@ def run_contest(poems_dir, topic, axis, annotator, *, per_model=None, comparison
     path = judgements_path(out, c.topic, axis, annotator)
     done, other = judged(path, c.pairs)
     if other:
-        progress.note(f"{other} judgements in {path} are of pairs outside this schedule (another seed, --per-model "
-                      "or set of poems): kept, not counted here")
+        progress.note(f"{other} judgements in {path} are not of this schedule's pairs (another --seed, --per-model, "
+                      "--comparisons or set of poems, or an older file): kept, not counted here")
     if done:
         progress.note(progress.reused(len(done), len(c.pairs), "judged pairs"))
     todo = [p for p in c.pairs if p.pair not in done]
