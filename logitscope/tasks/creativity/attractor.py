@@ -214,13 +214,15 @@ def attractor_html(rows, out) -> Path:
                      f"which 8 tokens' mean probability is back at the controls' mean token probability "
                      f"({e['control_mean_token_prob']:.3f}).<br>ROUGE-L F1 against the original remainder: "
                      f"{e['mean_rouge_l_perturbed']:.3f} perturbed, {e['mean_rouge_l_control']:.3f} control.</p>")
-            body += T.prompt_block(rec["perturbed_prefix"], "perturbed continuation, after the prompt (shown once)")
+            body += T.prompt_block(rec["perturbed_prefix"], "the continuation up to the edit, perturbed (shown once; "
+                                                            "the regenerations continue it)")
             for g, k in zip(rec["regenerations"], rec["recovery"]):
                 back = f"recovered from token {k + 1}" if k is not None else "not recovered"
                 body += T.sample_block(g, f"{T.finish_label(g, 'regeneration')}; {back}")
             shown = rec["control"][:3]
-            body += T.prompt_block(rec["original_prefix"], f"original continuation, after the prompt (shown once): "
-                                                           f"controls {len(shown)} of {len(rec['control'])}")
+            body += T.prompt_block(rec["original_prefix"], f"the continuation up to the edit, unperturbed (shown once; "
+                                                           f"the controls continue it: {len(shown)} of "
+                                                           f"{len(rec['control'])} shown)")
             body += "".join(T.sample_block(g, T.finish_label(g, "control")) for g in shown)
         sections.append((r["model"], f"format {r['format']}", body))
     page = T.page("Attractor states", sections, f"prompt {rows[0]['prompt']!r}; attraction in bits per token, "
