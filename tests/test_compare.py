@@ -122,3 +122,72 @@ def test_entropy_summary_ci_is_for_its_mean():
     assert s["mean_entropy_bits"] == pytest.approx((5 * 6 + 5 * 32) / 330)
     assert s["entropy_ci95"][0] <= s["mean_entropy_bits"] <= s["entropy_ci95"][1]
     assert "token-weighted" in s["estimator"]
+
+
+PER_TOKEN = ("ids", "pieces", "logprob", "sample_logprob", "entropy_bits", "top5_entropy_bits", "top5", "top5_pieces")
+
+
+def _shorten(rec):
+    """Odd samples keep 2 tokens: texts of unequal length, so per-text and per-token means differ."""
+    if rec["index"] % 2:
+        rec = {**rec, **{k: rec[k][:2] for k in PER_TOKEN if k in rec}, "finish": "eos"}
+    return rec
+
+
+def _rows(section: str) -> list[list[str]]:
+    body = section.split("<tbody>")[1].split("</tbody>")[0]
+    return [re.findall(r"<td>(.*?)</td>", tr) for tr in re.findall(r"<tr>(.*?)</tr>", body)]
+
+
+def test_one_number_in_compare_summary_and_report(tiny, tmp_path):
+    """compare --quick (8 texts) after a 10-text entropy run: compare's row, the entropy summary for
+    n = 8 and the report's row for n = 8 print the same token-weighted mean; the 10-text run keeps
+    its own row; the CI of the difference is a bootstrap over texts of that estimator."""
+    a, b = tiny
+    out = str(tmp_path)
+    entropy = ["entropy", "--model", a, "--model", b, "--samples", "10", "--max-new-tokens", "32", "--out", out]
+    _ok(entropy)
+    for f in (tmp_path / "entropy").glob("*.jsonl"):
+        _rewrite(f, _shorten)
+    _ok(entropy)                                                          # the 10-text summary, shortened texts
+    res = _json(_ok(["compare", "--model", a, "--model", b, "--tasks", "entropy", "--quick", "--out", out, "--json"]))
+    row = res["rows"][0]
+    for model, got in ((a, row["a"]), (b, row["b"])):
+        f = next((tmp_path / "entropy").glob(f"{slug(model)}-*.jsonl"))
+        recs = _records(f)[:8]
+        by_hand = sum(sum(r["top5_entropy_bits"]) for r in recs) / sum(len(r["top5_entropy_bits"]) for r in recs)
+        assert got == pytest.approx(by_hand, abs=1e-12)
+        summaries = {s["samples"]: s for s in _records(f, "summary")}
+        assert summaries[8]["mean_top5_entropy_bits"] == got
+    assert row["n"] == [8, 8] and "token-weighted" in row["measure"]
+    assert row["lo"] <= row["diff"] <= row["hi"]
+    page = Path(res["report"]).read_text()
+    table = _rows(page.split("<section id='entropy'>")[1].split("</section>")[0])
+    mine = [r for r in table if r[0] == a]
+    assert sorted(r[2] for r in mine) == ["10", "8"]                      # each run its own row (n column)
+    assert next(r for r in mine if r[2] == "8")[7] == f"{row['a']:.3f}"
+
+
+def test_each_run_keeps_its_outputs(tiny, tmp_path):
+    """A later run (another n) writes its own PNG, token pages and map beside the earlier run's; the
+    report shows each run as its own row and links each run's token page (relative links)."""
+    a, b = tiny
+    out = str(tmp_path / "res")
+    for n in ("4", "3"):
+        for task in ("entropy", "diversity"):
+            _ok([task, "--model", a, "--model", b, "--samples", n, "--max-new-tokens", "6", "--out", out])
+    folder = tmp_path / "res" / "entropy"
+    for model in (a, b):
+        assert {p.name.split("-n")[-1] for p in folder.glob(f"{slug(model)}-*.tokens.html")} == {"4.tokens.html",
+                                                                                             "3.tokens.html"}
+    assert len(list(folder.glob("*-n4.png"))) == 1 and len(list(folder.glob("*-n3.png"))) == 1
+    assert len(list((tmp_path / "res" / "diversity").glob("*.map.png"))) == 2
+    rep = tmp_path / "rep"
+    _ok(["report", out, "--out", str(rep)])
+    page = (rep / "report.html").read_text()
+    ent = page.split("<section id='entropy'>")[1].split("</section>")[0]
+    assert sorted(r[2] for r in _rows(ent) if r[0] == a) == ["3", "4"]
+    links = re.findall(r"<a href='([^']*\.tokens\.html)'>", ent)
+    assert len(links) == 4 and all((rep / x).resolve().exists() for x in links)
+    div = page.split("<section id='diversity'>")[1].split("</section>")[0]
+    assert sorted(r[2] for r in _rows(div) if r[0] == a) == ["3", "4"] and div.count("data:image/png") == 2

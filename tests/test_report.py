@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from logitscope.cli.main import main
+from logitscope.tasks.results import slug
 from logitscope.testing import save_tiny_lm, tiny_reward_model
 
 SECTIONS = ["answers", "paraphrases", "temperature", "sequences", "games", "reward", "entropy", "attractor",
@@ -110,18 +111,93 @@ def test_malformed_lines_are_listed_and_the_rest_renders(every_kind, tmp_path):
     assert "Problems in the result files" in page and f"{f}" in page
 
 
+def _section(page, key):
+    return page.split(f"<section id='{key}'>")[1].split("</section>")[0]
+
+
+def _rows(part, table=0):
+    """Cells of the `table`-th table of a section."""
+    body = part.split("<tbody>")[table + 1].split("</tbody>")[0]
+    return [re.findall(r"<td>(.*?)</td>", tr) for tr in re.findall(r"<tr>(.*?)</tr>", body)]
+
+
+def _as_study_model(res_dir, spec, name="llama3.1-8b"):
+    for f in res_dir.rglob("*.jsonl"):
+        f.write_text(f.read_text().replace(json.dumps(spec), json.dumps(name)))
+
+
 def test_study_reference_and_tradeoff(every_kind, tmp_path):
     out, a, _ = every_kind
     res_dir = tmp_path / "res"
     shutil.copytree(out / "integers", res_dir / "integers")
-    for f in res_dir.glob("integers/*.jsonl"):                      # pretend a run used the study's base model
-        f.write_text(f.read_text().replace(json.dumps(a), json.dumps("llama3.1-8b")))
+    _as_study_model(res_dir, a)                                      # pretend a run used the study's base model
     scores = tmp_path / "scores.csv"
     scores.write_text(f"model,score,kind\nllama3.1-8b,60.1,base\n{out.parent / 'b'},70.5,aligned\n")
     _ok(["report", str(res_dir), "--scores", str(scores)])
     page = (res_dir / "report.html").read_text()
-    assert "study (Table 3, llama3.1-8b)" in page and "<td>107</td>" in page
+    assert "<td>Llama-3.1-8B base: 107</td>" in page and "<td>107</td><td>120</td>" in page    # its row; the block
     assert "<section id='tradeoff'>" in page and "Spearman rho" in page
+
+
+def test_temperature_table_takes_each_tasks_study_figure(every_kind, tmp_path):
+    """Letters rows show the study's letters figure (Table 6: 78 for Llama-3.1-8B base), not Table 4's
+    integers figure (137)."""
+    out, a, _ = every_kind
+    res_dir = tmp_path / "res"
+    for task in ("integers", "letters"):
+        shutil.copytree(out / task, res_dir / task)
+    _as_study_model(res_dir, a)
+    _ok(["report", str(res_dir)])
+    rows = _rows(_section((res_dir / "report.html").read_text(), "temperature"))
+    at = [(r, r.index(next(c for c in r if c in ("integers", "letters")))) for r in rows if r[0] == "llama3.1-8b"]
+    mine = {(r[i], r[i + 1]): r[-1] for r, i in at if r[i + 2] == "1"}                 # task, T: study figure
+    assert mine[("letters", "1")] == "78" and mine[("integers", "1")] == "137" and mine[("integers", "2")] == "-"
+
+
+def test_paraphrase_table_keeps_a_models_formats_apart(every_kind, tmp_path):
+    """A model's chat and raw runs are two rows, each with its own chi-square."""
+    out, a, _ = every_kind
+    res_dir = tmp_path / "res"
+    shutil.copytree(out / "integers", res_dir / "integers")
+    raw = next((res_dir / "integers").glob(f"{slug(a)}-*.jsonl"))
+    recs = [json.loads(x) for x in raw.read_text().splitlines()]
+    chat = []
+    for rec in recs:
+        if rec["type"] == "run":
+            rec = {**rec, "config": {**rec["config"], "format": "chat"}}
+        elif rec["type"] == "unit":
+            rec = {**rec, "chi2_sampled": rec["chi2_sampled"] + 9000}
+        chat.append(json.dumps(rec))
+    raw.with_name(f"{slug(a)}-chatchatch.jsonl").write_text("\n".join(chat) + "\n")
+    _ok(["report", str(res_dir)])
+    rows = _rows(_section((res_dir / "report.html").read_text(), "paraphrases"))
+    want = next(u["chi2_sampled"] for u in recs if u["type"] == "unit" and u["temperature"] == 1.0)
+    got = {r[0]: r[1] for r in rows if r[0].startswith(a)}
+    assert got == {f"{a} (raw)": f"{want:.0f}", f"{a} (chat)": f"{want + 9000:.0f}"}
+
+
+def test_tradeoff_kind_from_registry_format_or_scores(every_kind, tmp_path):
+    """Base or aligned: the registry entry, else the kind given, else the runs' prompt format; else
+    unknown (never "base" by default)."""
+    out, a, b = every_kind
+    res_dir = tmp_path / "res"
+    shutil.copytree(out / "determinism-rps", res_dir / "determinism-rps")
+    for f in (res_dir / "determinism-rps").glob(f"{slug(b)}-*.jsonl"):
+        f.write_text(f.read_text().replace('"format": "raw"', '"format": "chat"'))
+    scores = tmp_path / "scores.csv"
+    scores.write_text(f"model,score\n{a},50\n{b},60\nembedded:aligned,40\nllama3.1-8b,45\nsomething-else,30\n")
+    _ok(["report", str(res_dir), "--scores", str(scores)])
+    kinds = {r[0]: r[2] for r in _rows(_section((res_dir / "report.html").read_text(), "tradeoff"), 1)}
+    assert kinds == {a: "base", b: "aligned", "embedded:aligned": "aligned", "llama3.1-8b": "base",
+                     "something-else": "unknown"}
+
+
+def test_report_out_may_be_a_directory(every_kind, tmp_path):
+    out, _, _ = every_kind
+    (tmp_path / "existing").mkdir()
+    for target in (tmp_path / "existing", tmp_path / "new"):
+        res = json.loads(_ok(["report", str(out), "--out", str(target), "--json"]).output)
+        assert res["html"] == str(target / "report.html") and (target / "report.md").exists()
 
 
 def test_chromium_screenshot(every_kind, tmp_path):

@@ -9,13 +9,15 @@ import time
 from pathlib import Path
 
 from ..errors import UserError
+from . import sections_answers as ans
+from . import sections_compare
 from . import sections_creative as creative
 from . import sections_personas, sections_poetry
 from . import sections_random as rnd
 from .collect import collect
 from .page import Section, render_html, render_markdown
 
-ORDER = (rnd.answers, rnd.paraphrases, rnd.temperature, rnd.sequences, rnd.games, rnd.reward, creative.entropy,
+ORDER = (sections_compare.summary, ans.answers, ans.paraphrases, ans.temperature, rnd.sequences, rnd.games, rnd.reward, creative.entropy,
          creative.attractor, creative.diversity, sections_personas.personas, sections_poetry.poetry)
 
 
@@ -39,12 +41,31 @@ def read_scores(path) -> dict:
     return out
 
 
+EMBEDDED = ("embedded:base", "embedded:aligned")
+EMBEDDED_NOTE = ("Note: the embedded pair is a demo, not a matched base/aligned pair: embedded:base is gemma-3-270m "
+                 "(base) and embedded:aligned is SmolLM2-135M-Instruct, two families of different sizes. "
+                 "SmolLM2-135M-Instruct at T = 1 often writes word salad and comes out more diverse than gemma-3-270m "
+                 "base, the opposite of both studies' findings; use these models to see how the probes work, not as "
+                 "evidence for or against the studies.")
+
+
+def report_path(root: Path, out) -> Path:
+    """`--out`: a directory (an existing one, or a new path without .html/.htm) gets report.html inside;
+    else the file itself."""
+    if not out:
+        return root / "report.html"
+    out = Path(out)
+    if out.is_dir() or (not out.exists() and out.suffix.lower() not in (".html", ".htm")):
+        return out / "report.html"
+    return out
+
+
 def run_report(results_dir="results", out=None, scores=None) -> dict:
     root = Path(results_dir)
     if not root.is_dir():
         raise UserError(f"no results directory {results_dir}; run a probe first (e.g. probe compare --quick)")
     res = collect(root)
-    out = Path(out) if out else root / "report.html"
+    out = report_path(root, out)
     try:
         import matplotlib  # noqa: F401
     except ImportError:
@@ -73,8 +94,11 @@ def run_report(results_dir="results", out=None, scores=None) -> dict:
     title = "logitscope report"
     intro = (f"{len(res.runs)} result files under {root.resolve()}; written {time.strftime('%Y-%m-%d %H:%M')}. "
              "West & Potts 2025 (Base Models Beat Aligned Models at Randomness and Creativity) and Mohammadi 2024 "
-             "(Creativity Has Left the Chat); the study's published figure sits beside ours where a run used one "
-             "of its models.")
+             "(Creativity Has Left the Chat): each table is followed by the studies' published numbers, labelled "
+             "by the study model they come from; a run of a study model also shows its own study figure in its "
+             "row.")
+    if {r.model for r in res.runs} & set(EMBEDDED):
+        intro += " " + EMBEDDED_NOTE
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_html(title, intro, sections, out.parent), encoding="utf-8")
     md = out.with_suffix(".md")

@@ -29,6 +29,14 @@ class Run:
     def summary(self) -> dict | None:
         return self.summaries[-1] if self.summaries else None
 
+    def by_n(self, key: str) -> list[dict]:
+        """The newest summary for each distinct run size (`key`: "sequences", "games", "samples",
+        "texts"), smallest n first: a file holds every run of its config, one summary per run."""
+        got: dict = {}
+        for s in self.summaries:
+            got[s.get(key)] = s
+        return [got[k] for k in sorted(got, key=lambda k: (k is None, k or 0))]
+
     @property
     def model(self) -> str:
         return self.config.get("model") or self.config.get("reward_model") or (self.summary or {}).get("model") or "?"
@@ -43,6 +51,36 @@ class Results:
 
     def of(self, *tasks) -> list[Run]:
         return [r for r in self.runs if r.task in tasks]
+
+    def sized(self, task: str, key: str) -> list[tuple[Run, dict]]:
+        """(run, summary) for every run size of every file of a task: one row per (model, settings, n)."""
+        return [(r, s) for r in self.of(task) for s in r.by_n(key)]
+
+
+PARTIAL = {"rounds"}        # work in flight a task resumes from (games: each round of the games in flight)
+HIDDEN = {"task", "model", "prompts", "templates", "chat_prompt", "source"}
+
+
+def differing(runs, skip=("format",)) -> dict:
+    """{run path: "key value; ..."}: the config settings that tell a model's runs apart (the keys
+    whose values differ between runs of the same model; `skip`: keys shown elsewhere), "" where a
+    model has one run."""
+    by_model: dict = {}
+    for r in runs:
+        by_model.setdefault(r.model, []).append(r)
+    out = {}
+    for group in by_model.values():
+        keys = sorted({k for r in group for k in r.config} - HIDDEN - set(skip))
+        keys = [k for k in keys if len({json.dumps(r.config.get(k), sort_keys=True, default=str) for r in group}) > 1]
+        for r in group:
+            out[r.path] = "; ".join(f"{k} {_short(r.config.get(k))}" for k in keys)
+    return out
+
+
+def _short(v) -> str:
+    if isinstance(v, str):
+        return repr(v if len(v) <= 40 else v[:40] + "...")
+    return json.dumps(v, default=str)
 
 
 def collect(root) -> Results:
@@ -72,6 +110,8 @@ def collect(root) -> Results:
                 run.units.append(rec)
             elif kind == "summary":
                 run.summaries.append(rec)
+            elif kind in PARTIAL:
+                continue
             else:
                 res.problems.append((f, n, "a record without a known type"))
         if run.header or run.units or run.summaries:

@@ -20,6 +20,10 @@ class Section:
     def text(self, s: str):
         self.blocks.append({"kind": "text", "text": s})
 
+    def links(self, lead: str, items):
+        """A line of links: `lead` then (label, path) items, relative to the report in both renderings."""
+        self.blocks.append({"kind": "links", "lead": lead, "items": [(str(t), Path(p)) for t, p in items]})
+
     def table(self, headers, rows, caption: str = ""):
         self.blocks.append({"kind": "table", "headers": [str(h) for h in headers],
                             "rows": [["" if c is None else str(c) for c in r] for r in rows], "caption": caption})
@@ -32,7 +36,7 @@ class Section:
             import matplotlib.pyplot as plt
             buf = io.BytesIO()
             fig_or_path.tight_layout()
-            fig_or_path.savefig(buf, format="png", dpi=110)
+            fig_or_path.savefig(buf, format="png", dpi=110, bbox_inches="tight")
             plt.close(fig_or_path)
             data = buf.getvalue()
         self.blocks.append({"kind": "figure", "png": data, "caption": caption, "name": name})
@@ -76,6 +80,9 @@ def render_html(title: str, intro: str, sections: list[Section], base: Path) -> 
         for b in s.blocks:
             if b["kind"] == "text":
                 parts.append(f"<p>{html.escape(b['text'])}</p>")
+            elif b["kind"] == "links":
+                items = "; ".join(f"<a href='{html.escape(_rel(p, base))}'>{html.escape(t)}</a>" for t, p in b["items"])
+                parts.append(f"<p>{html.escape(b['lead'])} {items}</p>")
             elif b["kind"] == "table":
                 head = "".join(f"<th>{html.escape(h)}</th>" for h in b["headers"])
                 body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in b["rows"])
@@ -104,6 +111,8 @@ def render_markdown(title: str, intro: str, sections: list[Section], files: Path
         for b in s.blocks:
             if b["kind"] == "text":
                 lines += [b["text"], ""]
+            elif b["kind"] == "links":
+                lines += [b["lead"] + " " + "; ".join(f"[{t}]({_rel(p, base)})" for t, p in b["items"]), ""]
             elif b["kind"] == "table":
                 if b["caption"]:
                     lines += [f"*{b['caption']}*", ""]

@@ -6,6 +6,25 @@ from pathlib import Path
 
 HINT = 'figures skipped: matplotlib is not installed (pip install -e ".[plots]")'
 
+# One colour per model in every figure: fixed for the embedded pair and the oracle, else a colour
+# picked from PALETTE by a hash of the model's registry name (or spec), the same in every process.
+FIXED = {"embedded:base": "#1f77b4", "embedded:aligned": "#ff7f0e", "uniform": "#7f7f7f"}
+PALETTE = ("#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#1b9e77", "#d95f02",
+           "#7570b3", "#e7298a", "#66a61e", "#a6761d", "#393b79", "#637939", "#843c39")
+
+
+def model_colour(name: str) -> str:
+    """The colour of a model in every figure (report and task PNGs): stable per model name, any
+    spelling of a registry name giving the same colour."""
+    import hashlib
+
+    from ..kernels.models.registry import lookup
+    entry = lookup(name) if name else None
+    key = entry.name if entry is not None else str(name)
+    if key in FIXED:
+        return FIXED[key]
+    return PALETTE[int(hashlib.sha256(key.encode()).hexdigest(), 16) % len(PALETTE)]
+
 
 def _plt():
     try:
@@ -30,7 +49,7 @@ def answer_bars(rows: list[dict], path: Path, title: str) -> Path | str:
     width = 0.8 / max(len(first), 1)
     for j, (model, r) in enumerate(first.items()):
         ax.bar([i + j * width for i in range(len(labels))], [r["probs"][a] for a in labels], width,
-               label=f"{model} (valid {r['valid_mass']:.2f})")
+               label=f"{model} (valid {r['valid_mass']:.2f})", color=model_colour(model))
     ax.axhline(1 / len(labels), color="gray", lw=0.8, ls="--", label="uniform")
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(labels))], labels)
     ax.set_ylabel("P(answer | valid)")
@@ -49,8 +68,10 @@ def temperature_curve(rows: list[dict], path: Path, title: str) -> Path | str:
         pts = sorted((r["temperature"], r) for r in rows if r["model"] == model and r["top_p"] == 1.0)
         if not pts:
             continue
-        a1.plot([t for t, _ in pts], [r["entropy_bits"] for _, r in pts], marker="o", label=model)
-        a2.plot([t for t, _ in pts], [r["chi2_expected"] for _, r in pts], marker="o", label=model)
+        a1.plot([t for t, _ in pts], [r["entropy_bits"] for _, r in pts], marker="o", label=model,
+                color=model_colour(model))
+        a2.plot([t for t, _ in pts], [r["chi2_expected"] for _, r in pts], marker="o", label=model,
+                color=model_colour(model))
     a1.set_xlabel("temperature"), a1.set_ylabel("answer entropy (bits)")
     a2.set_xlabel("temperature"), a2.set_ylabel("expected chi-square"), a2.set_yscale("log")
     a1.legend(fontsize=7)
@@ -65,38 +86,57 @@ def position_heatmaps(rows: list[dict], path: Path, title: str) -> Path | str:
         return HINT
     fig, axes = plt.subplots(1, len(rows), figsize=(3.6 * len(rows), 3.6), squeeze=False)
     for ax, r in zip(axes[0], rows):
-        ax.imshow(r["position_counts"], aspect="auto", cmap="viridis", origin="lower")
-        ax.set_title(f"{r['model']} T={r['temperature']:g}", fontsize=8)
-        ax.set_xlabel("position"), ax.set_ylabel("value")
+        heatmap(fig, ax, r["position_counts"], f"{r['model']} T={r['temperature']:g}")
     fig.suptitle(title)
     return _save(fig, plt, path)
+
+
+def heatmap(fig, ax, counts, title: str) -> None:
+    """Value x position counts with a colourbar (Figure 6)."""
+    im = ax.imshow(counts, aspect="auto", cmap="viridis", origin="lower")
+    fig.colorbar(im, ax=ax, label="sequences", fraction=0.08, pad=0.03)
+    ax.set_title(title, fontsize=8), ax.set_xlabel("position (1st .. 10th number)"), ax.set_ylabel("value")
+    ax.set_xticks(range(10), [str(i) for i in range(1, 11)], fontsize=7)
 
 
 def _save(fig, plt, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path
 
 
 def entropy_curves(rows: list[dict], path: Path, title: str) -> Path | str:
     """Full-vocabulary and top-5 entropy (bits) against token position, one line per model with its
-    95% band over samples (Mohammadi 2024's token-entropy figure)."""
+    95% band over samples (Mohammadi 2024's token-entropy figure), saved as a PNG."""
     plt = _plt()
     if plt is None:
         return HINT
+    return _save(entropy_figure(rows, title), plt, path)
+
+
+def entropy_figure(rows: list[dict], title: str, labels: list[str] | None = None):
+    """The entropy-by-position figure (a matplotlib figure); `labels` name the lines (default: the
+    model and its token-weighted mean top-5 entropy)."""
+    plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharex=True)
+    seen: dict = {}
+    styles = []                         # a model's second run dashed, third dotted...
+    for r in rows:
+        seen[r["model"]] = seen.get(r["model"], -1) + 1
+        styles.append(("-", "--", ":", "-.")[seen[r["model"]] % 4])
     for ax, key, name in ((axes[0], "top5_by_position", "top-5 entropy (bits)"),
                           (axes[1], "entropy_by_position", "full-vocabulary entropy (bits)")):
-        for r in rows:
+        for i, r in enumerate(rows):
             c = r[key]
             x = list(range(1, len(c["mean"]) + 1))
-            line, = ax.plot(x, c["mean"], lw=1.4, label=f"{r['model']} (mean {r['mean_top5_entropy_bits']:.2f} top-5)"
-                            if key == "top5_by_position" else r["model"])
+            label = labels[i] if labels else f"{r['model']} (mean {r['mean_top5_entropy_bits']:.3f} top-5)"
+            colour = model_colour(r["model"])
+            ax.plot(x, c["mean"], lw=1.4, color=colour, ls=styles[i], label=label if key == "top5_by_position" else None)
             lo = [m if v != v else v for m, v in zip(c["mean"], c["lo"])]     # no band where n < 2
             hi = [m if v != v else v for m, v in zip(c["mean"], c["hi"])]
-            ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, lw=0)
+            ax.fill_between(x, lo, hi, color=colour, alpha=0.15, lw=0)
         ax.set_xlabel("generated token")
         ax.set_ylabel(name)
     axes[0].axhline(2.3219, color="gray", lw=0.8, ls="--")
@@ -104,24 +144,23 @@ def entropy_curves(rows: list[dict], path: Path, title: str) -> Path | str:
                  transform=axes[0].get_yaxis_transform())
     axes[0].set_ylim(0, 2.6)
     axes[1].set_ylim(bottom=0)
-    axes[0].legend(fontsize=7, loc="lower right")
+    fig.legend(fontsize=7, loc="upper center", ncol=min(len(rows), 2), bbox_to_anchor=(0.5, 0.0))
     fig.suptitle(title, fontsize=10)
-    return _save(fig, plt, path)
+    return fig
 
 
 MARKERS = "osD^v<>ph*"
 
 
 def scatter_map(groups: list, path: Path, title: str) -> Path | str:
-    """A 2-D map of texts: groups = [(label, xy [n, 2], cluster labels [n])]; colour = group,
-    marker = cluster within the group."""
+    """A 2-D map of texts: groups = [(model, xy [n, 2], cluster labels [n])]; colour = the model's
+    (`model_colour`), marker = cluster within the group."""
     plt = _plt()
     if plt is None:
         return HINT
     fig, ax = plt.subplots(figsize=(7, 5.2))
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for g, (label, xy, clusters) in enumerate(groups):
-        c = colours[g % len(colours)]
+    for label, xy, clusters in groups:
+        c = model_colour(label)
         for k in sorted(set(clusters)):
             pts = [p for p, lab in zip(xy, clusters) if lab == k]
             ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=22, color=c, alpha=0.75,
@@ -144,11 +183,11 @@ def rank_figure(res: dict, path: Path):
     width = 0.8 / max(len(models), 1)
     for j, m in enumerate(models):
         x = np.arange(len(axes)) + j * width
-        a1.bar(x, [res["wins"][a].get(m, 0) for a in axes], width, label=m)
+        a1.bar(x, [res["wins"][a].get(m, 0) for a in axes], width, label=m, color=model_colour(m))
         s = [res["models"][a].get(m, {"strength": np.nan, "lo": np.nan, "hi": np.nan}) for a in axes]
         a2.errorbar(x, [v["strength"] for v in s], yerr=[[v["strength"] - v["lo"] for v in s],
                                                          [v["hi"] - v["strength"] for v in s]],
-                    fmt="o", capsize=3, label=m)
+                    fmt="o", capsize=3, label=m, color=model_colour(m))
     for ax in (a1, a2):
         ax.set_xticks(np.arange(len(axes)) + 0.4 - width / 2, axes)
     a1.set_ylabel("contests won"), a1.set_title("wins per model and axis", fontsize=9)

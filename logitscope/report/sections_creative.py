@@ -7,30 +7,47 @@ import math
 import statistics
 from pathlib import Path
 
+from . import outputs, references
 from .page import Section
+from .plots import model_colour
 from .sections_random import _f, _plt
 
 
 def entropy(res) -> Section | None:
-    runs = [r for r in res.of("entropy") if r.summary]
-    if not runs:
+    rows_ = res.sized("entropy", "samples")
+    if not rows_:
         return None
     s = Section("entropy", "Token entropy of open-ended text")
-    rows = [[r.model, r.summary["format"], r.summary["samples"], r.summary["tokens"],
-             _f(r.summary["mean_top5_entropy_bits"], ".3f"),
-             "[" + ", ".join(_f(x, ".3f") for x in (r.summary["top5_entropy_ci95"] or [None, None])) + "]",
-             _f(r.summary["mean_entropy_bits"], ".3f"), _f(100 * r.summary["low_entropy_share"], ".1f")] for r in runs]
-    s.table(["model", "format", "samples", "tokens", "top-5 H (bits)", "95% CI", "full H (bits)", "% tokens < 0.1 bit"],
-            rows, "top-5 entropy renormalised over the five most likely tokens: 0 .. 2.32 bits (Mohammadi 2024)")
-    from .plots import entropy_curves
-    out = entropy_curves([r.summary for r in runs], res.root / ".report" / "entropy.png", "token entropy by position")
-    if isinstance(out, Path):
-        s.figure(out, "top-5 and full entropy by generated position, 95% band over samples", "entropy")
-    page = res.root / "entropy" / "tokens.html"
-    if page.exists():
-        s.text(f"Every token coloured by its probability, with its top 5: {page}")
-    s.provenance(runs)
+    s.text("Entropy of each generated token's next-token distribution in bits: full vocabulary, and top 5 "
+           "renormalised over the five most likely tokens (0 .. 2.32 bits, Mohammadi 2024). Means are "
+           "token-weighted over every generated token of the run; each 95% CI is a percentile bootstrap over "
+           "texts of that same mean. One row per run (n = texts).")
+    rows = []
+    for r, m in rows_:
+        rows.append([r.model, m["format"], m["samples"], r.config.get("max_new_tokens", "-"),
+                     f"{m['temperature']:g}", f"{m['top_p']:g}", m["tokens"], _f(m["mean_top5_entropy_bits"], ".3f"),
+                     _ci(m.get("top5_entropy_ci95")), _f(m["mean_entropy_bits"], ".3f"), _ci(m.get("entropy_ci95")),
+                     _f(100 * m["low_entropy_share"], ".1f") if m["low_entropy_share"] is not None else "-"])
+    s.table(["model", "format", "n", "max tokens", "T", "top-p", "tokens", "top-5 H (bits/token)", "95% CI",
+             "full H (bits/token)", "95% CI", "% tokens < 0.1 bit"], rows,
+            "token-weighted means per generated token; CI: bootstrap over texts (older runs: a t-interval over "
+            "per-text means, as their summary recorded)")
+    references.mohammadi(s, "entropy")
+    from .plots import entropy_figure
+    labels = [f"{r.model} (n={m['samples']}, {r.config.get('max_new_tokens', '?')} tokens, T={m['temperature']:g}; "
+              f"mean {m['mean_top5_entropy_bits']:.3f})" for r, m in rows_]
+    s.figure(entropy_figure([m for _, m in rows_], "token entropy by position", labels),
+             "top-5 and full entropy by generated position, 95% band over samples (t-interval per position)", "entropy")
+    pages = [(f"{r.model} (n={m['samples']})", outputs.tokens_page(r.path, m["samples"])) for r, m in rows_]
+    pages = [(t, p) for t, p in pages if p.exists()]
+    if pages:
+        s.links("Every token coloured by its probability, with its top 5 on hover:", pages)
+    s.provenance(res.of("entropy"))
     return s
+
+
+def _ci(ci) -> str:
+    return "-" if not ci else "[" + ", ".join(_f(x, ".3f") for x in ci) + "]"
 
 
 def attractor(res) -> Section | None:
@@ -54,6 +71,10 @@ def attractor(res) -> Section | None:
                          f"{e['mean_rouge_l_perturbed']:.3f} / {e['mean_rouge_l_control']:.3f}"])
     s.table(["model", "edit", "attraction (bits/token)", "first 8 tokens", "after 8", "recovered", "median token",
              "ROUGE-L perturbed / control"], rows)
+    references.mohammadi(s, "attractor")
+    pages = sorted((res.root / "attractor").glob("*.html"))
+    if pages:
+        s.links("Original, perturbed and control continuations, every token coloured:", [(p.name, p) for p in pages])
     s.provenance(runs)
     return s
 
@@ -78,23 +99,78 @@ def _recovery(e: dict) -> list[str]:
             _f(e["median_recovery_token"], "g") if e["recovered"] else "not recovered"]
 
 def diversity(res) -> Section | None:
-    runs = [r for r in res.of("diversity") if r.summary]
-    if not runs:
+    rows_ = res.sized("diversity", "texts")
+    if not rows_:
         return None
     s = Section("diversity", "Semantic diversity")
-    rows = [[r.model, r.summary["format"], r.summary["texts"], f"{r.summary['embedding_cosine']['mean']:.3f}",
-             "[" + ", ".join(f"{x:.3f}" for x in r.summary["embedding_cosine"]["ci95"]) + "]",
-             _f(r.summary["tfidf_cosine"], ".3f"), *[_f(r.summary["distinct"][n], ".3f") for n in ("1", "2", "3")],
-             _f(r.summary["compression_ratio"], ".2f"), r.summary["clusters"]["k"],
-             " ".join(map(str, r.summary["clusters"]["sizes"]))] for r in runs]
-    s.table(["model", "format", "texts", "embedding cos", "95% CI", "TF-IDF cos", "distinct-1", "distinct-2",
-             "distinct-3", "gzip ratio", "k", "cluster sizes"], rows,
-            "similarity: lower = more diverse; gzip ratio: higher = more repetitive")
-    fig = res.root / "diversity" / "map.png"
-    if fig.exists():
-        s.figure(fig, "texts of both models on a 2-D map of their sentence embeddings", "diversity-map")
-    s.provenance(runs)
+    rows = [[r.model, m["format"], m["texts"], r.config.get("max_new_tokens", "-"), f"{m['temperature']:g}",
+             f"{m['top_p']:g}", f"{m['embedding_cosine']['mean']:.3f}",
+             "[" + ", ".join(f"{x:.3f}" for x in m["embedding_cosine"]["ci95"]) + "]",
+             _f(m["tfidf_cosine"], ".3f"), *[_f(m["distinct"][n], ".3f") for n in ("1", "2", "3")],
+             _f(m["compression_ratio"], ".2f"), m["clusters"]["k"], " ".join(map(str, m["clusters"]["sizes"]))]
+            for r, m in rows_]
+    s.table(["model", "format", "n", "max tokens", "T", "top-p", "embedding cos", "95% CI", "TF-IDF cos",
+             "distinct-1", "distinct-2", "distinct-3", "gzip ratio", "k", "cluster sizes"], rows,
+            "one row per run (n = texts); similarity: lower = more diverse; gzip ratio: higher = more repetitive; "
+            "CI: bootstrap over texts")
+    references.mohammadi(s, "diversity")
+    for png in sorted((res.root / "diversity").glob("*.map.png")):
+        info = _manifest(png)
+        if info is None:
+            continue
+        runs = ", ".join(f"{m} (n={n})" for m, n in zip(info["models"], info["texts"]))
+        s.figure(png, f"sentence embeddings of {runs} on a 2-D map ({info.get('method', '?')}): colour = model, "
+                      "marker = its k-means cluster", f"diversity-{png.stem}")
+    s.provenance(res.of("diversity"))
     return s
+
+
+def _manifest(png: Path) -> dict | None:
+    import json
+    try:
+        return json.loads(png.with_suffix(".json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+ALIGNED_FORMATS = {"chat", "tulu", "llama3-instruct"}
+
+
+def model_kind(model: str, formats: set, stated: str | None) -> tuple[str, str]:
+    """(base | aligned | unknown, how it was decided): the registry entry when there is one (its
+    prompt format: raw = base), else the kind the scores file states, else the prompt format the
+    model's runs used (raw = base, a chat / instruct format = aligned, mixed = unknown)."""
+    from ..kernels.models.registry import lookup
+    entry = lookup(model) if model else None
+    if entry is not None and entry.kind == "causal-lm":
+        return ("base" if entry.format == "raw" else "aligned"), f"registry ({entry.name}: format {entry.format})"
+    if stated in ("base", "aligned"):
+        return stated, "scores file"
+    kinds = {"base" if f == "raw" else "aligned" if f in ALIGNED_FORMATS else "unknown" for f in formats}
+    if len(kinds) == 1 and kinds != {"unknown"}:
+        return kinds.pop(), f"prompt format of its runs ({', '.join(sorted(formats))})"
+    return "unknown", "no registry entry, no kind given" + (", mixed formats" if len(formats) > 1 else "")
+
+
+def _measures(res) -> dict:
+    """{measure: {model: value}}, higher = less predictable; per model its largest run (by n)."""
+    out: dict = {}
+    for r in res.runs:
+        if r.task == "integers":
+            for u in r.units:
+                if u.get("paraphrase") == 0 and u.get("temperature") == 1.0 and u.get("top_p") == 1.0:
+                    out.setdefault("-chi2 integers", {})[r.model] = -u["chi2_expected"]
+        for task, key, name, value in (
+                ("determinism-rps", "games", "net rps", lambda m: m["net_score"]),
+                ("determinism-hide-seek", "games", "net hide-seek", lambda m: m["net_score"]),
+                ("sequences", "sequences", "-repeat MSE sequences", lambda m: -m["repeat_mse_vs_uniform"]
+                 if m.get("repeat_mse_vs_uniform") is not None else None),
+                ("diversity", "texts", "1 - embedding cos", lambda m: 1 - m["embedding_cosine"]["mean"])):
+            if r.task == task and r.summaries:
+                v = value(r.by_n(key)[-1])
+                if v is not None:
+                    out.setdefault(name, {})[r.model] = v
+    return out
 
 
 def tradeoff(res, scores: dict) -> Section | None:
@@ -102,20 +178,12 @@ def tradeoff(res, scores: dict) -> Section | None:
     if not scores:
         return None
     from ..probes.ranking import spearman
-    from .study import study_name
-    measures = {}
+    measures = _measures(res)
+    formats: dict = {}
     for r in res.runs:
-        m = r.summary or {}
-        if r.task == "integers":
-            for u in r.units:
-                if u.get("paraphrase") == 0 and u.get("temperature") == 1.0 and u.get("top_p") == 1.0:
-                    measures.setdefault("-chi2 integers", {})[r.model] = -u["chi2_expected"]
-        elif r.task in ("determinism-rps", "determinism-hide-seek") and m:
-            measures.setdefault(f"net {m['game']}", {})[r.model] = m["net_score"]
-        elif r.task == "sequences" and m.get("repeat_mse_vs_uniform") is not None:
-            measures.setdefault("-repeat MSE sequences", {})[r.model] = -m["repeat_mse_vs_uniform"]
-        elif r.task == "diversity" and m:
-            measures.setdefault("1 - embedding cos", {})[r.model] = 1 - m["embedding_cosine"]["mean"]
+        if r.config.get("format"):
+            formats.setdefault(r.model, set()).add(r.config["format"])
+    kinds = {m: model_kind(m, formats.get(m, set()), v.get("kind")) for m, v in scores.items()}
     s = Section("tradeoff", "Benchmark score vs unpredictability (Figure 1)")
     plt = _plt()
     names = [k for k, v in measures.items() if len(set(v) & set(scores)) >= 2]
@@ -127,15 +195,15 @@ def tradeoff(res, scores: dict) -> Section | None:
     for ax, name in zip(axes[0], names):
         common = sorted(set(measures[name]) & set(scores))
         for mdl in common:
-            entry = study_name(mdl)
-            kind = scores[mdl].get("kind") or ("base" if entry is None or "instruct" not in entry and "tulu" not in entry
-                                               else "aligned")
-            ax.scatter(scores[mdl]["score"], measures[name][mdl], marker="o" if kind == "base" else "^",
-                       color="tab:blue" if kind == "base" else "tab:red")
+            kind = kinds[mdl][0]
+            ax.scatter(scores[mdl]["score"], measures[name][mdl], marker={"base": "o", "aligned": "^"}.get(kind, "s"),
+                       color=model_colour(mdl), edgecolor="black" if kind == "unknown" else None)
             ax.annotate(mdl, (scores[mdl]["score"], measures[name][mdl]), fontsize=6)
         rho = spearman({m: scores[m]["score"] for m in common}, {m: measures[name][m] for m in common})
         rows.append([name, len(common), _f(rho and rho["rho"], "+.2f")])
         ax.set_xlabel("benchmark score"), ax.set_ylabel(name)
-    s.figure(fig, "circles: base models, triangles: aligned", "tradeoff")
+    s.figure(fig, "circles: base models, triangles: aligned, squares: unknown; colour = model", "tradeoff")
     s.table(["measure (higher = less predictable)", "models", "Spearman rho with score"], rows)
+    s.table(["model", "score", "kind", "decided by"], [[m, f"{v['score']:g}", *kinds[m]] for m, v in scores.items()],
+            "base or aligned")
     return s

@@ -43,10 +43,14 @@ def run_diversity(models, *, prompt=PROMPT, samples=100, max_new_tokens=128, tem
 
 
 def diversity_map(rows, out, seed=0) -> Path | str:
-    """Both models' texts on one 2-D map, coloured by model (PNG)."""
+    """Both models' texts on one 2-D map, coloured by model (PNG, named by the run:
+    `report.outputs.diversity_map`), and a `.json` beside it naming the runs."""
+    import json
+
     import numpy as np
 
     from ...probes.diversity import map_2d
+    from ...report.outputs import diversity_map as map_path
     from ...report.plots import scatter_map
     emb = np.concatenate([r["_emb"] for r in rows])
     xy, method = map_2d(emb, seed)
@@ -55,5 +59,11 @@ def diversity_map(rows, out, seed=0) -> Path | str:
         n = len(r["_texts"])
         groups.append((r["model"], xy[start:start + n], r["clusters"]["labels"]))
         start += n
-    return scatter_map(groups, Path(out) / "diversity" / "map.png",
-                       f"{rows[0]['prompt']!r}: sentence embeddings ({method}), colour = model, marker = its cluster")
+    path = map_path([r["results"] for r in rows], rows[0]["texts"])
+    got = scatter_map(groups, path, f"{rows[0]['prompt']!r}: sentence embeddings ({method}), colour = model, "
+                                    "marker = its cluster")
+    if isinstance(got, Path):
+        path.with_suffix(".json").write_text(json.dumps({"results": [r["results"] for r in rows],
+                                                         "models": [r["model"] for r in rows],
+                                                         "texts": [r["texts"] for r in rows], "method": method}))
+    return got

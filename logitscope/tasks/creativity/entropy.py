@@ -11,7 +11,6 @@ Prompt: "Steve is the CEO of a startup company" is the study's (Mohammadi 2024, 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from .open_text import check_args, generated
 
@@ -44,18 +43,20 @@ def run_entropy(models, *, prompt=PROMPT, samples=20, max_new_tokens=64, tempera
 
 
 def entropy_outputs(rows, texts, out) -> list:
-    """The PNG (entropy by position) and the HTML page (every token coloured, top 5 on hover)."""
-    from ...report import tokens_html
+    """This run's PNG (entropy by position) and one HTML page per model (every token coloured, top 5
+    on hover), named by the run (`report.outputs`: entropy/<hash>-n<N>.png, <model>-<hash>-n<N>.tokens.html)."""
+    from ...report import outputs, tokens_html
     from ...report.plots import entropy_curves
-    folder = Path(out) / "entropy"
-    fig = entropy_curves(rows, folder / "entropy.png", f"token entropy: {rows[0]['prompt']!r}")
-    sections = []
+    fig = entropy_curves(rows, outputs.entropy_png([r["results"] for r in rows], rows[0]["samples"]),
+                         f"token entropy: {rows[0]['prompt']!r}")
+    pages = []
     for r in rows:
         prompt_text, recs = texts[r["model"]]
         body = tokens_html.samples_body(prompt_text, recs)
-        sections.append((r["model"], f"format {r['format']}; mean top-5 entropy {r['mean_top5_entropy_bits']:.3f} "
-                                     f"bits; {100 * r['low_entropy_share']:.0f}% of tokens below 0.1 bits", body))
-    page = tokens_html.page("Token entropy", sections,
-                            f"prompt {rows[0]['prompt']!r}, T={rows[0]['temperature']:g}, "
-                            f"top-p={rows[0]['top_p']:g}, seed {rows[0]['seed']}")
-    return [fig, tokens_html.write(folder / "tokens.html", page)]
+        section = (r["model"], f"format {r['format']}; mean top-5 entropy {r['mean_top5_entropy_bits']:.3f} "
+                               f"bits per token; {100 * r['low_entropy_share']:.0f}% of tokens below 0.1 bits", body)
+        page = tokens_html.page("Token entropy", [section],
+                                f"prompt {r['prompt']!r}, {r['samples']} samples, T={r['temperature']:g}, "
+                                f"top-p={r['top_p']:g}, seed {r['seed']}")
+        pages.append(tokens_html.write(outputs.tokens_page(r["results"], r["samples"]), page))
+    return [fig, *pages]
