@@ -355,3 +355,38 @@ def test_adding_a_longer_form_of_the_same_answer_changes_nothing(city_lm):
     assert m.classify(b"New York ")[:2] == (VALID, "NY")          # decided at the boundary
     assert m.spells(b"New York, New York Ci")[:2] == (VALID, "NY")
     assert m.classify(b"New York")[0] == LIVE
+
+
+@pytest.mark.parametrize("big_set", [4096, 3])
+def test_traced_paths_carry_each_answers_mass(adv_lm, monkeypatch, big_set):
+    """trace=True: an answer's paths sum to its probability; each path's probability is the product of
+    fresh next-token probabilities along it (a set path: its prefix times the set's summed mass), and
+    each explicit path's text spells its answer by the rule (`classify`)."""
+    monkeypatch.setattr(answers_mod, "BIG_SET", big_set)
+    monkeypatch.setattr(answers_mod, "_INDEXES", {})
+    tok = adv_lm.tokenizer
+    prompt = tok("1 7", add_special_tokens=False)["input_ids"]
+    d = answer_distribution(adv_lm, prompt, SPACE, min_mass=0.0, max_steps=3, trace=True)
+    assert d.paths and all(a["prob"] >= b["prob"] for a, b in zip(d.paths, d.paths[1:]))
+    for a in SPACE.labels:
+        assert sum(x["prob"] for x in d.paths if x["answer"] == a) == pytest.approx(d.answers[a], rel=1e-9, abs=1e-15)
+    ends = set(tok.all_special_ids)
+    ref = copy.deepcopy(adv_lm.model).double()
+
+    def lp(ids):
+        with torch.no_grad():
+            return torch.log_softmax(ref(torch.tensor([prompt + ids])).logits[0, -1], -1).exp()
+    for x in list(d.paths[:40]) + [x for x in d.paths if x["set"]][:10]:
+        want = 1.0
+        for k, t in enumerate(x["ids"]):
+            want *= float(lp(x["ids"][:k])[t])
+        if x["set"] is None:
+            ended = x["ids"][-1] in ends
+            text = tok.decode([t for t in x["ids"] if t not in ends])
+            assert classify(text, ended, SPACE) == ("valid", x["answer"]), (text, x)
+        else:
+            ids = answers_mod.answer_index(adv_lm, SPACE).set_ids
+            members = next(s for s in ids if list(s[:5]) == x["set"]["examples"] and len(s) == x["set"]["size"])
+            want *= float(lp(x["ids"])[torch.as_tensor(members)].sum())
+        assert x["prob"] == pytest.approx(want, rel=1e-4), x
+    assert not answer_distribution(adv_lm, prompt, SPACE, min_mass=0.0, max_steps=3).paths

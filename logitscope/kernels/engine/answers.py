@@ -45,6 +45,7 @@ class AnswerDist:
     top_p: float = 1.0
     forwards: int = 0
     exact: bool = True
+    paths: tuple = ()     # with trace=True: every valid token path, most probable first (see expand_exact)
 
     @property
     def renormalised(self) -> dict:
@@ -56,7 +57,7 @@ class AnswerDist:
                 "valid_mass": self.valid_mass, "invalid_mass": self.invalid_mass,
                 "unexplored_mass": self.unexplored_mass, "method": self.method,
                 "exact": self.exact, "temperature": self.temperature, "top_p": self.top_p,
-                "forwards": self.forwards}
+                "forwards": self.forwards, **({"paths": list(self.paths)} if self.paths else {})}
 
 
 def uniform_dist(space: AnswerSpace, method: str = "uniform") -> AnswerDist:
@@ -224,7 +225,7 @@ def prefill(lm, rows: list[list[int]]) -> Roots:
 
 @torch.inference_mode()
 def expand_exact(lm, roots: Roots, space: AnswerSpace, *, temperature=1.0, top_p=1.0,
-                 min_mass=1e-6, max_steps=MAX_STEPS, max_branches=MAX_BRANCHES) -> list[AnswerDist]:
+                 min_mass=1e-6, max_steps=MAX_STEPS, max_branches=MAX_BRANCHES, trace=False) -> list[AnswerDist]:
     """Exact answer distributions for each root row (the roots are not modified).
 
     Branches are expanded as a token tree on top of their root's cache row (tree attention): at
@@ -234,11 +235,16 @@ def expand_exact(lm, roots: Roots, space: AnswerSpace, *, temperature=1.0, top_p
     per branch. Roots are processed in memory-bounded groups.
 
     Pruning is explicit: branches below `min_mass`, past `max_steps` tokens, or beyond the
-    `max_branches` heaviest of a root at a step are counted in `unexplored_mass`."""
+    `max_branches` heaviest of a root at a step are counted in `unexplored_mass`.
+
+    `trace=True` keeps the token paths that carry each answer's mass (`AnswerDist.paths`, most
+    probable first): {"answer", "ids" (the path's token ids), "set" (None, or where the last step
+    is any of a big set of tokens that start with a boundary: {"size", "examples"} with its first ids),
+    "prob"}; the probabilities of an answer's paths sum to its probability."""
     check_settings(temperature, top_p)
     idx = answer_index(lm, space)
     n_roots, k = roots.logprobs.shape[0], len(space.labels)
-    acc = Accounts(n_roots, k)
+    acc = Accounts(n_roots, k, trace)
     forwards = 0
     group = root_group_size(lm, roots.mask.shape[1])
     for s in range(0, n_roots, group):
@@ -249,8 +255,17 @@ def expand_exact(lm, roots: Roots, space: AnswerSpace, *, temperature=1.0, top_p
     for r in range(n_roots):
         dists.append(AnswerDist({a: float(acc.valid[r, s]) for a, s in idx.slot.items()},
                                 float(acc.valid[r].sum()), float(acc.invalid[r]), float(acc.unexplored[r]),
-                                "exact", temperature, top_p, roots.forwards + forwards))
+                                "exact", temperature, top_p, roots.forwards + forwards,
+                                paths=_paths(idx, acc.paths[r]) if trace else ()))
     return dists
+
+
+def _paths(idx: AnswerIndex, found: list) -> tuple:
+    labels = idx.space.labels
+    out = [{"answer": labels[slot], "ids": list(ids),
+            "set": None if st is None else {"size": st[1], "examples": idx.set_ids[st[0]][:5].tolist()},
+            "prob": prob} for slot, ids, st, prob in found]
+    return tuple(sorted(out, key=lambda x: -x["prob"]))
 
 
 def first_token(lm, logprobs: torch.Tensor, space: AnswerSpace, *, temperature=1.0, top_p=1.0) -> list[AnswerDist]:
@@ -300,8 +315,9 @@ def _as_space(answers) -> AnswerSpace:
 
 
 def answer_distributions(lm, prompts, answers, *, method="exact", temperature=1.0, top_p=1.0,
-                         min_mass=1e-6, infix="", max_steps=MAX_STEPS) -> list[AnswerDist]:
-    """Answer distributions for many prompts (strings in the LM's format, or token-id lists)."""
+                         min_mass=1e-6, infix="", max_steps=MAX_STEPS, trace=False) -> list[AnswerDist]:
+    """Answer distributions for many prompts (strings in the LM's format, or token-id lists);
+    `trace=True` keeps the token paths of each answer (exact method; see `expand_exact`)."""
     space = _as_space(answers)
     check_settings(temperature, top_p)
     if getattr(lm, "is_oracle", False):
@@ -318,13 +334,13 @@ def answer_distributions(lm, prompts, answers, *, method="exact", temperature=1.
             out += first_token(lm, roots.logprobs, space, temperature=temperature, top_p=top_p)
         else:
             out += expand_exact(lm, roots, space, temperature=temperature, top_p=top_p,
-                                min_mass=min_mass, max_steps=max_steps)
+                                min_mass=min_mass, max_steps=max_steps, trace=trace)
     return out
 
 
 def answer_distribution(lm, prompt, answers, *, method="exact", temperature=1.0, top_p=1.0,
-                        min_mass=1e-6, infix="", max_steps=MAX_STEPS) -> AnswerDist:
+                        min_mass=1e-6, infix="", max_steps=MAX_STEPS, trace=False) -> AnswerDist:
     """P(answer) for one prompt; `answers` is an AnswerSpace, a spec like "0-10", a list of
     answers or a mapping answer -> surface forms."""
     return answer_distributions(lm, [prompt], answers, method=method, temperature=temperature,
-                                top_p=top_p, min_mass=min_mass, infix=infix, max_steps=max_steps)[0]
+                                top_p=top_p, min_mass=min_mass, infix=infix, max_steps=max_steps, trace=trace)[0]

@@ -21,10 +21,12 @@ HOST_DEVICES = ("cpu",)   # scores on these are gathered through numpy; elsewher
 
 
 class Accounts:
-    """Per root: valid mass per answer, invalid mass, unexplored (pruned) mass."""
+    """Per root: valid mass per answer, invalid mass, unexplored (pruned) mass; with `trace`, every
+    valid path: (answer slot, token ids, the set its last token came from or None, probability)."""
 
-    def __init__(self, n, k):
+    def __init__(self, n, k, trace: bool = False):
         self.valid, self.invalid, self.unexplored = np.zeros((n, k)), np.zeros(n), np.zeros(n)
+        self.paths = [[] for _ in range(n)] if trace else None
 
 
 def root_group_size(lm, length: int, *, budget_bytes: int | None = None, tree: int = 256) -> int:
@@ -49,8 +51,8 @@ def expand_group(lm, idx, roots, rows, acc, temperature, top_p, min_mass, max_st
     next_pos = roots.next_pos[sel.to(roots.next_pos.device)].to(dev)           # [R]
     slot_pos = (root_mask.long().cumsum(-1) - 1).clamp(min=0)                  # [R, L] positions of cache slots
     row_of = {r: i for i, r in enumerate(rows)}                                # root -> row of the cache tensors
-    # live branches: root, kv columns of its own tokens (ancestors first), text, mass
-    branches = [(r, [], b"", 1.0) for r in rows]
+    # live branches: root, kv columns of its own tokens (ancestors first), text, mass, token ids
+    branches = [(r, [], b"", 1.0, ()) for r in rows]
     _prepare(idx, [b""])
     dist = _roots_dist(idx, roots.logprobs[sel.to(roots.logprobs.device)], temperature, top_p)
     forwards = 0
@@ -81,7 +83,7 @@ def expand_group(lm, idx, roots, rows, acc, temperature, top_p, min_mass, max_st
                 path = branches[b][1]
                 if path:
                     see[i, q, path] = True
-                new_branches.append((r, path + [n_cols + q], text, m))
+                new_branches.append((r, path + [n_cols + q], text, m, branches[b][4] + (tok,)))
                 where.append((i, q))
         pos = (next_pos + depth).unsqueeze(-1).expand(n_rows, n_q)
         slot_pos = torch.cat([slot_pos, pos], -1)
@@ -168,6 +170,8 @@ def _classify(idx, branches, dist: _Dist, min_mass, last, acc):
             q = dist.set_mass[k, rows]                                     # laid out before the head (_prepare)
             np.add.at(acc.valid[:, slot], roots, m * q)
             got = got + q
+        if acc.paths is not None:
+            _trace(acc, idx, [branches[i] for i in rows], m, p, ids, valid, big, dist.set_mass[:, rows])
         np.add.at(acc.invalid, roots, np.maximum(m * (1.0 - got), 0.0))
         mass = m[:, None] * p[:, live_from:]
         go = np.zeros(mass.shape, dtype=bool) if last else mass >= min_mass
@@ -177,6 +181,18 @@ def _classify(idx, branches, dist: _Dist, min_mass, last, acc):
             kids.append((int(rows[bi]), int(ids[live_from + j]), live_text[j], float(mass[bi, j])))
     kids.sort(key=lambda k: k[0])                                          # stable: branch order, then id order
     return kids
+
+
+def _trace(acc, idx, branches, m, p, ids, valid, big, set_mass) -> None:
+    """Record each valid completion of these branches (same text) as a path with its probability."""
+    for j, b in enumerate(branches):
+        out = acc.paths[b[0]]
+        for slot, lo, hi in valid:
+            for c in range(lo, hi):
+                if p[j, c] > 0:
+                    out.append((slot, b[4] + (int(ids[c]),), None, float(m[j] * p[j, c])))
+        for slot, k in big:
+            out.append((slot, b[4], (k, len(idx.set_ids[k])), float(m[j] * set_mass[k, j])))
 
 
 def _prepare(idx, texts) -> None:
