@@ -1,4 +1,5 @@
-"""Errors a user can cause. The CLI prints them as one line and exits non-zero."""
+"""Errors a user can cause (the CLI prints them as one line and exits non-zero), and the one rule for
+an option value meant as a file that is not there."""
 
 
 class UserError(Exception):
@@ -11,3 +12,17 @@ class ModelError(UserError):
 
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C during a run, with a message saying what was kept (the CLI prints it)."""
+
+
+FILE_SUFFIXES = (".txt", ".text", ".csv", ".tsv", ".list", ".lst", ".md", ".json", ".jsonl", ".dat")
+
+
+def check_file(value: str, option: str, takes: str) -> None:
+    """"no such file" for a value that names a file (a path separator, or a text-file suffix such as
+    .txt) that does not exist; a value that does not look like a file is left to the option's own
+    parser. `takes` says what the option accepts."""
+    import os
+    from pathlib import Path
+    p = Path(value)
+    if not p.exists() and ("/" in value or os.sep in value or p.suffix.lower() in FILE_SUFFIXES):
+        raise UserError(f"no such file: {value} ({option} takes {takes})")

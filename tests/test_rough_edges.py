@@ -193,3 +193,30 @@ def test_every_listed_model_plans_and_spellings_agree():
     assert resolve("Qwen2.5-72B-Instruct")[1:] == ("chat", "Qwen/Qwen2.5-72B-Instruct")
     r = CliRunner().invoke(main, ["plan", "llama-3.1-7b"])
     _one_line_error(r, "did you mean")
+
+
+# ---------------------------------------------------------------- a file that is not there
+@pytest.mark.parametrize("args,what", [
+    (["dist", "--prompt", "Pick one.", "--answers", "answers.txt"], "no such file: answers.txt"),
+    (["dist", "--prompt", "Pick one.", "--answers", "sets/mine"], "no such file: sets/mine"),
+    (["reward", "--input", "nope.jsonl", "--rm", "/no/such/reward/model"], "no such file: nope.jsonl"),
+])
+def test_a_missing_file_is_said_before_anything_else(tiny_dir, tmp_path, monkeypatch, args, what):
+    """A value meant as a file that does not exist is 'no such file', not an unknown answer set or a
+    reward model that is not cached."""
+    monkeypatch.chdir(tmp_path)
+    if args[0] == "dist":
+        args = [*args, "--model", tiny_dir]
+    r = CliRunner().invoke(main, args)
+    _one_line_error(r, what)
+    assert "unknown answer set" not in r.output and "reward model" not in r.output
+
+
+def test_answer_specs_that_are_not_files_still_parse(tmp_path, monkeypatch):
+    from logitscope.kernels.engine.spaces import parse_answers
+    monkeypatch.chdir(tmp_path)
+    assert parse_answers("0-10+words").labels[:2] == ["0", "1"]
+    (tmp_path / "mine.txt").write_text("yes: yes, Yes\nno: no, No\n")
+    assert parse_answers("mine.txt").labels == ["yes", "no"]
+    with pytest.raises(Exception, match="unknown answer set 'maybe'"):
+        parse_answers("maybe")

@@ -164,6 +164,8 @@ def reward(rm_spec, input_path, output_path, prompt, response, task, models, tem
         raise UserError("--prompt and --response go together")
     if batch_size < 1:
         raise UserError("--batch-size must be at least 1")
+    if input_path is not None and not Path(input_path).is_file():
+        raise UserError(f"no such file: {input_path} (--input takes JSON lines with prompt + response, or messages)")
     from ..kernels.reward import load_reward_model, score
     load = {k: v for k, v in load_kwargs(kw).items() if k != "fmt"}
     rm = load_reward_model(rm_spec, template=template, **load)

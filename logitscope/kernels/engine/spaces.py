@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ...errors import UserError
+from ...errors import UserError, check_file
 
 WS_BYTES = frozenset(b" \t\n\r\x0b\x0c")
 ASCII_BOUNDARY = frozenset(b for b in range(128) if chr(b).isspace() or chr(b) in string.punctuation)
@@ -138,6 +138,7 @@ def from_file(path: str) -> AnswerSpace:
 
 def parse_answers(spec: str) -> AnswerSpace:
     """`0-10` | `0-10+words` | `a-k` | `rps` | `hide-seek` | a file path."""
+    check_file(spec, "--answers", "0-10, 0-10+words, a-k, rps, hide-seek or a file of forms")
     if spec == "rps":
         return rps()
     if spec in ("hide-seek", "hide-and-seek"):

@@ -15,13 +15,12 @@ across runs, so judgements and rewards name one poem of one run.
 """
 from __future__ import annotations
 
-import os
 import re
 import time
 import zlib
 from pathlib import Path
 
-from ...errors import UserError
+from ...errors import UserError, check_file
 
 TOPICS = ("Coffee", "Smartphones", "Traffic", "Weather", "Exercise", "Grocery shopping", "Sleep", "Work",
           "Internet", "Television")
@@ -30,9 +29,6 @@ FORM = "Here is a four-line poem about {topic}:\n\n"
 SOURCE = "topics from West & Potts 2025; prompts ours"
 MAX_NEW_TOKENS = 80
 MAX_LINE = 120
-
-
-TOPIC_FILES = (".txt", ".text", ".csv", ".tsv", ".list", ".lst", ".md", ".json", ".jsonl", ".dat")
 
 
 def topic_list(specs) -> list[str]:
@@ -48,10 +44,8 @@ def topic_list(specs) -> list[str]:
         p = Path(spec)
         if p.is_file():
             items += p.read_text(encoding="utf-8").splitlines()
-        elif "/" in spec or os.sep in spec or p.suffix.lower() in TOPIC_FILES:
-            raise UserError(f"no such file: {spec} (--topic takes a topic, a comma-separated list, or a file "
-                            "with one topic a line)")
         else:
+            check_file(spec, "--topic", "a topic, a comma-separated list, or a file with one topic a line")
             items += spec.split(",")
     topics = list(dict.fromkeys(t.strip() for t in items if t.strip()))
     if not topics:
