@@ -78,7 +78,7 @@ def test_report_has_every_section_table_and_figure(every_kind, tmp_path):
     page = (tmp_path / "r.html").read_text()
     for key in SECTIONS:
         part = page.split(f"<section id='{key}'>")[1].split("</section>")[0]
-        assert "<table>" in part, key
+        assert "<table class=" in part, key
         assert "made by (" in part and ".jsonl</a>" in part, key                # provenance with links
     for key in ("answers", "temperature", "sequences", "games", "entropy", "personas"):
         part = page.split(f"<section id='{key}'>")[1].split("</section>")[0]

@@ -7,6 +7,7 @@ import base64
 import html
 import io
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,6 +73,25 @@ def _rel(path: Path, base: Path) -> str:
         return str(path)
 
 
+NUMERIC = re.compile(r"^(?=.*\d)[-+\d.,e%\[\] /]+$|^-$")
+
+
+def _text_columns(rows) -> set:
+    """Columns holding any text: left-aligned; columns of numbers (and '-', '+1.2 [0.1, 2.3]') right."""
+    return {i for r in rows for i, c in enumerate(r) if not NUMERIC.match(c)}
+
+
+def _table(b, n: int) -> str:
+    """Table number n; its text columns left-aligned by a rule scoped to it (cells stay plain <td>)."""
+    left = sorted(_text_columns(b["rows"]) | {0})
+    rule = ", ".join(f"table.c{n} td:nth-child({i + 1}), table.c{n} th:nth-child({i + 1})" for i in left)
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in b["headers"])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in b["rows"])
+    cap = f"<caption>{html.escape(b['caption'])}</caption>" if b["caption"] else ""
+    return (f"<style>{rule} {{ text-align: left; }}</style><table class='c{n}'>{cap}<thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table>")
+
+
 def render_html(title: str, intro: str, sections: list[Section], base: Path) -> str:
     parts = [f"<h1>{html.escape(title)}</h1><p class='meta'>{html.escape(intro)}</p><nav><b>Sections:</b> " +
              " &middot; ".join(f"<a href='#{s.key}'>{html.escape(s.title)}</a>" for s in sections) + "</nav>"]
@@ -84,10 +104,7 @@ def render_html(title: str, intro: str, sections: list[Section], base: Path) -> 
                 items = "; ".join(f"<a href='{html.escape(_rel(p, base))}'>{html.escape(t)}</a>" for t, p in b["items"])
                 parts.append(f"<p>{html.escape(b['lead'])} {items}</p>")
             elif b["kind"] == "table":
-                head = "".join(f"<th>{html.escape(h)}</th>" for h in b["headers"])
-                body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in b["rows"])
-                cap = f"<caption>{html.escape(b['caption'])}</caption>" if b["caption"] else ""
-                parts.append(f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+                parts.append(_table(b, len(parts)))
             elif b["kind"] == "figure":
                 data = base64.b64encode(b["png"]).decode()
                 parts.append(f"<figure><img alt='{html.escape(b['caption'])}' src='data:image/png;base64,{data}'>"
@@ -135,7 +152,7 @@ h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2.2em; border-bottom
 nav { margin: 1em 0; font-size: 0.9em; } .meta { color: #555; }
 table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.85em; }
 th, td { border: 1px solid #ddd; padding: 0.25em 0.55em; text-align: right; }
-th:first-child, td:first-child { text-align: left; } th { background: #f3f3f3; }
+th { background: #f3f3f3; }
 caption { caption-side: top; text-align: left; color: #444; padding-bottom: 0.3em; font-style: italic; }
 figure { margin: 1em 0; } img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.85em; } details.prov { font-size: 0.8em; color: #555; }

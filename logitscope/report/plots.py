@@ -93,8 +93,12 @@ def position_heatmaps(rows: list[dict], path: Path, title: str) -> Path | str:
 
 def heatmap(fig, ax, counts, title: str) -> None:
     """Value x position counts with a colourbar (Figure 6)."""
-    im = ax.imshow(counts, aspect="auto", cmap="viridis", origin="lower")
+    import numpy as np
+    counts = np.asarray(counts)
+    im = ax.imshow(counts, aspect="auto", cmap="viridis", origin="lower", vmin=0, vmax=max(int(counts.max()), 1))
     fig.colorbar(im, ax=ax, label="sequences", fraction=0.08, pad=0.03)
+    if not counts.any():
+        title += "\n(no parsed sequences)"
     ax.set_title(title, fontsize=8), ax.set_xlabel("position (1st .. 10th number)"), ax.set_ylabel("value")
     ax.set_xticks(range(10), [str(i) for i in range(1, 11)], fontsize=7)
 
@@ -167,7 +171,7 @@ def scatter_map(groups: list, path: Path, title: str) -> Path | str:
                        marker=MARKERS[k % len(MARKERS)], label=f"{label} (cluster {k + 1}, {len(pts)})")
     ax.set_xticks([]), ax.set_yticks([])
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=6, loc="best", ncol=2, markerscale=0.8)
+    ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=2, markerscale=0.8)
     return _save(fig, plt, path)
 
 

@@ -88,10 +88,12 @@ def games(res) -> Section | None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 3.2))
     width = 0.8 / len(rows_)
+    seen: dict = {}
     for j, (r, m) in enumerate(rows_):
         after = m["determinism_after"]
+        k = seen[r.model] = seen.get(r.model, -1) + 1           # a model's second run hatched, third dotted...
         ax.bar([i + j * width for i in range(3)], [after[o] or 0 for o in ("win", "tie", "loss")], width,
-               color=model_colour(r.model), hatch="" if m["game"] == "rps" else "//", edgecolor="white",
+               color=model_colour(r.model), hatch=("", "//", "..", "xx")[k % 4], edgecolor="white",
                label=f"{r.model} ({m['game']}, {m['games']} games x {m['rounds']} rounds)")
     ax.set_xticks([i + 0.4 - width / 2 for i in range(3)], ["after a win", "after a tie", "after a loss"])
     ax.set_ylabel("P(most likely move)"), ax.set_ylim(0, 1)
