@@ -23,12 +23,12 @@ def note(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
-def bar(total: float, desc: str, unit: str = "it", initial: float = 0):
-    """A tqdm bar on stderr with an ETA; a no-op bar with --quiet or when stderr is not a terminal.
-    Use as a context manager or call `.close()`."""
+def bar(total: float, desc: str, unit: str = "it", initial: float = 0, show: bool = True):
+    """A tqdm bar on stderr with an ETA; a no-op bar with --quiet, with `show=False`, or when stderr
+    is not a terminal. Use as a context manager or call `.close()`."""
     from tqdm.auto import tqdm
     return tqdm(total=total, initial=initial, desc=desc, unit=unit, leave=False, dynamic_ncols=True,
-                disable=True if QUIET else None, file=sys.stderr, mininterval=0.5,
+                disable=True if QUIET or not show else None, file=sys.stderr, mininterval=0.5,
                 bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} {unit} [{elapsed}<{remaining}]")
 
 

@@ -12,7 +12,8 @@ DEFAULT_MODELS = ("embedded:base", "embedded:aligned", "uniform")
 
 
 def _log(msg):
-    click.echo(msg, err=True)
+    from ..progress import note
+    note(msg)
 
 
 def _common(f):
@@ -61,7 +62,9 @@ def _single_command(name: str, what: str):
     @click.command(name=name, help=f"{what}: exact distribution, entropy, expected and sampled chi-square.")
     @_common
     @click.option("--paraphrase", default="0", show_default=True, help="all | N | N,M (0 is the study's prompt)")
-    @click.option("--samples", default=1500, show_default=True, help="valid samples for the chi-square (the study: 1500)")
+    @click.option("--samples", default=1500, show_default=True,
+                  help="answers drawn per model and setting (from the exact distribution) for the sampled "
+                       "chi-square; the expected chi-square is for as many (the study: 1500)")
     def command(models, infix, temperatures, top_ps, seed, out, as_json, paraphrase, samples, **kw):
         import importlib
         task = importlib.import_module(f"logitscope.tasks.randomness.{name}").TASK
@@ -75,7 +78,7 @@ letters = _single_command("letters", "A random letter a-k")
 
 @click.command()
 @_common
-@click.option("--samples", default=100, show_default=True, help="sequences per model and setting")
+@click.option("--samples", default=100, show_default=True, help="sequences drawn per model and setting")
 def sequences(models, infix, temperatures, top_ps, seed, out, as_json, samples, **kw):
     """Sequences of ten integers 0-10 written by the model: repeats, chi-square, position heatmap."""
     from ..report.plots import position_heatmaps
@@ -102,7 +105,7 @@ def sequences(models, infix, temperatures, top_ps, seed, out, as_json, samples, 
 @click.option("--model", "-m", "model", default="embedded:aligned", show_default=True, help="model spec")
 @click.option("--prompt", "-p", required=True, help="the user prompt")
 @click.option("--infix", default="", help='text that opens the answer, e.g. "Number:"')
-@click.option("--top", "top_k", default=10, show_default=True, help="how many next tokens to list")
+@click.option("--top-k", "--top", "top_k", default=10, show_default=True, help="how many next tokens to list")
 @click.option("--answers", default=None, help="0-10 | 0-10+words | a-k | rps | hide-seek | FILE")
 @click.option("--method", type=click.Choice(["exact", "first-token"]), default="exact", show_default=True)
 @click.option("--temperature", default=1.0, show_default=True)
@@ -123,6 +126,8 @@ def dist(model, prompt, infix, top_k, answers, method, temperature, top_p, min_m
         click.echo(f"next token at T={temperature:g}, top-p={top_p:g}")
         click.echo(table([[i + 1, t["token_id"], visible(t["token"]), f"{t['prob']:.4f}"]
                           for i, t in enumerate(out["top"])], ["#", "id", "token", "prob"]))
+        click.echo(f"the {len(out['top'])} shown hold {1 - out['mass_below']:.4f} of the mass, the rest "
+                   f"{out['mass_below']:.4f}")
         click.echo(f"entropy {out['entropy_bits']:.3f} bits (full vocabulary)   "
                    f"top-5 entropy {out['top5_entropy_bits']:.3f} bits")
     if answers:

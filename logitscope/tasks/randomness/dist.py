@@ -16,6 +16,8 @@ def run_dist(model: str, prompt: str, *, infix="", top_k=10, answers=None, metho
     from ...kernels.engine.sampling import check_settings, transform
     if not prompt.strip():
         raise UserError("empty prompt")
+    if top_k < 1:
+        raise UserError(f"--top-k must be at least 1 (got {top_k})")
     check_settings(temperature, top_p)
     space = parse_answers(answers) if answers else None
     lm = load_model(model, **load)
@@ -35,9 +37,10 @@ def run_dist(model: str, prompt: str, *, infix="", top_k=10, answers=None, metho
     top = torch.topk(probs, min(top_k, probs.numel()))
     out.update({
         "format": lm.format.name, "infix": infix, "prompt_text": lm.tokenizer.decode(ids),
-        "prompt_tokens": len(ids), "temperature": temperature, "top_p": top_p,
+        "prompt_tokens": len(ids), "temperature": temperature, "top_p": top_p, "top_k": top_k,
         "top": [{"token_id": int(i), "token": lm.tokenizer.decode([int(i)]), "prob": float(p)}
                 for p, i in zip(top.values, top.indices)],
+        "mass_below": max(0.0, 1.0 - float(top.values.sum())),
         "entropy_bits": entropy_from_logprobs_bits(lp.numpy()),
         "top5_entropy_bits": topk_entropy_bits(probs.numpy(), 5),
     })

@@ -62,7 +62,10 @@ def _sample(lm, indices, temperature, top_p, seed, fmt_infix):
 
 def run_sequences(models, *, samples=200, temperatures=(1.0,), top_ps=(1.0,), seed=0, out="results", infix=None,
                   load=None, progress=True, log=None) -> list[dict]:
+    """Every (model, temperature, top-p): `samples` sequences, resumed from the result files; a bar
+    while sampling (`progress`), notes to `log` (default: `progress.note`)."""
     from ...kernels.engine.sampling import check_settings
+    from ...progress import bar, note, reused
     from ..results import ResultFile, append, as_lm, model_config, provenance, write_summary
 
     if samples < 1:
@@ -82,16 +85,19 @@ def run_sequences(models, *, samples=200, temperatures=(1.0,), top_ps=(1.0,), se
                 done = rf.done("index")
                 todo = [i for i in range(samples) if i not in done]
                 t0 = time.perf_counter()
+                what = f"{lm.spec} sequences T={t:g} top-p={p:g}"
+                if len(todo) < samples:
+                    (log or note)(f"{what}: {reused(samples - len(todo), samples, 'sequences')}")
                 if todo:
-                    with rf.open({"provenance": provenance(lm, seed)}) as fh:
+                    with rf.open({"provenance": provenance(lm, seed)}) as fh, \
+                            bar(samples, what, "sequences", initial=samples - len(todo), show=progress) as b:
                         for s in range(0, len(todo), CHUNK):
                             chunk = todo[s:s + CHUNK]
                             texts = _sample(lm, chunk, t, p, seed, infix)
                             recs = [{"index": i, "text": x, "numbers": parse(x)} for i, x in zip(chunk, texts)]
                             append(fh, recs)
                             done.update({r["index"]: r for r in recs})
-                            if log:
-                                log(f"{lm.spec} T={t:g} top-p={p:g}: {len(done)}/{samples} sequences")
+                            b.update(len(chunk))
                 seqs = [done[i]["numbers"] for i in range(samples) if done[i]["numbers"] is not None]
                 row = {"model": lm.spec, "temperature": t, "top_p": p, **measure(seqs, samples),
                        "examples": [done[i]["text"] for i in range(min(3, samples))],

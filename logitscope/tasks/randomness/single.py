@@ -60,9 +60,10 @@ def measure(probs: dict, valid_mass: float, samples: int, rng) -> dict:
 def run_single(task: SingleTask, models, *, paraphrase=None, temperatures=(1.0,), top_ps=(1.0,), samples=1500,
                seed=0, out="results", infix=None, min_mass=1e-6, load=None, log=None) -> list[dict]:
     """Every (model, paraphrase, temperature, top-p) once; resumes from the result files.
-    Returns one row per unit (what `--json` prints)."""
+    Returns one row per unit (what `--json` prints). Notes go to `log` (default: `progress.note`)."""
     from ...kernels.engine.sampling import check_settings, row_rng
     from ...kernels.engine.spaces import parse_answers
+    from ...progress import bar, note, reused
     from ..results import ResultFile, append, as_lm, model_config, provenance, write_summary
 
     if samples < 1:
@@ -83,19 +84,21 @@ def run_single(task: SingleTask, models, *, paraphrase=None, temperatures=(1.0,)
         units = [(pi, t, p) for pi in picks for t in temperatures for p in top_ps]
         todo = [u for u in units if _key(*u) not in done]
         t0 = time.perf_counter()
+        if len(todo) < len(units):
+            (log or note)(f"{lm.spec} {task.name}: {reused(len(units) - len(todo), len(units), 'settings')}")
         if todo:
-            with rf.open({"provenance": provenance(lm, seed), "source": task.source}) as fh:
+            with rf.open({"provenance": provenance(lm, seed), "source": task.source}) as fh, \
+                    bar(len(todo), f"{lm.spec} {task.name}", "settings") as b:
                 for rec in _compute(lm, task, space, todo, infix, samples, seed, min_mass, row_rng):
                     append(fh, [rec])
                     done[rec["unit"]] = rec
+                    b.update(1)
         unit_rows = [done[_key(*u)] for u in units]
         with rf.open({}) as fh:
             write_summary(fh, {"model": lm.spec, "units": [r["unit"] for r in unit_rows],
                                "seconds": round(time.perf_counter() - t0, 1)})
         for r in unit_rows:
             rows.append({"model": lm.spec, **{k: v for k, v in r.items() if k != "type"}, "results": str(rf.path)})
-        if log:
-            log(f"{lm.spec}: {len(units)} settings in {time.perf_counter() - t0:.1f} s ({len(units) - len(todo)} resumed)")
     return rows
 
 
