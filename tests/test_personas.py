@@ -141,7 +141,7 @@ def test_cli_counts_invalid_values_per_field_and_keeps_the_raw_text(tmp_path, mo
     glyphs = [str(w.message) for w in caught if "Glyph" in str(w.message)]
     assert not glyphs and "Glyph" not in text.output                    # figures drawn without missing glyphs
     assert "invalid: first_name 1, last_name 1, gender 1, age 1, mbti 1" in text.output
-    row = json.loads(CliRunner().invoke(main, args + ["--json"]).output)[0]
+    row = json.loads(CliRunner().invoke(main, args + ["--json"]).stdout)[0]          # a rerun: reused, same numbers
     assert row["invalid"] == {"first_name": 1, "last_name": 1, "gender": 1, "age": 1, "nationality": 0,
                               "ethnicity": 0, "mbti": 1, "review": 0}
     assert row["invalid_values"]["first_name"] == [[1, "Rl1Kczmx2Jq3"]]
