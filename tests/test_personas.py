@@ -76,6 +76,8 @@ def test_form_framing_still_stops_where_a_second_persona_starts(tmp_path, monkey
     recs = [json.loads(x) for x in open(row["results"]) if '"type": "unit"' in x]
     assert recs[0]["finish"] == "stop" and "Bob" not in recs[0]["text"]
     assert row["first_names"] == ["Anna"] and row["last_names"] == ["Berg"]
+    head = json.loads(open(row["results"]).readline())
+    assert head["config"]["stop"] == "\nFirst name:"            # the form's config (and file) as before
 
 
 def test_a_review_line_with_a_colon_continues_the_review():
