@@ -6,6 +6,7 @@ a Section, or None when there are no results of its kind."""
 from __future__ import annotations
 
 from . import references, study
+from .collect import differing
 from .page import Section
 from .plots import heatmap, model_colour
 
@@ -89,12 +90,14 @@ def games(res) -> Section | None:
     fig, ax = plt.subplots(figsize=(8, 3.2))
     width = 0.8 / len(rows_)
     seen: dict = {}
+    diff = differing(res.of("determinism-rps", "determinism-hide-seek"), skip=("rounds", "game"))
     for j, (r, m) in enumerate(rows_):
         after = m["determinism_after"]
         k = seen[r.model] = seen.get(r.model, -1) + 1           # a model's second run hatched, third dotted...
         ax.bar([i + j * width for i in range(3)], [after[o] or 0 for o in ("win", "tie", "loss")], width,
                color=model_colour(r.model), hatch=("", "//", "..", "xx")[k % 4], edgecolor="white",
-               label=f"{r.model} ({m['game']}, {m['games']} games x {m['rounds']} rounds)")
+               label=f"{r.model} ({m['game']}, {m['games']} games x {m['rounds']} rounds"
+                     + (f"; {diff[r.path]})" if diff.get(r.path) else ")"))
     ax.set_xticks([i + 0.4 - width / 2 for i in range(3)], ["after a win", "after a tie", "after a loss"])
     ax.set_ylabel("P(most likely move)"), ax.set_ylim(0, 1)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
