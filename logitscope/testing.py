@@ -155,3 +155,60 @@ def save_tiny_lm(path, arch: str = "llama", tokenizer=None, **kw):
     model.save_pretrained(path)
     tok.save_pretrained(path)
     return path
+
+
+def shaped_lm(name: str, tokenizer, *, device="cpu", dtype=None, seed: int = 0, entropy_bits: float = 4.0,
+              fmt: str | None = None, **overrides):
+    """An `LM` with random weights in the shape of a shipped config (`logitscope/configs/NAME.json`:
+    llama-3.1-8b, qwen2.5-7b, smollm2-1.7b, ...), built directly on `device` (no download: for GPU
+    benchmarks on a machine without network), with a real `tokenizer` (an object or a directory).
+
+    - The final norm is scaled so the mean next-token entropy over a sample text is `entropy_bits`
+      (found by bisection on the scale): a random init gives ~15 bits, a real model a few (gemma-3-270m
+      base: 4.2 bits on Mohammadi 2024's prompt), and exact readouts stop at their first step on a flat
+      distribution.
+    - Where the shape's vocabulary is larger than the tokenizer's, the extra ids (which no text can
+      spell) get -inf logits through a hook on the LM head, so every drawn token is a real one.
+    - `overrides` replace config fields (e.g. num_hidden_layers=2 for a quick CPU check)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from .kernels.models.formats import Format
+    from .kernels.models.loading import LM
+    from .kernels.models.plan import shipped_config
+    tok = AutoTokenizer.from_pretrained(str(tokenizer)) if isinstance(tokenizer, (str, bytes)) or \
+        hasattr(tokenizer, "is_dir") else tokenizer
+    config = {**shipped_config(name), **overrides}
+    cfg = AutoConfig.for_model(**config)
+    cfg._attn_implementation = "sdpa"
+    dtype = dtype or (torch.float32 if str(device).startswith("cpu") else torch.bfloat16)
+    torch.manual_seed(seed)
+    with torch.device(device):
+        model = AutoModelForCausalLM.from_config(cfg, dtype=dtype)
+    model.eval()
+    model.requires_grad_(False)
+    vocab = model.get_output_embeddings().weight.shape[0]
+    if len(tok) < vocab:
+        extra = torch.arange(len(tok), vocab, device=device)
+        model.get_output_embeddings().register_forward_hook(lambda mod, args, out: out.index_fill(-1, extra, float("-inf")))
+    with torch.no_grad():
+        ids = torch.tensor([tok("The quick brown fox jumps over the lazy dog. " * 4)["input_ids"][:48]], device=device)
+        body = getattr(model, model.base_model_prefix)
+        hidden = body(input_ids=ids).last_hidden_state
+        logits = model.get_output_embeddings()(hidden).float()[0]
+
+        def bits(scale):
+            lp = torch.log_softmax(logits * scale, -1)
+            return float(-(lp.exp() * lp).nan_to_num().sum(-1).mean()) / 0.6931471805599453
+        lo, hi = 0.0, 1.0
+        while bits(hi) > entropy_bits and hi < 1e6:
+            lo, hi = hi, hi * 2
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if bits(mid) > entropy_bits else (lo, mid)
+        body.norm.weight.mul_(hi)
+    fmt = fmt or ("chat" if getattr(tok, "chat_template", None) else "raw")
+    spec = f"random:{name}"
+    return LM(model=model, tokenizer=tok, format=Format(fmt), name=spec, spec=spec,
+              info={"spec": spec, "dtype": str(dtype).replace("torch.", ""), "device": str(device), "format": fmt,
+                    "random_weights": name, "overrides": overrides})

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ...errors import UserError
 
-SHIPPED = ("llama-3.1-8b", "llama-3.1-70b", "qwen2.5-7b", "qwen2.5-72b", "tulu-3-8b-rm")   # configs/*.json
+SHIPPED = ("llama-3.1-8b", "llama-3.1-70b", "qwen2.5-7b", "qwen2.5-72b", "tulu-3-8b-rm", "smollm2-1.7b")  # configs/*.json
 GiB = 1 << 30
 
 
@@ -33,6 +33,8 @@ def find_config(spec: str) -> tuple[dict, str]:
             return json.loads(p.read_text()), str(p)
         except json.JSONDecodeError as exc:
             raise UserError(f"{spec}: not a JSON config ({exc.msg})") from None
+    if spec in SHIPPED:
+        return shipped_config(spec), f"shipped shape {spec}.json"
     from . import registry
     entry = registry.lookup(spec)
     hub_id = entry.hub_id if entry is not None else (spec if spec.count("/") == 1 else None)

@@ -1,0 +1,149 @@
+"""One decode step, wall time against the time the device itself spends (torch.profiler), and
+`generate` against Hugging Face `generate(output_scores=True)` on the same model (issue: GPU).
+
+(a) `Session.append` of one token to each of `--rows` rows (distinct rows, a `--context`-token
+    prompt): wall time per step (synchronised) and the device's kernel time per step from
+    torch.profiler (CUDA only); the ratio wall / device is the host overhead the step carries.
+(b) `generate(lm, prompt, n=rows, max_new_tokens=N)` with its per-token statistics: time per step
+    and tokens per second, the device time per step from the profiler;
+(c) HF `model.generate(do_sample=True, num_return_sequences=rows, output_scores=True)` with the
+    same statistics computed from its scores (what a user would write), same prompt and length;
+    with `--no-cudnn-baseline` also HF with the cuDNN SDPA backend switched off.
+Prints one JSON line per result (and appends them to --json-out).
+
+    python benchmarks/bench_step.py --random-weights smollm2-1.7b --device cuda [--rows 100] [--new 128]
+"""
+from __future__ import annotations
+
+import argparse
+import math
+
+import torch
+
+from common import add_model_args, describe, device_time_ms, emit, load, memory, reset_memory, sync, timed
+
+PROMPT = "Steve is the CEO of a startup company"
+
+
+def session_steps(lm, rows, context, steps, warmup=3):
+    """(seconds per step, device ms per step or None) for appends of one token per row."""
+    from logitscope.kernels.engine.session import Session
+    g = torch.Generator().manual_seed(0)
+    vocab = min(len(lm.tokenizer), lm.model.get_output_embeddings().weight.shape[0])
+    prompt = torch.randint(100, vocab, (context,), generator=g).tolist()
+    s = Session(lm, prompt, 1).copy([0] * rows)
+    toks = torch.randint(100, vocab, (warmup + 2 * steps + 1, rows), generator=g).tolist()
+    for k in range(warmup):
+        s.append([[t] for t in toks[k]], read=False)
+    out = {}
+    with timed(lm.input_device, out):
+        for k in range(warmup, warmup + steps):
+            s.append([[t] for t in toks[k]], read=False)
+    device_ms = None
+    if lm.input_device.type == "cuda":
+        from torch.profiler import ProfilerActivity, profile
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            for k in range(warmup + steps, warmup + 2 * steps):
+                s.append([[t] for t in toks[k]], read=False)
+            sync(lm.input_device)
+        device_ms = device_time_ms(prof) / steps
+    return out["seconds"] / steps, device_ms
+
+
+def ours(lm, rows, new):
+    from logitscope.kernels.engine.generate import generate
+    ids = lm.encode(PROMPT)
+    generate(lm, ids, n=min(rows, 4), max_new_tokens=4, seed=0)          # warm-up
+    out = {}
+    with timed(lm.input_device, out):
+        got = generate(lm, ids, n=rows, max_new_tokens=new, seed=0)
+    tokens = sum(len(s.ids) for s in got)
+    steps = max(len(s.ids) for s in got)
+    device_ms = None
+    if lm.input_device.type == "cuda":
+        from torch.profiler import ProfilerActivity, profile
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            generate(lm, ids, n=rows, max_new_tokens=16, seed=1)
+            sync(lm.input_device)
+        device_ms = device_time_ms(prof) / 16
+    mean5 = sum(sum(s.top5_entropy) for s in got) / max(tokens, 1)
+    return {"seconds": out["seconds"], "tokens": tokens, "steps": steps, "device_ms_per_step": device_ms,
+            "mean_top5_entropy_bits": mean5}
+
+
+def hf(lm, rows, new, cudnn=True):
+    ids = lm.encode(PROMPT)
+    dev = lm.input_device
+    x = torch.tensor([ids], device=dev)
+    ends = torch.tensor(sorted(set(lm.tokenizer.all_special_ids)), device=dev)
+    prev = torch.backends.cuda.cudnn_sdp_enabled() if dev.type == "cuda" else None
+    if dev.type == "cuda":
+        torch.backends.cuda.enable_cudnn_sdp(cudnn)
+    try:
+        torch.manual_seed(0)
+        out = {}
+        with torch.inference_mode(), timed(dev, out):
+            res = lm.model.generate(x, attention_mask=torch.ones_like(x), do_sample=True, temperature=1.0, top_p=1.0,
+                                    top_k=0, max_new_tokens=new, num_return_sequences=rows, output_scores=True,
+                                    return_dict_in_generate=True, pad_token_id=lm.pad_id)
+            seqs = res.sequences[:, len(ids):]
+            top5, live = [], []
+            alive = torch.ones(rows, dtype=torch.bool, device=dev)
+            for step, scores in enumerate(res.scores):
+                lp = torch.log_softmax(scores.float(), -1)
+                q = torch.softmax(torch.topk(lp, 5, -1).values, -1)
+                top5.append(-(q * q.log()).nan_to_num().sum(-1) / math.log(2))
+                live.append(alive.clone())
+                alive &= ~torch.isin(seqs[:, step], ends)
+            live = torch.stack(live)
+            tokens = int(live.sum())
+            mean5 = float(torch.stack(top5)[live].mean())
+    finally:
+        if dev.type == "cuda":
+            torch.backends.cuda.enable_cudnn_sdp(prev)
+    return {"seconds": out["seconds"], "tokens": tokens, "steps": seqs.shape[1], "mean_top5_entropy_bits": mean5}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    add_model_args(ap)
+    ap.add_argument("--rows", type=int, default=100)
+    ap.add_argument("--context", type=int, default=256, help="prompt tokens before the timed appends")
+    ap.add_argument("--steps", type=int, default=20, help="appends timed (and as many profiled)")
+    ap.add_argument("--new", type=int, default=128, help="new tokens per generated row")
+    ap.add_argument("--no-cudnn-baseline", action="store_true", help="also time HF generate with cuDNN SDPA off")
+    ap.add_argument("--skip", default="", help="comma list of parts to skip: step, generate, hf")
+    args = ap.parse_args()
+    lm = load(args)
+    base = {**describe(lm), "rows": args.rows}
+    skip = set(filter(None, args.skip.split(",")))
+    if "step" not in skip:
+        reset_memory(lm.input_device)
+        per, dev_ms = session_steps(lm, args.rows, args.context, args.steps)
+        emit(args, "decode_step", {**base, "context": args.context, "wall_ms_per_step": 1000 * per,
+                                   "device_ms_per_step": dev_ms,
+                                   "wall_over_device": None if not dev_ms else 1000 * per / dev_ms, **memory(lm.input_device)})
+    results = {}
+    for name in ("generate", "hf"):
+        if name in skip:
+            continue
+        reset_memory(lm.input_device)
+        r = ours(lm, args.rows, args.new) if name == "generate" else hf(lm, args.rows, args.new)
+        r.update(memory(lm.input_device))
+        results[name] = r
+        emit(args, f"{name}", {**base, "new_tokens": args.new, **r, "tokens_per_s": r["tokens"] / r["seconds"],
+                               "ms_per_step": 1000 * r["seconds"] / max(r["steps"], 1)})
+    if args.no_cudnn_baseline and lm.input_device.type == "cuda" and "hf" not in skip:
+        r = hf(lm, args.rows, args.new, cudnn=False)
+        emit(args, "hf_cudnn_off", {**base, "new_tokens": args.new, **r, "tokens_per_s": r["tokens"] / r["seconds"]})
+        results["hf_cudnn_off"] = r
+    if "generate" in results and "hf" in results:
+        a, b = results["generate"], results["hf"]
+        emit(args, "generate_vs_hf", {**base, "wall_ratio_hf_over_ours": b["seconds"] / a["seconds"],
+                                      "tokens_per_s_ratio": (a["tokens"] / a["seconds"]) / (b["tokens"] / b["seconds"]),
+                                      **({"wall_ratio_hf_cudnn_off_over_ours": results["hf_cudnn_off"]["seconds"]
+                                          / a["seconds"]} if "hf_cudnn_off" in results else {})})
+
+
+if __name__ == "__main__":
+    main()
