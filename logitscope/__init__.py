@@ -6,7 +6,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 __all__ = ["load_model", "answer_distribution", "answer_distributions", "AnswerSpace", "Session",
-           "UserError", "next_logprobs"]
+           "UserError", "next_logprobs", "next_token", "NextToken"]
 
 _LAZY = {
     "load_model": "logitscope.kernels.models.loading",
@@ -15,6 +15,8 @@ _LAZY = {
     "AnswerSpace": "logitscope.kernels.engine.spaces",
     "Session": "logitscope.kernels.engine.session",
     "next_logprobs": "logitscope.kernels.engine.forward",
+    "next_token": "logitscope.kernels.engine.nexttoken",
+    "NextToken": "logitscope.kernels.engine.nexttoken",
     "UserError": "logitscope.errors",
 }
 

@@ -8,7 +8,8 @@ import logitscope
 ROOT = Path(logitscope.__file__).parent
 # cli -> tasks -> (report, probes, kernels); report -> (probes, kernels); errors below all; the test
 # helpers (tiny models) above all
-RANK = {"errors": 0, "progress": 0, "probes": 1, "kernels": 1, "report": 2, "tasks": 3, "cli": 4, "testing": 5}
+RANK = {"errors": 0, "progress": 0, "views": 0, "probes": 1, "kernels": 1, "report": 2, "tasks": 3, "explore": 4, "cli": 5,
+        "testing": 6}
 FORBIDDEN = {("probes", "kernels"), ("kernels", "probes")}     # same rank, never each other
 
 

@@ -40,7 +40,7 @@ def main(quiet):
 
 
 def _register():
-    from . import creativity, games, models, poetry, randomness, report
+    from . import creativity, explore, games, models, poetry, randomness, report
     main.add_command(models.models)
     main.add_command(models.plan)
     main.add_command(randomness.dist)
@@ -49,6 +49,7 @@ def _register():
     main.add_command(poetry.poetry)
     main.add_command(report.report)
     main.add_command(report.compare)
+    main.add_command(explore.explore)
     for cmd in (randomness.integers, randomness.letters, randomness.sequences, creativity.entropy,
                 creativity.attractor, creativity.diversity, creativity.personas):
         main.add_command(cmd)

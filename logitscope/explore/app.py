@@ -1,0 +1,149 @@
+"""The explorer's routes (Starlette): the page and its static files, and JSON routes that answer with
+the Python API's records and their views. A bad request gets a 4xx with one `error` line and the
+server keeps serving; model work runs in a thread (sync work off the event loop) under the model's
+lock; exact readouts, samples and loads are jobs the page polls for progress."""
+from __future__ import annotations
+
+import sys
+import threading
+import traceback
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ..errors import UserError
+from ..views.common import STYLE as VIEWS_STYLE
+from .jobs import Jobs
+from .query import MAX_NEW_TOKENS, answer_space, float_field, int_field, parse_body, parse_query
+from .runner import ModelRunner
+from .sample_view import STYLE as SAMPLE_STYLE
+
+STATIC = Path(__file__).parent / "static"
+MAX_BODY = 1 << 20
+MAX_MODELS = 2
+
+
+class NotFound(Exception):
+    pass
+
+
+class Explorer:
+    """The server's state: the loaded models (at most two, each loaded once) and the jobs."""
+
+    def __init__(self, runners: list[ModelRunner], load=None):
+        self.runners = list(runners)
+        self.jobs = Jobs()
+        self.load = load                      # spec -> LM, for models loaded from the page
+        self._loading = threading.Lock()
+
+    def state(self, body) -> dict:
+        return {"models": [r.info() for r in self.runners], "max_models": MAX_MODELS,
+                "can_load": self.load is not None and len(self.runners) < MAX_MODELS}
+
+    def next(self, body) -> dict:
+        q = parse_query(body, len(self.runners))
+        return self.runners[q.model].next(q, int_field(body, "k", 20, 1, 200))
+
+    def answers(self, body) -> dict:
+        q = parse_query(body, len(self.runners))
+        space = answer_space(body.get("answers"))
+        min_mass = float_field(body, "min_mass", 1e-6)
+        if not 0 <= min_mass < 1:
+            raise UserError(f"field 'min_mass' must be in [0, 1) (got {min_mass})")
+        runner = self.runners[q.model]
+        runner.check_answers(space)
+        return self.jobs.start("answers", lambda job: runner.answers(q, space, min_mass, job)).to_json()
+
+    def sample(self, body) -> dict:
+        q = parse_query(body, len(self.runners))
+        seed = int_field(body, "seed", 0, 0, 2 ** 32 - 1)
+        n = int_field(body, "max_new_tokens", 32, 1, MAX_NEW_TOKENS)
+        runner = self.runners[q.model]
+        return self.jobs.start("sample", lambda job: runner.sample(q, seed, n, job)).to_json()
+
+    def load_model(self, body) -> dict:
+        spec = body.get("spec")
+        if self.load is None:
+            raise UserError("this explorer loads no models from the page")
+        if not isinstance(spec, str) or not spec.strip():
+            raise UserError("give a model: embedded:base, embedded:aligned, a model directory, a .gguf file or a hub id")
+        if len(self.runners) >= MAX_MODELS:
+            raise UserError(f"{MAX_MODELS} models are loaded already (one load per model and process)")
+        if any(r.lm.spec == spec.strip() for r in self.runners):
+            raise UserError(f"{spec.strip()} is loaded already")
+
+        def work(job):
+            with self._loading:
+                if len(self.runners) >= MAX_MODELS:
+                    raise UserError(f"{MAX_MODELS} models are loaded already")
+                job.say(f"loading {spec.strip()}")
+                lm = self.load(spec.strip(), log=job.say)
+                if getattr(lm, "is_oracle", False):
+                    raise UserError("the uniform oracle has no next-token distribution to explore")
+                self.runners.append(ModelRunner(lm))
+                return {"model": len(self.runners) - 1, **self.runners[-1].info()}
+        return self.jobs.start("load", work).to_json()
+
+    def job(self, job_id: str) -> dict:
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise NotFound(f"no job {job_id} (finished jobs are kept for a while, then forgotten)")
+        return job.to_json()
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _route(method):
+    """A JSON endpoint: the body read and checked, the work run in a thread, errors as one line."""
+    async def endpoint(request):
+        try:
+            raw = await request.body() if request.method == "POST" else b"{}"
+            if len(raw) > MAX_BODY:
+                return _error(413, f"the request is {len(raw):,} bytes; the explorer takes at most {MAX_BODY:,}")
+            body = parse_body(raw)
+            if "job_id" in request.path_params:
+                return JSONResponse(await run_in_threadpool(method, request.path_params["job_id"]))
+            return JSONResponse(await run_in_threadpool(method, body))
+        except UserError as exc:
+            return _error(400, str(exc))
+        except NotFound as exc:
+            return _error(404, str(exc))
+        except Exception as exc:                      # a bug: say so in one line, keep serving
+            traceback.print_exc(file=sys.stderr)
+            return _error(500, f"internal error: {type(exc).__name__}: {exc}".splitlines()[0])
+    return endpoint
+
+
+async def _http_error(request, exc: HTTPException):
+    messages = {404: f"no such page: {request.url.path}", 405: f"{request.method} is not allowed on {request.url.path}"}
+    return _error(exc.status_code, messages.get(exc.status_code, str(exc.detail)))
+
+
+def create_app(runners: list[ModelRunner], load=None) -> Starlette:
+    """The explorer for these models; `load(spec, log=...) -> LM` lets the page load more (up to two)."""
+    ex = Explorer(runners, load)
+
+    async def index(request):
+        return FileResponse(STATIC / "index.html")
+
+    async def css(request):
+        return Response(VIEWS_STYLE + SAMPLE_STYLE, media_type="text/css")
+
+    routes = [Route("/", index), Route("/views.css", css),
+              Route("/api/state", _route(ex.state), methods=["GET"]),
+              Route("/api/next", _route(ex.next), methods=["POST"]),
+              Route("/api/answers", _route(ex.answers), methods=["POST"]),
+              Route("/api/sample", _route(ex.sample), methods=["POST"]),
+              Route("/api/load", _route(ex.load_model), methods=["POST"]),
+              Route("/api/jobs/{job_id}", _route(ex.job), methods=["GET"]),
+              Mount("/static", StaticFiles(directory=STATIC), name="static")]
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+    app.state.explorer = ex
+    return app

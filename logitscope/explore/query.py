@@ -1,0 +1,123 @@
+"""What a request to the explorer asks, read from its JSON body: every field checked, each bad one
+refused with one line (`UserError`, answered as a 400)."""
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UserError
+
+MAX_PROMPT_CHARS = 20_000
+MAX_BRANCH = 512
+MAX_NEW_TOKENS = 512
+BUILTIN = re.compile(r"^(rps|hide-seek|hide-and-seek|\d+-\d+(\+words)?|[A-Za-z]-[A-Za-z])$")
+FORMATS = ("raw", "tulu", "llama3-instruct", "chat")
+
+
+@dataclass(frozen=True)
+class Query:
+    """A prompt on one model's column: the user prompt in a format with an infix, then the token ids
+    a person appended (`branch`), and the sampling settings."""
+    model: int
+    prompt: str
+    format: str
+    infix: str
+    branch: tuple
+    temperature: float
+    top_p: float
+
+
+def _get(body: dict, name: str, kind, default=None, required=False):
+    if name not in body or body[name] is None:
+        if required:
+            raise UserError(f"missing field '{name}'")
+        return default
+    value = body[name]
+    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind is str and isinstance(value, str):
+        return value
+    if kind is list and isinstance(value, list):
+        return value
+    names = {float: "a number", int: "a whole number", str: "a string", list: "a list"}
+    raise UserError(f"field '{name}' must be {names[kind]} (got {json.dumps(value)[:40]})")
+
+
+def parse_body(raw: bytes) -> dict:
+    try:
+        body = json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise UserError("the request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise UserError("the request body must be a JSON object")
+    return body
+
+
+def parse_query(body: dict, n_models: int) -> Query:
+    model = _get(body, "model", int, 0)
+    if not 0 <= model < n_models:
+        raise UserError(f"no model {model}: {n_models} loaded" if n_models else "no model loaded yet: load one first")
+    prompt = _get(body, "prompt", str, required=True)
+    if not prompt.strip():
+        raise UserError("empty prompt: type something to condition on")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise UserError(f"the prompt is {len(prompt):,} characters; the explorer takes at most {MAX_PROMPT_CHARS:,}")
+    fmt = _get(body, "format", str, "raw")
+    if fmt not in FORMATS:
+        raise UserError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}")
+    branch = _get(body, "branch", list, [])
+    if len(branch) > MAX_BRANCH or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in branch):
+        raise UserError(f"field 'branch' must be at most {MAX_BRANCH} token ids (whole numbers >= 0)")
+    return Query(model, prompt, fmt, _get(body, "infix", str, ""), tuple(branch),
+                 _get(body, "temperature", float, 1.0), _get(body, "top_p", float, 1.0))
+
+
+def int_field(body: dict, name: str, default: int, lo: int, hi: int) -> int:
+    value = _get(body, name, int, default)
+    if not lo <= value <= hi:
+        raise UserError(f"field '{name}' must be between {lo} and {hi} (got {value})")
+    return value
+
+
+def float_field(body: dict, name: str, default: float) -> float:
+    return _get(body, name, float, default)
+
+
+def answer_space(text):
+    """An answer set as typed on the page: a built-in set (`0-10`, `0-10+words`, `a-k`, `rps`,
+    `hide-seek`), answers separated by commas (`yes, no`: each its own form), lines of an answers
+    file (`answer: form1, form2`, read by `spaces.from_file`'s rule) or a JSON object
+    `{"answer": ["form", ...]}`. Never a path: the page reads no file of the server's."""
+    from ..kernels.engine.spaces import AnswerSpace, from_file, parse_answers
+    if not isinstance(text, str):
+        raise UserError("field 'answers' must be a string")
+    text = text.strip()
+    if not text:
+        raise UserError("empty answer set: give a range like 0-10, a list like 'yes, no' or lines 'answer: form1, form2'")
+    if len(text) > MAX_PROMPT_CHARS:
+        raise UserError(f"the answer set is {len(text):,} characters; the explorer takes at most {MAX_PROMPT_CHARS:,}")
+    if text.startswith("{"):
+        try:
+            mapping = json.loads(text)
+        except ValueError as exc:
+            raise UserError(f"the answer set is not valid JSON: {exc}") from None
+        if not isinstance(mapping, dict) or not all(isinstance(v, (str, list)) for v in mapping.values()):
+            raise UserError('a JSON answer set maps each answer to its forms: {"yes": ["yes", "Yes"], ...}')
+        return AnswerSpace.of("custom", mapping)
+    if "\n" in text or ":" in text:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "answers.txt"
+            path.write_text(text, encoding="utf-8")
+            return from_file(str(path))
+    if "," in text:
+        items = [a.strip() for a in text.split(",") if a.strip()]
+        return AnswerSpace.of("custom", {a: [a] for a in items})
+    if BUILTIN.match(text):
+        return parse_answers(text)
+    raise UserError(f"unknown answer set '{text}'; use 0-10, 0-10+words, a-k, rps, hide-seek, answers separated "
+                    "by commas (yes, no) or lines 'answer: form1, form2'")

@@ -1,0 +1,126 @@
+"""One loaded model behind the explorer: every use of it holds its lock (uvicorn runs requests in a
+thread pool; two forwards never race on one model or cache), and the next-token log-probs of the
+last prompts are kept, so moving the temperature or top-p slider needs no forward pass."""
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections import OrderedDict
+
+from ..errors import UserError
+from ..views.answers import answers_html, paths_html
+from ..views.nexttoken import next_token_html
+from .query import Query
+from .sample_view import sample_html
+
+KEEP_LOGPROBS = 32
+
+
+class ModelRunner:
+    def __init__(self, lm):
+        self.lm = lm
+        self.lock = threading.Lock()
+        self._logprobs: OrderedDict[tuple, object] = OrderedDict()
+        self._pieces: dict[int, str] = {}
+        self.vocab = lm.model.get_output_embeddings().weight.shape[0]
+
+    def info(self) -> dict:
+        from ..kernels.engine.forward import context_limit
+        tok = self.lm.tokenizer
+        formats = ["raw", "tulu", "llama3-instruct"] + (["chat"] if getattr(tok, "chat_template", None) else [])
+        return {"name": self.lm.name, "format": self.lm.format.name, "formats": formats, "vocab": int(self.vocab),
+                "context": context_limit(self.lm.model)}
+
+    def formatted(self, fmt: str):
+        """The LM with another prompt format (the same model and tokenizer)."""
+        from ..kernels.models.formats import Format
+        return self.lm if fmt == self.lm.format.name else dataclasses.replace(self.lm, format=Format(fmt))
+
+    def ids(self, q: Query) -> tuple:
+        """(LM in the query's format, the prompt's ids followed by the branch's)."""
+        from ..kernels.engine.nexttoken import prompt_ids
+        lm = self.formatted(q.format)
+        bad = [i for i in q.branch if i >= self.vocab]
+        if bad:
+            raise UserError(f"token id {bad[0]} is outside this model's vocabulary ({self.vocab} tokens)")
+        ids = prompt_ids(lm, q.prompt, q.infix) + list(q.branch)
+        return lm, prompt_ids(lm, ids)
+
+    def logprobs(self, ids: list[int]):
+        from ..kernels.engine.forward import next_logprobs
+        key = tuple(ids)
+        with self.lock:
+            if key not in self._logprobs:
+                self._logprobs[key] = next_logprobs(self.lm, [ids])[0]
+                while len(self._logprobs) > KEEP_LOGPROBS:
+                    self._logprobs.popitem(last=False)
+            self._logprobs.move_to_end(key)
+            return self._logprobs[key]
+
+    def next(self, q: Query, k: int) -> dict:
+        """The `NextToken` record of the query's prompt and its view (token rows choosable)."""
+        from ..kernels.engine.nexttoken import summarise
+        from ..kernels.engine.sampling import check_settings
+        check_settings(q.temperature, q.top_p)
+        lm, ids = self.ids(q)
+        rec = summarise(lm, ids, self.logprobs(ids), infix=q.infix, temperature=q.temperature, top_p=q.top_p,
+                        k=k).to_json()
+        return {"record": rec, "html": next_token_html(rec, branch=len(q.branch), pick=True, style=False)}
+
+    def check_answers(self, space) -> None:
+        """Refuse an answer set this vocabulary cannot spell (before a job starts)."""
+        from ..kernels.engine.answers import answer_index
+        with self.lock:
+            answer_index(self.lm, space)
+
+    def answers(self, q: Query, space, min_mass: float, job) -> dict:
+        """The exact readout with its token paths (`trace=True`): the record, its view, and the view
+        of each answer's paths. Progress: forward passes so far."""
+        from ..kernels.engine.answers import answer_distribution
+        from ..kernels.engine.forward import body_and_head
+        from ..kernels.engine.sampling import check_settings
+        check_settings(q.temperature, q.top_p)
+        lm, ids = self.ids(q)
+        count = [0]
+
+        def tick(*_):
+            count[0] += 1
+            job.say(f"{self.lm.name}: {count[0]} forward passes (one per step of the answer tree)")
+        with self.lock:
+            job.say(f"{self.lm.name}: reading the answers")
+            hook = body_and_head(self.lm.model)[0].register_forward_hook(tick)
+            try:
+                d = answer_distribution(lm, ids, space, temperature=q.temperature, top_p=q.top_p,
+                                        min_mass=min_mass, trace=True)
+            finally:
+                hook.remove()
+        rec = d.to_json()
+        for p in rec.get("paths", []):
+            p["pieces"] = [self.piece(i) for i in p["ids"]]
+            if p["set"]:
+                p["set"] = {**p["set"], "example_pieces": [self.piece(i) for i in p["set"]["examples"]]}
+        return {"record": rec, "html": answers_html(rec, pick=True, style=False),
+                "paths_html": {a: paths_html(rec, a, style=False) for a in rec["answers"]}}
+
+    def sample(self, q: Query, seed: int, max_new_tokens: int, job) -> dict:
+        """One sampled continuation (`generate`, sample 0 of `seed`) with every token's statistics."""
+        from ..kernels.engine.generate import generate
+        lm, ids = self.ids(q)
+        done = [0]
+        t0 = time.monotonic()
+
+        def step(_live):
+            done[0] += 1
+            job.say(f"{self.lm.name}: {done[0]} of at most {max_new_tokens} tokens ({time.monotonic() - t0:.1f} s)")
+        with self.lock:
+            s = generate(lm, ids, 1, max_new_tokens, temperature=q.temperature, top_p=q.top_p, seed=seed,
+                         on_step=step)[0]
+        rec = s.to_json(self.lm.tokenizer)
+        rec.update({"seed": seed, "temperature": q.temperature, "top_p": q.top_p, "max_new_tokens": max_new_tokens})
+        return {"record": rec, "html": sample_html(rec)}
+
+    def piece(self, i: int) -> str:
+        if i not in self._pieces:
+            self._pieces[i] = self.lm.tokenizer.decode([int(i)])
+        return self._pieces[i]

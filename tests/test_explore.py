@@ -1,0 +1,276 @@
+"""`next_token` against a hand computation, the views' exact numbers, and the explorer's routes on a
+tiny model (Starlette's TestClient): the records the Python API gives, one-line 4xx answers to bad
+requests with the server serving on, and model work serialised under one lock."""
+import math
+import threading
+import time
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from logitscope import UserError, answer_distribution, next_logprobs, next_token
+from logitscope.kernels.engine.generate import generate
+from logitscope.kernels.engine.sampling import transform
+from logitscope.testing import tiny_lm
+from logitscope.views.answers import answers_html, paths_html
+from logitscope.views.nexttoken import next_token_html
+
+starlette = pytest.importorskip("starlette", reason='the explorer needs its extra: pip install -e ".[explore]"')
+from starlette.testclient import TestClient  # noqa: E402
+
+from logitscope.explore.app import create_app  # noqa: E402
+from logitscope.explore.runner import ModelRunner  # noqa: E402
+
+PROMPT, INFIX = "Pick a number", "Number:"
+
+
+class Data(HTMLParser):
+    """Every element's `data-` attributes with its class, in document order."""
+
+    def __init__(self):
+        super().__init__()
+        self.items = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if any(k.startswith("data-") for k in a):
+            self.items.append(a)
+
+
+def data_of(html: str, cls: str) -> list[dict]:
+    p = Data()
+    p.feed(html)
+    return [a for a in p.items if cls in (a.get("class") or "").split()]
+
+
+@pytest.fixture(scope="module")
+def lm():
+    return tiny_lm("llama", peak=3.0, seed=2)
+
+
+@pytest.mark.parametrize("temperature,top_p", [(1.0, 1.0), (1.5, 0.9), (0.7, 0.5)])
+def test_next_token_equals_next_logprobs_and_transform_by_hand(lm, temperature, top_p):
+    nt = next_token(lm, PROMPT, infix=INFIX, temperature=temperature, top_p=top_p, k=7)
+    ids = lm.encode(PROMPT, INFIX)
+    model_lp = next_logprobs(lm, [ids])[0]
+    p = transform(model_lp, temperature, top_p).double().exp().numpy()
+    q = model_lp.double().exp().numpy()
+    order = np.argsort(-p, kind="stable")
+    assert list(nt.ids) == ids and list(nt.top_ids) == order[:7].tolist()
+    assert np.allclose(nt.probs, p[order[:7]], rtol=0, atol=1e-12)
+    assert np.allclose(nt.model_probs, q[order[:7]], rtol=0, atol=1e-12)
+    assert nt.mass_below == pytest.approx(p[order[7:]].sum(), abs=1e-12)
+    assert nt.model_mass_below == pytest.approx(q[order[7:]].sum(), abs=1e-12)
+    logp = np.log(p, out=np.full_like(p, 0.0), where=p > 0)
+    assert nt.entropy_bits == pytest.approx(-(p * logp).sum() / math.log(2), abs=1e-9)        # float64, unrounded
+    assert nt.model_entropy_bits == pytest.approx(-(q * np.log(q)).sum() / math.log(2), abs=1e-9)
+    assert nt.entropy_bits == pytest.approx(stats.entropy(p, base=2), abs=1e-5)               # p sums to 1 +- 1e-7
+    assert nt.top5_entropy_bits == pytest.approx(stats.entropy(p[order[:5]], base=2), abs=1e-9)
+    assert nt.pieces == tuple(lm.tokenizer.decode([i]) for i in ids) and nt.special[0] and not any(nt.special[1:])
+    assert nt.top_pieces == tuple(lm.tokenizer.decode([int(i)]) for i in order[:7])
+    assert nt.prompt_text == lm.tokenizer.decode(ids) and nt.format == "raw"
+    same = next_token(lm, ids + [int(order[0])], temperature=temperature, top_p=top_p, k=7)   # ids as they are
+    assert same.ids == tuple(ids + [int(order[0])])
+    assert np.allclose(same.probs[0], transform(next_logprobs(lm, [list(same.ids)])[0], temperature, top_p)
+                       .double().exp().max().item(), atol=1e-12)
+
+
+def test_next_token_refuses_bad_input(lm):
+    for kw, text in [(dict(k=0), r"k \(tokens shown\) must be between 1"), (dict(temperature=0), "temperature"), (dict(top_p=1.5), "top-p")]:
+        with pytest.raises(UserError, match=text):
+            next_token(lm, PROMPT, **kw)
+    with pytest.raises(UserError, match="empty prompt"):
+        next_token(lm, "  ")
+    with pytest.raises(UserError, match="takes at most 2048"):
+        next_token(lm, "a" * 3000)
+
+
+def test_views_carry_the_records_exact_numbers(lm):
+    nt = next_token(lm, PROMPT, infix=INFIX, temperature=1.5, k=5)
+    rec = nt.to_json()
+    html = next_token_html(rec, branch=2)
+    rows = data_of(html, "ls-tok-row")
+    assert [int(r["data-id"]) for r in rows] == list(nt.top_ids)
+    assert [float(r["data-p"]) for r in rows] == list(nt.probs)                   # exact, not rounded
+    assert [float(r["data-model-p"]) for r in rows] == list(nt.model_probs)
+    view = data_of(html, "ls-next")[0]
+    assert float(view["data-entropy"]) == nt.entropy_bits and float(view["data-mass-below"]) == nt.mass_below
+    assert float(view["data-top5-entropy"]) == nt.top5_entropy_bits
+    assert len(data_of(html, "ls-ptok")) == len(nt.ids) and len(data_of(html, "ls-branch")) == 2
+    assert html.startswith("<style>") and nt._repr_html_() == html.replace(" ls-branch", "").replace(
+        "; the last 2 chosen by you", "")
+    d = answer_distribution(lm, PROMPT, "0-10", infix=INFIX, trace=True)
+    rec = d.to_json()
+    html = answers_html(rec)
+    rows = data_of(html, "ls-answer-row")
+    assert {r["data-answer"]: float(r["data-p"]) for r in rows} == d.answers
+    assert {r["data-answer"]: float(r["data-renorm"]) for r in rows} == d.renormalised
+    view = data_of(html, "ls-answers")[0]
+    assert (float(view["data-valid"]), float(view["data-invalid"]), float(view["data-unexplored"])) == \
+        (d.valid_mass, d.invalid_mass, d.unexplored_mass)
+    paths = [p for p in d.paths if p["answer"] == "1"]
+    html = paths_html(rec, "1", limit=4)
+    shown = data_of(html, "ls-path")
+    assert [float(r["data-p"]) for r in shown] == [p["prob"] for p in paths[:4]]
+    assert float(data_of(html, "ls-below")[0]["data-p"]) == pytest.approx(sum(p["prob"] for p in paths[4:]), abs=1e-15)
+    assert float(data_of(html, "ls-paths-sum")[0]["data-p"]) == pytest.approx(d.answers["1"], abs=1e-12)
+    assert f"{len(paths) - 4:,} more paths" in html and "id " in html               # no tokenizer: ids
+
+
+@pytest.fixture(scope="module")
+def client():
+    lm = tiny_lm("llama", peak=3.0, seed=2)
+    from logitscope.kernels.models.loading import load_model
+    app = create_app([ModelRunner(lm)], load=lambda spec, log: load_model(spec, log=log))
+    with TestClient(app) as c:
+        c.lm = lm
+        yield c
+
+
+def wait(c, job: dict) -> dict:
+    t0 = time.monotonic()
+    while job["state"] == "running":
+        assert time.monotonic() - t0 < 60
+        time.sleep(0.05)
+        job = c.get(f"/api/jobs/{job['job']}").json()
+    return job
+
+
+def test_routes_answer_with_the_python_apis_records(client):
+    lm = client.lm
+    body = {"prompt": PROMPT, "infix": INFIX, "temperature": 1.5, "top_p": 0.95, "format": "raw"}
+    r = client.post("/api/next", json={**body, "k": 6, "branch": [327]})
+    assert r.status_code == 200
+    ids = lm.encode(PROMPT, INFIX) + [327]
+    assert r.json()["record"] == next_token(lm, ids, infix=INFIX, temperature=1.5, top_p=0.95, k=6).to_json()
+    assert 'class="ls-tok-row ls-pick"' in r.json()["html"] and "<style>" not in r.json()["html"]
+    chat = client.post("/api/next", json={**body, "format": "chat"}).json()["record"]
+    assert chat["format"] == "chat" and chat["prompt_text"].endswith("<|end_header_id|>\n\nNumber:")
+    job = wait(client, client.post("/api/answers", json={**body, "answers": "0-10", "branch": [19]}).json())
+    want = answer_distribution(lm, lm.encode(PROMPT, INFIX) + [19], "0-10", temperature=1.5, top_p=0.95, trace=True)
+    got = job["result"]["record"]
+    assert job["state"] == "done" and got["answers"] == want.answers and got["invalid_mass"] == want.invalid_mass
+    assert [p["prob"] for p in got["paths"]] == [p["prob"] for p in want.paths]
+    assert got["paths"][0]["pieces"] == [lm.tokenizer.decode([i]) for i in want.paths[0]["ids"]]
+    assert set(job["result"]["paths_html"]) == set(want.answers)
+    job = wait(client, client.post("/api/sample", json={**body, "seed": 4, "max_new_tokens": 6}).json())
+    s = generate(lm, PROMPT, 1, 6, temperature=1.5, top_p=0.95, seed=4, infix=INFIX)[0]
+    rec = job["result"]["record"]
+    assert {k: rec[k] for k in s.to_json(lm.tokenizer)} == s.to_json(lm.tokenizer) and rec["seed"] == 4
+    assert f'data-ids="{" ".join(map(str, s.ids))}"' in job["result"]["html"]
+
+
+def test_answer_sets_as_typed(client):
+    body = {"prompt": PROMPT, "infix": INFIX}
+    for text, labels in [("a-c", ["a", "b", "c"]), ("yes, no", ["yes", "no"]), ("up: up, UP\ndown", ["up", "down"]),
+                         ('{"x": ["x", "X"], "y": "y"}', ["x", "y"])]:
+        job = wait(client, client.post("/api/answers", json={**body, "answers": text}).json())
+        assert list(job["result"]["record"]["answers"]) == labels, text
+
+
+BAD = [  # (method, path, body or raw bytes, status, words in the message)
+    ("post", "/api/next", b"{not json", 400, "not valid JSON"),
+    ("post", "/api/next", b"[1, 2]", 400, "JSON object"),
+    ("post", "/api/next", {}, 400, "missing field 'prompt'"),
+    ("post", "/api/next", {"prompt": 7}, 400, "'prompt' must be a string"),
+    ("post", "/api/next", {"prompt": "hi", "format": "xml"}, 400, "unknown format"),
+    ("post", "/api/next", {"prompt": "hi", "temperature": 0}, 400, "temperature must be > 0"),
+    ("post", "/api/next", {"prompt": "hi", "top_p": 2}, 400, "top-p"),
+    ("post", "/api/next", {"prompt": "hi", "temperature": "hot"}, 400, "'temperature' must be a number"),
+    ("post", "/api/next", {"prompt": "hi", "k": 0}, 400, "'k' must be between 1 and 200"),
+    ("post", "/api/next", {"prompt": "hi", "branch": [-1]}, 400, "'branch'"),
+    ("post", "/api/next", {"prompt": "hi", "branch": [10 ** 6]}, 400, "outside this model's vocabulary"),
+    ("post", "/api/next", {"prompt": "hi", "model": 3}, 400, "no model 3"),
+    ("post", "/api/next", {"prompt": "word " * 1000}, 400, "takes at most 2048"),
+    ("post", "/api/next", {"prompt": "x" * 20_001}, 400, "at most 20,000"),
+    ("post", "/api/answers", {"prompt": "hi", "answers": "0-1O"}, 400, "unknown answer set '0-1O'"),
+    ("post", "/api/answers", {"prompt": "hi", "answers": "  "}, 400, "empty answer set"),
+    ("post", "/api/answers", {"prompt": "hi", "answers": "7, 7."}, 400, "overlap"),
+    ("post", "/api/answers", {"prompt": "hi", "answers": "/etc/passwd"}, 400, "unknown answer set"),
+    ("post", "/api/answers", {"prompt": "hi", "answers": "{bad"}, 400, "not valid JSON"),
+    ("post", "/api/sample", {"prompt": "hi", "max_new_tokens": 0}, 400, "'max_new_tokens' must be between"),
+    ("get", "/api/jobs/999999", None, 404, "no job 999999"),
+    ("get", "/api/next", None, 405, "GET is not allowed"),
+    ("get", "/api/nothing", None, 404, "no such page"),
+    ("post", "/api/load", {"spec": ""}, 400, "give a model"),
+]
+
+
+@pytest.mark.parametrize("method,path,body,status,words", BAD, ids=[f"{b[1]}:{b[4]}" for b in BAD])
+def test_a_bad_request_gets_one_line_and_the_server_serves_on(client, method, path, body, status, words):
+    kw = {} if body is None else {"content": body} if isinstance(body, bytes) else {"json": body}
+    r = getattr(client, method)(path, **kw)
+    assert r.status_code == status and list(r.json()) == ["error"], r.text
+    assert words in r.json()["error"] and "\n" not in r.json()["error"] and "Traceback" not in r.text
+    assert client.post("/api/next", json={"prompt": PROMPT}).status_code == 200
+
+
+def test_a_model_that_fails_to_load_from_the_page_says_why(client, tmp_path):
+    job = wait(client, client.post("/api/load", json={"spec": str(tmp_path / "missing")}).json())
+    assert job["state"] == "error" and str(tmp_path / "missing") in job["error"] and "\n" not in job["error"]
+    assert client.get("/api/state").json()["models"][0]["name"] == "tiny-llama"       # still one, still serving
+    assert client.post("/api/next", json={"prompt": PROMPT}).status_code == 200
+
+
+def race(client) -> tuple[int, int]:
+    """A readout job, a sample job and six next-token requests at once: (forwards, forwards that began
+    while another was running)."""
+    body_module = client.lm.model.model
+    active, overlaps, calls = [0], [0], [0]
+    guard = threading.Lock()
+
+    def enter(*_):
+        with guard:
+            overlaps[0] += active[0] > 0
+            active[0] += 1
+            calls[0] += 1
+        time.sleep(0.01)                                  # widen the window a race would need
+
+    def leave(*_):
+        with guard:
+            active[0] -= 1
+    hooks = [body_module.register_forward_pre_hook(enter), body_module.register_forward_hook(leave)]
+    try:
+        body = {"prompt": PROMPT, "infix": INFIX, "temperature": 1.0 + 0.01 * calls[0]}
+        jobs = [client.post("/api/answers", json={**body, "answers": "0-10"}).json(),
+                client.post("/api/sample", json={**body, "max_new_tokens": 8}).json()]
+        results = []
+
+        def ask(i):
+            results.append(client.post("/api/next", json={**body, "branch": [i, len(results)], "k": 3}).status_code)
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(20, 26)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        done = [wait(client, j)["state"] for j in jobs]
+    finally:
+        for h in hooks:
+            h.remove()
+    assert results == [200] * 6 and done == ["done", "done"]
+    return calls[0], overlaps[0]
+
+
+def test_model_work_is_serialised(client):
+    calls, overlaps = race(client)
+    assert calls >= 6 + 2 and overlaps == 0
+
+
+def test_the_race_check_sees_a_race_without_the_lock(client, monkeypatch):
+    import contextlib
+    runner = client.app.state.explorer.runners[0]
+    monkeypatch.setattr(runner, "lock", contextlib.nullcontext())
+    calls, overlaps = race(client)
+    assert overlaps > 0
+
+
+def test_the_page_and_its_files_ship_in_the_package(client):
+    page = client.get("/").text
+    assert '<script src="/static/app.js">' in page and "http" not in page.replace("http-equiv", "")
+    for path in ("/static/app.js", "/static/app.css", "/views.css"):
+        r = client.get(path)
+        assert r.status_code == 200 and "http://" not in r.text and "https://" not in r.text, path
+    info = client.get("/api/state").json()["models"][0]
+    assert info["vocab"] == len(client.lm.tokenizer) and info["context"] == 2048 and "chat" in info["formats"]
