@@ -97,12 +97,11 @@ def run_report(results_dir="results", out=None, scores=None) -> dict:
              "(Creativity Has Left the Chat): each table is followed by the studies' published numbers, labelled "
              "by the study model they come from; a run of a study model also shows its own study figure in its "
              "row.")
-    if {r.model for r in res.runs} & set(EMBEDDED):
-        intro += " " + EMBEDDED_NOTE
+    note = EMBEDDED_NOTE if {r.model for r in res.runs} & set(EMBEDDED) else ""
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_html(title, intro, sections, out.parent), encoding="utf-8")
+    out.write_text(render_html(title, intro, sections, out.parent, note), encoding="utf-8")
     md = out.with_suffix(".md")
-    md.write_text(render_markdown(title, intro, sections, out.with_name(out.stem + "_files"), out.parent),
+    md.write_text(render_markdown(title, intro, sections, out.with_name(out.stem + "_files"), out.parent, note),
                   encoding="utf-8")
     return {"html": str(out), "markdown": str(md), "sections": [s.key for s in sections],
             "problems": [f"{f}:{n}: {why}" for f, n, why in res.problems] + failed}

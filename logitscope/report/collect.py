@@ -39,7 +39,9 @@ class Run:
 
     @property
     def model(self) -> str:
-        return self.config.get("model") or self.config.get("reward_model") or (self.summary or {}).get("model") or "?"
+        models = self.config.get("models")            # probe compare: a pair
+        return (self.config.get("model") or self.config.get("reward_model") or (self.summary or {}).get("model")
+                or (" vs ".join(map(str, models)) if models else "?"))
 
 
 @dataclass
@@ -62,12 +64,12 @@ HIDDEN = {"task", "model", "prompts", "templates", "chat_prompt", "source"}
 
 
 def differing(runs, skip=("format",)) -> dict:
-    """{run path: "key value; ..."}: the config settings that tell a model's runs apart (the keys
-    whose values differ between runs of the same model; `skip`: keys shown elsewhere), "" where a
-    model has one run."""
+    """{run path: "key value; ..."}: the config settings that tell a model's runs of a task apart
+    (the keys whose values differ between them; `skip`: keys shown elsewhere), "" where a model has
+    one run of the task."""
     by_model: dict = {}
     for r in runs:
-        by_model.setdefault(r.model, []).append(r)
+        by_model.setdefault((r.task, r.model), []).append(r)
     out = {}
     for group in by_model.values():
         keys = sorted({k for r in group for k in r.config} - HIDDEN - set(skip))

@@ -92,8 +92,9 @@ def _table(b, n: int) -> str:
             f"<tbody>{body}</tbody></table>")
 
 
-def render_html(title: str, intro: str, sections: list[Section], base: Path) -> str:
-    parts = [f"<h1>{html.escape(title)}</h1><p class='meta'>{html.escape(intro)}</p><nav><b>Sections:</b> " +
+def render_html(title: str, intro: str, sections: list[Section], base: Path, note: str = "") -> str:
+    note = f"<p class='note'>{html.escape(note)}</p>" if note else ""
+    parts = [f"<h1>{html.escape(title)}</h1><p class='meta'>{html.escape(intro)}</p>{note}<nav><b>Sections:</b> " +
              " &middot; ".join(f"<a href='#{s.key}'>{html.escape(s.title)}</a>" for s in sections) + "</nav>"]
     for s in sections:
         parts.append(f"<section id='{s.key}'><h2>{html.escape(s.title)}</h2>")
@@ -120,8 +121,8 @@ def render_html(title: str, intro: str, sections: list[Section], base: Path) -> 
             f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>")
 
 
-def render_markdown(title: str, intro: str, sections: list[Section], files: Path, base: Path) -> str:
-    lines = [f"# {title}", "", intro, ""]
+def render_markdown(title: str, intro: str, sections: list[Section], files: Path, base: Path, note: str = "") -> str:
+    lines = [f"# {title}", "", intro, ""] + ([f"> {note}", ""] if note else [])
     files.mkdir(parents=True, exist_ok=True)
     for s in sections:
         lines += [f"## {s.title}", ""]
@@ -150,6 +151,7 @@ STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 78em; padding: 0 1.5em; color: #222; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2.2em; border-bottom: 1px solid #ccc; }
 nav { margin: 1em 0; font-size: 0.9em; } .meta { color: #555; }
+.note { background: #fff6d5; border-left: 4px solid #e6b800; padding: 0.5em 0.8em; }
 table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.85em; }
 th, td { border: 1px solid #ddd; padding: 0.25em 0.55em; text-align: right; }
 th { background: #f3f3f3; }
