@@ -8,7 +8,9 @@
     and tokens per second, the device time per step from the profiler;
 (c) HF `model.generate(do_sample=True, num_return_sequences=rows, output_scores=True)` with the
     same statistics computed from its scores (what a user would write), same prompt and length;
-    with `--no-cudnn-baseline` also HF with the cuDNN SDPA backend switched off.
+    with `--no-cudnn-baseline` also HF with the cuDNN SDPA backend switched off (on the CPU the same
+    call, marked n/a). HF stops a row at the same tokens ours does (the tokenizer's special ids);
+    both are warmed up first; the statistics are computed inside HF's timed block.
 Prints one JSON line per result (and appends them to --json-out).
 
     python benchmarks/bench_step.py --random-weights smollm2-1.7b --device cuda [--rows 100] [--new 128]
@@ -20,34 +22,9 @@ import math
 
 import torch
 
-from common import add_model_args, describe, device_time_ms, emit, load, memory, reset_memory, sync, timed
+from common import add_model_args, describe, device_time_ms, emit, load, memory, reset_memory, session_steps, sync, timed
 
 PROMPT = "Steve is the CEO of a startup company"
-
-
-def session_steps(lm, rows, context, steps, warmup=3):
-    """(seconds per step, device ms per step or None) for appends of one token per row."""
-    from logitscope.kernels.engine.session import Session
-    g = torch.Generator().manual_seed(0)
-    vocab = min(len(lm.tokenizer), lm.model.get_output_embeddings().weight.shape[0])
-    prompt = torch.randint(100, vocab, (context,), generator=g).tolist()
-    s = Session(lm, prompt, 1).copy([0] * rows)
-    toks = torch.randint(100, vocab, (warmup + 2 * steps + 1, rows), generator=g).tolist()
-    for k in range(warmup):
-        s.append([[t] for t in toks[k]], read=False)
-    out = {}
-    with timed(lm.input_device, out):
-        for k in range(warmup, warmup + steps):
-            s.append([[t] for t in toks[k]], read=False)
-    device_ms = None
-    if lm.input_device.type == "cuda":
-        from torch.profiler import ProfilerActivity, profile
-        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-            for k in range(warmup + steps, warmup + 2 * steps):
-                s.append([[t] for t in toks[k]], read=False)
-            sync(lm.input_device)
-        device_ms = device_time_ms(prof) / steps
-    return out["seconds"] / steps, device_ms
 
 
 def ours(lm, rows, new):
@@ -67,30 +44,35 @@ def ours(lm, rows, new):
             sync(lm.input_device)
         device_ms = device_time_ms(prof) / 16
     mean5 = sum(sum(s.top5_entropy) for s in got) / max(tokens, 1)
+    mean = sum(sum(s.entropy) for s in got) / max(tokens, 1)
     return {"seconds": out["seconds"], "tokens": tokens, "steps": steps, "device_ms_per_step": device_ms,
-            "mean_top5_entropy_bits": mean5}
+            "mean_entropy_bits": mean, "mean_top5_entropy_bits": mean5}
 
 
 def hf(lm, rows, new, cudnn=True):
     ids = lm.encode(PROMPT)
     dev = lm.input_device
     x = torch.tensor([ids], device=dev)
-    ends = torch.tensor(sorted(set(lm.tokenizer.all_special_ids)), device=dev)
+    ends = torch.tensor(sorted(set(lm.tokenizer.all_special_ids)), device=dev)     # ours ends a row at these too
     prev = torch.backends.cuda.cudnn_sdp_enabled() if dev.type == "cuda" else None
     if dev.type == "cuda":
         torch.backends.cuda.enable_cudnn_sdp(cudnn)
     try:
+        with torch.inference_mode():                                            # warm-up
+            lm.model.generate(x, attention_mask=torch.ones_like(x), do_sample=True, max_new_tokens=4,
+                              num_return_sequences=min(rows, 4), pad_token_id=lm.pad_id)
         torch.manual_seed(0)
         out = {}
         with torch.inference_mode(), timed(dev, out):
             res = lm.model.generate(x, attention_mask=torch.ones_like(x), do_sample=True, temperature=1.0, top_p=1.0,
                                     top_k=0, max_new_tokens=new, num_return_sequences=rows, output_scores=True,
-                                    return_dict_in_generate=True, pad_token_id=lm.pad_id)
+                                    return_dict_in_generate=True, pad_token_id=lm.pad_id, eos_token_id=ends.tolist())
             seqs = res.sequences[:, len(ids):]
-            top5, live = [], []
+            full, top5, live = [], [], []
             alive = torch.ones(rows, dtype=torch.bool, device=dev)
             for step, scores in enumerate(res.scores):
                 lp = torch.log_softmax(scores.float(), -1)
+                full.append(-(lp.exp() * lp).nan_to_num().sum(-1) / math.log(2))
                 q = torch.softmax(torch.topk(lp, 5, -1).values, -1)
                 top5.append(-(q * q.log()).nan_to_num().sum(-1) / math.log(2))
                 live.append(alive.clone())
@@ -98,10 +80,12 @@ def hf(lm, rows, new, cudnn=True):
             live = torch.stack(live)
             tokens = int(live.sum())
             mean5 = float(torch.stack(top5)[live].mean())
+            mean = float(torch.stack(full)[live].mean())
     finally:
         if dev.type == "cuda":
             torch.backends.cuda.enable_cudnn_sdp(prev)
-    return {"seconds": out["seconds"], "tokens": tokens, "steps": seqs.shape[1], "mean_top5_entropy_bits": mean5}
+    return {"seconds": out["seconds"], "tokens": tokens, "steps": seqs.shape[1], "mean_entropy_bits": mean,
+            "mean_top5_entropy_bits": mean5, "cudnn_sdp": cudnn if dev.type == "cuda" else "n/a (cpu)"}
 
 
 def main():
@@ -124,19 +108,18 @@ def main():
                                    "device_ms_per_step": dev_ms,
                                    "wall_over_device": None if not dev_ms else 1000 * per / dev_ms, **memory(lm.input_device)})
     results = {}
-    for name in ("generate", "hf"):
-        if name in skip:
+    runs = [("generate", lambda: ours(lm, args.rows, args.new)), ("hf", lambda: hf(lm, args.rows, args.new))]
+    if args.no_cudnn_baseline:
+        runs.append(("hf_cudnn_off", lambda: hf(lm, args.rows, args.new, cudnn=False)))
+    for name, run in runs:
+        if name.split("_")[0] in skip:
             continue
         reset_memory(lm.input_device)
-        r = ours(lm, args.rows, args.new) if name == "generate" else hf(lm, args.rows, args.new)
+        r = run()
         r.update(memory(lm.input_device))
         results[name] = r
-        emit(args, f"{name}", {**base, "new_tokens": args.new, **r, "tokens_per_s": r["tokens"] / r["seconds"],
-                               "ms_per_step": 1000 * r["seconds"] / max(r["steps"], 1)})
-    if args.no_cudnn_baseline and lm.input_device.type == "cuda" and "hf" not in skip:
-        r = hf(lm, args.rows, args.new, cudnn=False)
-        emit(args, "hf_cudnn_off", {**base, "new_tokens": args.new, **r, "tokens_per_s": r["tokens"] / r["seconds"]})
-        results["hf_cudnn_off"] = r
+        emit(args, name, {**base, "new_tokens": args.new, **r, "tokens_per_s": r["tokens"] / r["seconds"],
+                          "ms_per_step": 1000 * r["seconds"] / max(r["steps"], 1)})
     if "generate" in results and "hf" in results:
         a, b = results["generate"], results["hf"]
         emit(args, "generate_vs_hf", {**base, "wall_ratio_hf_over_ours": b["seconds"] / a["seconds"],

@@ -8,6 +8,10 @@ result (so `gpu.sh` collects one file).
                                               embedded:aligned, SmolLM2's, from this machine's cache)
     --override num_hidden_layers=2,...        config fields (a quick CPU check of a GPU script)
     --device cuda --dtype bf16 --json-out F
+
+Shared measurements: `session_steps` (one decode step), `peak_tflops` (a matmul on the device in
+its dtype), `kl_bits`; quantised models on CUDA multiply through quanto's dequantising path
+unless --quanto-kernels (quanto's fp8 kernel is a JIT build with nvcc + ninja, minutes long).
 """
 from __future__ import annotations
 
@@ -21,26 +25,43 @@ from pathlib import Path
 import torch
 
 
+def add_device_args(ap):
+    ap.add_argument("--device", default=None, help="cpu | cuda (default: cuda if available)")
+    ap.add_argument("--dtype", default=None, help="fp32 | bf16 | fp16 (default: fp32 on CPU, bf16 on CUDA)")
+    ap.add_argument("--override", default="", help="config fields of a shipped shape: key=value,...")
+    ap.add_argument("--json-out", default=None, help="append one JSON line per result to this file")
+
+
 def add_model_args(ap, default_model="embedded:aligned"):
     ap.add_argument("--model", default=default_model, help="a model spec (ignored with --random-weights)")
     ap.add_argument("--random-weights", default=None, metavar="SHAPE",
                     help="a shipped shape with random weights: smollm2-1.7b, llama-3.1-8b, qwen2.5-7b, ...")
     ap.add_argument("--tokenizer", default=None, help="tokenizer directory for --random-weights")
-    ap.add_argument("--override", default="", help="config fields for --random-weights: key=value,...")
-    ap.add_argument("--device", default=None, help="cpu | cuda (default: cuda if available)")
-    ap.add_argument("--dtype", default=None, help="fp32 | bf16 | fp16 (default: fp32 on CPU, bf16 on CUDA)")
     ap.add_argument("--quantize", default=None, choices=[None, "fp8", "int8"])
-    ap.add_argument("--json-out", default=None, help="append one JSON line per result to this file")
+    ap.add_argument("--quanto-kernels", action="store_true",
+                    help="on CUDA let quanto build its fp8 (marlin) kernel (nvcc + ninja, minutes)")
+    add_device_args(ap)
+
+
+EXPORTED = Path(__file__).resolve().parent / ".cache" / "smollm2-tokenizer"
 
 
 def default_tokenizer() -> str:
-    """SmolLM2's tokenizer (the one of every SmolLM2 size), from the converted embedded:aligned."""
+    """SmolLM2's tokenizer (the one of every SmolLM2 size): the copy `prepare_cache.py` exported
+    (it travels to a machine without network), else the converted embedded:aligned."""
+    if (EXPORTED / "tokenizer.json").is_file():
+        return str(EXPORTED)
     from logitscope.kernels.models.embedded import ensure_embedded
     from logitscope.kernels.models.registry import lookup
     return str(ensure_embedded(lookup("embedded:aligned").hub_id, log=lambda m: print(m, file=sys.stderr)))
 
 
-def _overrides(text: str) -> dict:
+def device_of(args) -> str:
+    from logitscope.kernels.models.loading import default_device
+    return args.device or default_device()
+
+
+def overrides(text: str) -> dict:
     out = {}
     for item in filter(None, text.split(",")):
         k, v = item.split("=")
@@ -50,19 +71,49 @@ def _overrides(text: str) -> dict:
 
 def load(args):
     """The LM the options describe, with the device and dtype it runs on."""
-    from logitscope.kernels.models.loading import default_device, load_model, torch_dtype
-    device = args.device or default_device()
+    from logitscope.kernels.models.loading import load_model, torch_dtype
+    device = device_of(args)
+    kernel = _quant_kernel(args, device)
     if args.random_weights:
         from logitscope.testing import shaped_lm
         lm = shaped_lm(args.random_weights, args.tokenizer or default_tokenizer(), device=device,
-                       dtype=torch_dtype(args.dtype, device), **_overrides(args.override))
+                       dtype=torch_dtype(args.dtype, device), **overrides(args.override))
         if args.quantize:
             from logitscope.kernels.models.quant import quantize_model
             quantize_model(lm.model, args.quantize)
             lm.info["quantize"] = args.quantize
-        return lm
-    return load_model(args.model, device=device, dtype=args.dtype, quantize=args.quantize,
-                      log=lambda m: print(m, file=sys.stderr))
+    else:
+        lm = load_model(args.model, device=device, dtype=args.dtype, quantize=args.quantize,
+                        log=lambda m: print(m, file=sys.stderr))
+    if kernel:
+        lm.info["quant_kernel"] = kernel
+    return lm
+
+
+def quanto_missing() -> str | None:
+    """Why quantised rows cannot run here (optimum-quanto not importable), or None."""
+    try:
+        import optimum.quanto  # noqa: F401
+    except ImportError as exc:
+        return f"optimum-quanto is not importable ({exc}); quantised rows skipped"
+    return None
+
+
+def _quant_kernel(args, device) -> str | None:
+    """On CUDA, quanto packs fp8 weights for its marlin kernel, a JIT build (nvcc + ninja, minutes)
+    at the first quantised layer; unless --quanto-kernels the build is switched off and every
+    quantised matmul dequantises its weights to the activations' dtype (quanto's portable path)."""
+    if not getattr(args, "quantize", None):
+        return None
+    if quanto_missing():
+        return None                     # quantize_model says so
+    if torch.device(device).type != "cuda":
+        return "quanto (CPU)"
+    if getattr(args, "quanto_kernels", False):
+        return "quanto CUDA kernels (marlin fp8 if built)"
+    from optimum.quanto.library.extensions import extension
+    extension._extensions.pop("quanto_cuda", None)
+    return "quanto dequantise-then-matmul (CUDA kernels not built)"
 
 
 def sync(device) -> None:
@@ -93,11 +144,28 @@ def memory(device) -> dict:
     return {"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
+def current_memory(device) -> dict:
+    """Memory held now (CUDA allocated, e.g. the weights right after loading), in MiB."""
+    if torch.device(device).type == "cuda":
+        return {"cuda_allocated_mib": torch.cuda.memory_allocated(device) / 2 ** 20}
+    return {}
+
+
+def free(device) -> None:
+    """Give cached CUDA blocks back after a model is dropped (so the next peak is its own)."""
+    import gc
+    gc.collect()
+    if torch.device(device).type == "cuda":
+        torch.cuda.empty_cache()
+
+
 def describe(lm) -> dict:
     dev = str(lm.input_device)
     name = torch.cuda.get_device_name(lm.input_device) if lm.input_device.type == "cuda" else "cpu"
     return {"model": lm.spec, "device": dev, "device_name": name, "dtype": lm.info.get("dtype"),
             "quantize": lm.info.get("quantize") or "none", "torch": torch.__version__,
+            **({"quant_kernel": lm.info["quant_kernel"]} if lm.info.get("quant_kernel") else {}),
+            **({"overrides": lm.info["overrides"]} if lm.info.get("overrides") else {}),
             "params": sum(p.numel() for p in lm.model.parameters())}
 
 
@@ -122,3 +190,53 @@ def device_time_ms(prof) -> float | None:
             seen = True
         total += t or 0.0
     return total / 1000.0 if seen or total else None
+
+
+def session_steps(lm, rows, context, steps, warmup=3, profile=True):
+    """(seconds per step, device ms per step or None): `Session.append` of one token to each of
+    `rows` distinct rows after a `context`-token prompt, synchronised wall time over `steps`
+    appends, then (CUDA, `profile`) the device's kernel time over as many more."""
+    from logitscope.kernels.engine.session import Session
+    g = torch.Generator().manual_seed(0)
+    vocab = min(len(lm.tokenizer), lm.model.get_output_embeddings().weight.shape[0])
+    prompt = torch.randint(100, vocab, (context,), generator=g).tolist()
+    s = Session(lm, prompt, 1).copy([0] * rows)
+    toks = torch.randint(100, vocab, (warmup + 2 * steps + 1, rows), generator=g).tolist()
+    for k in range(warmup):
+        s.append([[t] for t in toks[k]], read=False)
+    out = {}
+    with timed(lm.input_device, out):
+        for k in range(warmup, warmup + steps):
+            s.append([[t] for t in toks[k]], read=False)
+    device_ms = None
+    if profile and lm.input_device.type == "cuda":
+        from torch.profiler import ProfilerActivity, profile as torch_profile
+        with torch_profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            for k in range(warmup + steps, warmup + 2 * steps):
+                s.append([[t] for t in toks[k]], read=False)
+            sync(lm.input_device)
+        device_ms = device_time_ms(prof) / steps
+    s.check()
+    return out["seconds"] / steps, device_ms
+
+
+def peak_tflops(device, dtype, n=None, reps=10) -> float:
+    """Achieved TFLOP/s of an n x n matmul on `device` in `dtype` (the yardstick for a model's
+    achieved FLOP rate on the same device and dtype)."""
+    n = n or (8192 if torch.device(device).type == "cuda" else 1024)
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    torch.matmul(a, b)
+    out = {}
+    with timed(device, out):
+        for _ in range(reps):
+            torch.matmul(a, b)
+    return 2 * n ** 3 * reps / out["seconds"] / 1e12
+
+
+def kl_bits(p, q) -> float:
+    """KL(p || q) in bits over the same buckets (q floored at 1e-300 where p > 0)."""
+    import numpy as np
+    from scipy.special import rel_entr
+    p, q = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
+    return float(rel_entr(p, np.maximum(q, 1e-300)).sum() / np.log(2))
