@@ -7,19 +7,22 @@
     whole conversation encoded again and its exact move distribution read from scratch; timed on
     `--naive-games` games and scaled to `--games`. Both play the same seeded games (same move draws),
     so the share of identical games and the largest move-probability difference are printed too.
-Also: peak memory (CUDA allocated and reserved, their ratio; or peak RSS), and on a registry shape the
-memory `probe plan` predicts for this batch (weights + games x KV per game) against the measured peak.
+Also: peak memory during (a) (CUDA allocated and reserved, their ratio; or peak RSS), and with
+--random-weights the memory `probe plan` predicts for this batch (weights + games x KV per game, for
+the shape with its --override fields) against the measured CUDA peaks.
 
     python benchmarks/bench_determinism.py --random-weights smollm2-1.7b --device cuda [--games 100]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
+from pathlib import Path
 
 import numpy as np
 
-from common import add_model_args, describe, emit, load, memory, reset_memory, timed
+from common import add_model_args, describe, emit, load, memory, overrides, reset_memory, timed
 
 
 def naive(lm, game, indices, rounds, seed, min_mass):
@@ -39,6 +42,25 @@ def naive(lm, game, indices, rounds, seed, min_mass):
     return out
 
 
+def planned(args, mem) -> dict:
+    """What `probe plan` predicts for this batch on the shape (with its overrides): weights + games
+    in the batch x KV per game, against the measured peak."""
+    from logitscope.kernels.models.plan import plan, shipped_config
+    with tempfile.TemporaryDirectory() as d:
+        cfg = Path(d) / "config.json"
+        cfg.write_text(json.dumps({**shipped_config(args.random_weights), **overrides(args.override)}))
+        p = plan(str(cfg), quantize=args.quantize or "none", games=args.games, rounds=args.rounds)
+    batch = args.batch_size or min(args.games, 128)
+    predicted = (p["weight_bytes"][p["quantize"]] + batch * p["kv_bytes_per_game"]) / 2 ** 20
+    out = {"plan_predicted_mib": predicted, "plan_weights_mib": p["weight_bytes"][p["quantize"]] / 2 ** 20,
+           "plan_kv_mib_per_game": p["kv_bytes_per_game"] / 2 ** 20, "plan_games_per_batch_80gib": p["games_per_batch"]}
+    measured = mem.get("cuda_peak_allocated_mib")
+    if measured:
+        out["plan_over_measured_allocated"] = predicted / measured
+        out["plan_over_measured_reserved"] = predicted / mem["cuda_peak_reserved_mib"]
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     add_model_args(ap)
@@ -55,11 +77,14 @@ def main():
     game = get_game(args.game)
     dev = lm.input_device
     base = {**describe(lm), "game": game.name, "games": args.games, "rounds": args.rounds}
+    batch = args.batch_size or min(args.games, 128)
+    with tempfile.TemporaryDirectory() as out:          # warm-up: CUDA kernels, the answer space's index
+        run_model(lm, game, games=min(2, args.games), rounds=1, seed=1, out=out, batch_size=batch, min_mass=args.min_mass)
     reset_memory(dev)
     t_ours = {}
     with tempfile.TemporaryDirectory() as out, timed(dev, t_ours):
         recs, _ = run_model(lm, game, games=args.games, rounds=args.rounds, seed=0, out=out,
-                            batch_size=args.batch_size or min(args.games, 128), min_mass=args.min_mass)
+                            batch_size=batch, min_mass=args.min_mass)
     mem = memory(dev)
     t_naive = {}
     k = min(args.naive_games, args.games)
@@ -69,18 +94,11 @@ def main():
     same = sum(recs[g]["moves"] == slow[g][0] for g in range(k))
     diff = max(float(np.abs(np.array(recs[g]["probs"]) - np.array(slow[g][1])).max()) for g in range(k))
     row = {**base, "seconds": t_ours["seconds"], "naive_seconds_scaled": scaled, "naive_games_timed": k,
-           "speedup": scaled / t_ours["seconds"], "identical_games": f"{same}/{k}", "max_prob_diff": diff, **mem}
+           "speedup": scaled / t_ours["seconds"], "identical_games": same, "max_prob_diff": diff, **mem}
     if "cuda_peak_allocated_mib" in mem:
         row["reserved_over_allocated"] = mem["cuda_peak_reserved_mib"] / mem["cuda_peak_allocated_mib"]
-    if args.random_weights and not args.override:          # the plan knows the real shape only
-        from logitscope.kernels.models.plan import plan
-        p = plan(args.random_weights, games=args.games, rounds=args.rounds)
-        batch = args.batch_size or min(args.games, 128)
-        predicted = (p["weight_bytes"]["bf16"] + batch * p["kv_bytes_per_game"]) / 2 ** 20
-        row["plan_predicted_mib"] = predicted
-        measured = mem.get("cuda_peak_allocated_mib")
-        if measured:
-            row["plan_over_measured"] = predicted / measured
+    if args.random_weights:
+        row.update(planned(args, mem))
     emit(args, "determinism_vs_naive", row)
 
 
