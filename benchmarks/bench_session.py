@@ -9,21 +9,22 @@ Two sets of move histories, each timed both ways:
 - `played`: the moves of the model's own 100 games (`play_batch`, seed 0, exact adversary: the
   conversations `probe determinism` really has; played before timing, not timed);
 - `uniform`: seeded uniform random moves for both sides, the worst case for sharing.
-Prints tokens forwarded, wall time, the ratio, the largest log-prob difference between the two,
-and achieved GFLOP/s against this CPU's fp32 matmul peak measured in the same run.
+Prints tokens forwarded, synchronised wall time, the ratio, the largest log-prob difference between
+the two (compared on the CPU in float32), achieved TFLOP/s against an n x n matmul's on the model's
+device in its dtype (measured in the same run), and the peak memory of each (CUDA allocated and
+reserved, or peak RSS). One JSON line per move set (--json-out).
 
     python benchmarks/bench_session.py [--games 100] [--rounds 10] [--naive-games 100] [--moves played,uniform]
+        [--random-weights smollm2-1.7b --device cuda]
 """
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
-import torch
 
+from common import add_model_args, describe, emit, load, memory, peak_tflops, reset_memory, timed
 from logitscope.kernels.engine.forward import next_logprobs
-from logitscope.kernels.models.loading import load_model
 from logitscope.kernels.engine.session import Session
 from logitscope.tasks.games.play import play_batch
 from logitscope.tasks.games.rules import get_game
@@ -59,27 +60,29 @@ def played_games(lm, n, rounds):
     return [turns_of([idx[m] for m in r["moves"]], [idx[m] for m in r["adversary"]], rounds) for r in recs]
 
 
-def peak_gflops(dtype=torch.float32, n=2048, reps=10):
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    torch.matmul(a, b)
-    t = time.perf_counter()
-    for _ in range(reps):
-        torch.matmul(a, b)
-    return 2 * n ** 3 * reps / (time.perf_counter() - t) / 1e9
-
-
 def flops(model, tokens: int, ctx_sum: int, logit_rows: int) -> float:
+    """Matmul FLOPs: the body's weights per token forwarded, attention per (query, key) pair, the
+    LM head per row read (embedding tables, tied or not, are not in the body)."""
     cfg = model.config
-    emb = model.get_input_embeddings().weight.numel()
-    body = sum(p.numel() for p in model.parameters()) - emb
-    attn = 4 * cfg.num_hidden_layers * cfg.num_attention_heads * (cfg.hidden_size // cfg.num_attention_heads)
+    tables = {id(model.get_input_embeddings().weight), id(model.get_output_embeddings().weight)}
+    body = sum(p.numel() for p in model.parameters() if id(p) not in tables)
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    attn = 4 * cfg.num_hidden_layers * cfg.num_attention_heads * head_dim
     return 2 * body * tokens + attn * ctx_sum + 2 * cfg.hidden_size * cfg.vocab_size * logit_rows
 
 
 def session_run(lm, games, rounds):
-    fmt, tok = lm.format, lm.tokenizer
+    """(seconds, tokens forwarded, attention context, next-token log-probs per round on the CPU,
+    distinct slots per round) of the session way."""
     n = len(games)
-    t = time.perf_counter()
+    timing = {}
+    with timed(lm.input_device, timing):
+        s, ctx, lps, slots = _session_rounds(lm, games, rounds, n)
+    return timing["seconds"], s.tokens_forwarded, ctx, [x.float().cpu() for x in lps], slots
+
+
+def _session_rounds(lm, games, rounds, n):
+    fmt, tok = lm.format, lm.tokenizer
     s = Session(lm, fmt.encode(tok, games[0][0], GAME.infix), n)
     texts = [fmt.text(tok, games[0][0], GAME.infix)] * n
     lps = [s.logprobs.clone()]
@@ -97,59 +100,58 @@ def session_run(lm, games, rounds):
         lps.append(s.logprobs.clone())
         slots.append(s.n_slots)
         texts = new
-    seconds = time.perf_counter() - t
-    return seconds, s.tokens_forwarded, ctx, lps, slots
+    return s, ctx, lps, slots
 
 
 def naive_run(lm, games, rounds, lps):
     fmt, tok = lm.format, lm.tokenizer
-    t = time.perf_counter()
-    tokens, ctx, worst = 0, 0, 0.0
-    for g in range(len(games)):
-        for r in range(rounds + 1):
-            ids = fmt.encode(tok, games[g][r], GAME.infix)
-            lp = next_logprobs(lm, [ids])[0]
-            tokens += len(ids)
-            ctx += len(ids) * (len(ids) + 1) // 2
-            worst = max(worst, float((lp - lps[r][g]).abs().max()))
-    return time.perf_counter() - t, tokens, ctx, worst
+    tokens, ctx, worst, timing = 0, 0, 0.0, {}
+    with timed(lm.input_device, timing):
+        for g in range(len(games)):
+            for r in range(rounds + 1):
+                ids = fmt.encode(tok, games[g][r], GAME.infix)
+                lp = next_logprobs(lm, [ids])[0]                 # float32 on the CPU
+                tokens += len(ids)
+                ctx += len(ids) * (len(ids) + 1) // 2
+                worst = max(worst, float((lp - lps[r][g]).abs().max()))
+    return timing["seconds"], tokens, ctx, worst
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="embedded:aligned")
+    add_model_args(ap)
     ap.add_argument("--games", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--naive-games", type=int, default=None, help="time the naive loop on fewer games and scale")
     ap.add_argument("--moves", default="played,uniform", help="played (the model's own games), uniform, or both")
     args = ap.parse_args()
-    lm = load_model(args.model)
-    peak = peak_gflops()
-    ng = args.naive_games or args.games
-    lines = []
+    lm = load(args)
+    dev = lm.input_device
+    peak = peak_tflops(dev, next(lm.model.parameters()).dtype)
+    ng = min(args.naive_games or args.games, args.games)
+    base = {**describe(lm), "games": args.games, "rounds": args.rounds, "naive_games_timed": ng, "peak_tflops": peak}
+    session_run(lm, uniform_games(2, 1), 1)                   # warm-up
     for kind in args.moves.split(","):
         games = played_games(lm, args.games, args.rounds) if kind == "played" else uniform_games(args.games, args.rounds)
         distinct = [len({tuple(map(tuple, g[r])) for g in games}) for r in range(1, args.rounds + 1)]
+        reset_memory(dev)
         t_ses, ses_tokens, ses_ctx, lps, slots = session_run(lm, games, args.rounds)
+        ses_mem = memory(dev)
         assert slots == distinct
+        reset_memory(dev)
         t_naive, naive_tokens, naive_ctx, worst = naive_run(lm, games[:ng], args.rounds, lps)
+        naive_mem = memory(dev)
         scale = args.games / ng
         t_naive, naive_tokens, naive_ctx = t_naive * scale, int(naive_tokens * scale), naive_ctx * scale
-        naive_flops = flops(lm.model, naive_tokens, naive_ctx, args.games * (args.rounds + 1))
-        ses_flops = flops(lm.model, ses_tokens, ses_ctx, sum(slots) + 1)
-        lines.append((kind, t_naive, naive_tokens, naive_flops, t_ses, ses_tokens, ses_flops, worst, slots))
-
-    print(f"\n{args.model}: {args.games} games x {args.rounds} rounds (+ the opening position); "
-          f"fp32 matmul peak {peak:.0f} GFLOP/s")
-    scaled = f" (timed on {ng} games, scaled)" if ng != args.games else ""
-    for kind, t_naive, naive_tokens, naive_flops, t_ses, ses_tokens, ses_flops, worst, slots in lines:
-        print(f"\n-- moves: {kind}; distinct histories per round {slots}")
-        print(f"(a) naive    {t_naive:8.1f} s  {naive_tokens:8d} tokens forwarded  "
-              f"{naive_flops / t_naive / 1e9:6.1f} GFLOP/s = {naive_flops / t_naive / 1e9 / peak:.0%} of peak{scaled}")
-        print(f"(b) session  {t_ses:8.1f} s  {ses_tokens:8d} tokens forwarded  "
-              f"{ses_flops / t_ses / 1e9:6.1f} GFLOP/s = {ses_flops / t_ses / 1e9 / peak:.0%} of peak")
-        print(f"ratio: session is {t_naive / t_ses:.1f}x faster, forwards {naive_tokens / ses_tokens:.1f}x fewer tokens; "
-              f"max |log-prob difference| {worst:.2e}")
+        naive_tf = flops(lm.model, naive_tokens, naive_ctx, args.games * (args.rounds + 1)) / t_naive / 1e12
+        ses_tf = flops(lm.model, ses_tokens, ses_ctx, sum(slots) + 1) / t_ses / 1e12
+        emit(args, "session_vs_naive", {
+            **base, "moves": kind, "distinct_histories_per_round": slots,
+            "naive_seconds_scaled": t_naive, "naive_tokens": naive_tokens, "naive_tflops": naive_tf,
+            "naive_share_of_peak": naive_tf / peak, **{f"naive_{k}": v for k, v in naive_mem.items()},
+            "session_seconds": t_ses, "session_tokens": ses_tokens, "session_tflops": ses_tf,
+            "session_share_of_peak": ses_tf / peak, **{f"session_{k}": v for k, v in ses_mem.items()},
+            "speedup": t_naive / t_ses, "tokens_ratio": naive_tokens / ses_tokens, "max_logprob_diff": worst})
 
 
 if __name__ == "__main__":
