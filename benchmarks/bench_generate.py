@@ -1,5 +1,5 @@
-"""Generation with per-token statistics vs Hugging Face `generate`, side by side (issue: open-ended
-generation).
+"""Generation with per-token statistics vs Hugging Face `generate`, side by side, each in a process
+of its own (issue: open-ended generation).
 
 For each model, on the same prompt and settings (T = 1, top-p = 1, 100 samples x 128 new tokens):
 (a) Hugging Face: `model.generate(do_sample=True, num_return_sequences=100, output_scores=True,
@@ -7,100 +7,81 @@ For each model, on the same prompt and settings (T = 1, top-p = 1, 100 samples x
     computed from the returned scores (what a user would write to get the same statistics);
 (b) logitscope: `generate(lm, prompt, n=100, max_new_tokens=128)`: one session, each row its own
     seeded generator, the statistics recorded on the way, finished rows dropped.
-Each method runs in its own subprocess (so peak memory is its own), alternating, `--repeats`
-times; the script prints wall time (best of the repeats), the ratio HF / logitscope, tokens
-generated, and the peak resident memory above the loaded model.
+(The two are `bench_step.hf` and `bench_step.ours`: warmed up, synchronised, same stopping ids.)
+Each method runs in its own subprocess (so its peak memory is its own), alternating, `--repeats`
+times; the best wall time of the repeats, the ratio HF / logitscope, tokens generated, and the peak
+memory: CUDA peak allocated and reserved, and allocated above the loaded model (on the CPU: peak
+RSS and its rise above the loaded model). One JSON line per method and model, one per ratio.
 
     python benchmarks/bench_generate.py [--models embedded:aligned,embedded:base] [--samples 100]
-        [--max-new-tokens 128] [--repeats 1]
+        [--max-new-tokens 128] [--repeats 1] [--random-weights smollm2-1.7b --device cuda]
 """
 from __future__ import annotations
 
 import argparse
 import json
-import math
-import resource
 import subprocess
 import sys
-import time
 
-PROMPT = "Steve is the CEO of a startup company"
+from common import add_model_args, current_memory, describe, emit, load, memory, reset_memory
 
-
-def rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+PASS = ("random_weights", "tokenizer", "override", "device", "dtype", "quantize")
 
 
-def worker(method: str, spec: str, samples: int, max_new: int) -> dict:
-    import torch
+def worker(args) -> dict:
+    from bench_step import hf, ours
+    lm = load(args)
+    dev = lm.input_device
+    loaded = current_memory(dev).get("cuda_allocated_mib") or memory(dev)["peak_rss_mib"]
+    reset_memory(dev)
+    run = hf if args.worker == "hf" else ours
+    r = run(lm, args.samples, args.max_new_tokens)
+    mem = memory(dev)
+    peak = mem.get("cuda_peak_allocated_mib") or mem["peak_rss_mib"]
+    return {**describe(lm), "method": args.worker, **r, **mem, "peak_mib_above_model": peak - loaded}
 
-    from logitscope.kernels.models.loading import load_model
-    lm = load_model(spec, log=lambda m: None)
-    ids = lm.encode(PROMPT)
-    base_rss = rss_mib()
-    t0 = time.perf_counter()
-    if method == "hf":
-        torch.manual_seed(0)
-        x = torch.tensor([ids])
-        with torch.inference_mode():
-            out = lm.model.generate(x, attention_mask=torch.ones_like(x), do_sample=True, temperature=1.0, top_p=1.0,
-                                    top_k=0, max_new_tokens=max_new, num_return_sequences=samples,
-                                    output_scores=True, return_dict_in_generate=True, pad_token_id=lm.pad_id)
-            seqs = out.sequences[:, len(ids):]
-            ends = set(lm.tokenizer.all_special_ids)
-            ent, top5 = [], []
-            for scores in out.scores:          # [samples, vocab] per step
-                lp = torch.log_softmax(scores.float(), -1)
-                p = lp.exp()
-                ent.append(-(torch.where(p > 0, p * lp, 0.0)).sum(-1) / math.log(2))
-                q = torch.softmax(torch.topk(lp, 5, -1).values, -1)
-                top5.append(-(q * q.log()).sum(-1) / math.log(2))
-            alive, live = torch.ones(samples, dtype=torch.bool), []
-            for step in range(seqs.shape[1]):                     # tokens up to and including each row's end
-                live.append(alive.clone())
-                alive &= ~torch.isin(seqs[:, step], torch.tensor(sorted(ends)))
-            live = torch.stack(live)
-            tokens = int(live.sum())
-        mean_top5 = float(torch.stack(top5)[live].mean())
-    else:
-        from logitscope.kernels.engine.generate import generate
-        got = generate(lm, ids, n=samples, max_new_tokens=max_new, seed=0)
-        tokens = sum(len(s.ids) for s in got)
-        mean_top5 = sum(sum(s.top5_entropy) for s in got) / max(tokens, 1)
-    seconds = time.perf_counter() - t0
-    return {"method": method, "seconds": seconds, "tokens": tokens, "mean_top5_bits": mean_top5,
-            "peak_mib_above_model": rss_mib() - base_rss, "peak_mib": rss_mib()}
+
+def run_worker(method, spec, a) -> dict:
+    cmd = [sys.executable, __file__, "--worker", method, "--model", spec, "--samples", str(a.samples),
+           "--max-new-tokens", str(a.max_new_tokens)]
+    for key in PASS:
+        if getattr(a, key):
+            cmd += [f"--{key.replace('_', '-')}", str(getattr(a, key))]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"{method} worker failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.splitlines()[-1])
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--models", default="embedded:aligned,embedded:base")
+    add_model_args(ap)
+    ap.add_argument("--models", default="embedded:aligned,embedded:base", help="ignored with --random-weights")
     ap.add_argument("--samples", type=int, default=100)
     ap.add_argument("--max-new-tokens", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=1)
-    ap.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--worker", choices=["hf", "logitscope"], help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
-        print(json.dumps(worker(a.worker[0], a.worker[1], a.samples, a.max_new_tokens)))
+        print(json.dumps(worker(a), default=float))
         return
-    print(f"prompt {PROMPT!r}: {a.samples} samples x {a.max_new_tokens} new tokens, T=1, top-p=1")
-    for spec in a.models.split(","):
+    specs = [a.random_weights] if a.random_weights else a.models.split(",")
+    for spec in specs:
         best = {}
         for _ in range(a.repeats):
             for method in ("hf", "logitscope"):
-                cmd = [sys.executable, __file__, "--worker", method, spec, "--samples", str(a.samples),
-                       "--max-new-tokens", str(a.max_new_tokens)]
-                res = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.splitlines()[-1])
+                res = run_worker(method, spec, a)
                 if method not in best or res["seconds"] < best[method]["seconds"]:
                     best[method] = res
+        for r in best.values():
+            emit(a, "generate_process", {**r, "samples": a.samples, "new_tokens": a.max_new_tokens,
+                                         "repeats": a.repeats, "tokens_per_s": r["tokens"] / r["seconds"]})
         hf, ls = best["hf"], best["logitscope"]
-        print(f"\n{spec}")
-        for r in (hf, ls):
-            print(f"  {r['method']:<10} {r['seconds']:7.1f} s  {r['tokens']:6d} tokens  "
-                  f"{r['tokens'] / r['seconds']:6.1f} tok/s  mean top-5 entropy {r['mean_top5_bits']:.3f} bits  "
-                  f"peak RSS {r['peak_mib']:.0f} MiB ({r['peak_mib_above_model']:+.0f} MiB above the loaded model)")
-        print(f"  ratio HF / logitscope: {hf['seconds'] / ls['seconds']:.2f}x wall time, "
-              f"{(ls['tokens'] / ls['seconds']) / (hf['tokens'] / hf['seconds']):.2f}x tokens per second")
+        emit(a, "generate_process_ratio", {"model": ls["model"], "device": ls["device"], "samples": a.samples,
+                                           "new_tokens": a.max_new_tokens,
+                                           "wall_ratio_hf_over_ours": hf["seconds"] / ls["seconds"],
+                                           "tokens_per_s_ratio": (ls["tokens"] / ls["seconds"]) / (hf["tokens"] / hf["seconds"]),
+                                           "peak_ratio_hf_over_ours": hf["peak_mib_above_model"] / max(ls["peak_mib_above_model"], 1e-9)})
 
 
 if __name__ == "__main__":
