@@ -6,21 +6,24 @@
     default min_mass 1e-6 and at coarser pruning (1e-5, and 1e-4 as `probe determinism` uses), whose
     cost and unexplored mass are printed beside each other.
 
+Every time is synchronised wall time on the model's device; one JSON line per model (--json-out)
+with the peak memory of the run (CUDA allocated and reserved, or peak RSS).
+
     python benchmarks/bench_answers.py [--models embedded:aligned,embedded:base] [--samples 1500]
+        [--random-weights smollm2-1.7b --device cuda]
 """
 from __future__ import annotations
 
 import argparse
 import re
-import time
 
 import numpy as np
 import torch
 from scipy.stats import chisquare
 
+from common import add_model_args, describe, emit, load, memory, reset_memory, timed
 from logitscope.kernels.engine.answers import answer_distribution
 from logitscope.kernels.engine.forward import next_logprobs
-from logitscope.kernels.models.loading import load_model
 from logitscope.kernels.engine.spaces import integers
 from logitscope.probes.stats import chi2_expected
 
@@ -30,7 +33,7 @@ INFIX = "Number:"
 
 def sample_generate(lm, ids, n, batch=100, seed=0):
     torch.manual_seed(seed)
-    x = torch.tensor([ids])
+    x = torch.tensor([ids], device=lm.input_device)
     texts = []
     with torch.inference_mode():
         for s in range(0, n, batch):
@@ -53,65 +56,62 @@ def harness_loglik(lm, ids):
     with torch.inference_mode():
         for k in range(11):
             cont = lm.tokenizer(" " + str(k), add_special_tokens=False)["input_ids"]
-            full = torch.tensor([ids + cont])
+            full = torch.tensor([ids + cont], device=lm.input_device)
             lp = torch.log_softmax(lm.model(full).logits[0, len(ids) - 1:-1].float(), -1)
-            probs[str(k)] = float(lp[torch.arange(len(cont)), torch.tensor(cont)].sum().exp())
+            probs[str(k)] = float(lp[torch.arange(len(cont)), torch.tensor(cont, device=lp.device)].sum().exp())
     return probs
+
+
+def clock(lm, fn, *a, **kw):
+    """(result, synchronised seconds) of fn(*a, **kw)."""
+    out = {}
+    with timed(lm.input_device, out):
+        res = fn(*a, **kw)
+    return res, out["seconds"]
+
+
+def one_model(lm, samples) -> dict:
+    ids = lm.encode(PROMPT, INFIX)
+    next_logprobs(lm, [ids])                                      # warm-up
+    _, t_cold = clock(lm, answer_distribution, lm, ids, integers())  # builds the tokenizer's trie index once
+    d, t_exact = clock(lm, answer_distribution, lm, ids, integers())  # the index is kept per tokenizer
+    coarse = []
+    for mm in (1e-5, 1e-4):
+        dc, t_c = clock(lm, answer_distribution, lm, ids, integers(), min_mass=mm)
+        coarse.append({"min_mass": mm, "seconds": t_c, "forwards": dc.forwards, "valid_mass": dc.valid_mass,
+                       "unexplored_mass": dc.unexplored_mass,
+                       "max_abs_diff_vs_1e-6": max(abs(dc.answers[a] - d.answers[a]) for a in d.answers)})
+    counts, t_gen = clock(lm, sample_generate, lm, ids, samples)
+    hl, t_ll = clock(lm, harness_loglik, lm, ids)
+    valid = int(counts.sum())
+    p = np.array([d.renormalised[str(k)] for k in range(11)])
+    per1500 = t_gen * 1500 / max(valid, 1)
+    return {"exact_seconds": t_exact, "exact_first_call_seconds": t_cold, "exact_forwards": d.forwards,
+            "valid_mass": d.valid_mass, "invalid_mass": d.invalid_mass, "unexplored_mass": d.unexplored_mass,
+            "generate_seconds": t_gen, "samples": samples, "valid_samples": valid,
+            "chi2_sampled": float(chisquare(counts).statistic) if valid else None,
+            "chi2_expected_at_valid_n": chi2_expected(p, valid or 1), "chi2_expected_1500": chi2_expected(p, 1500),
+            "generate_per_1500_valid_seconds_extrapolated": per1500,
+            "exact_speedup_per_1500_samples": t_gen * 1500 / samples / t_exact,
+            "exact_speedup_per_1500_valid": per1500 / t_exact,
+            "harness_seconds": t_ll, "harness_mass": sum(hl.values()), "exact_speedup_vs_harness": t_ll / t_exact,
+            "coarse": coarse}
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--models", default="embedded:aligned,embedded:base")
+    add_model_args(ap)
+    ap.add_argument("--models", default="embedded:aligned,embedded:base", help="ignored with --random-weights")
     ap.add_argument("--samples", type=int, default=1500)
     args = ap.parse_args()
-    rows = []
-    for spec in args.models.split(","):
-        lm = load_model(spec)
-        ids = lm.encode(PROMPT, INFIX)
-        next_logprobs(lm, [ids])                      # warm-up
-        t = time.perf_counter()
-        d = answer_distribution(lm, ids, integers())
-        t_cold = time.perf_counter() - t              # includes building the tokenizer's trie index once
-        t = time.perf_counter()
-        d = answer_distribution(lm, ids, integers())
-        t_exact = time.perf_counter() - t             # the index is kept per tokenizer: every later call
-        coarse = []
-        for mm in (1e-5, 1e-4):
-            t = time.perf_counter()
-            dc = answer_distribution(lm, ids, integers(), min_mass=mm)
-            coarse.append((mm, time.perf_counter() - t, dc))
-        t = time.perf_counter()
-        counts = sample_generate(lm, ids, args.samples)
-        t_gen = time.perf_counter() - t
-        t = time.perf_counter()
-        hl = harness_loglik(lm, ids)
-        t_ll = time.perf_counter() - t
-        valid = counts.sum()
-        chi_s = float(chisquare(counts).statistic) if valid else float("nan")
-        p = np.array([d.renormalised[str(k)] for k in range(11)])
-        rows.append((spec, t_cold, t_exact, d, t_gen, valid, chi_s, chi2_expected(p, int(valid) or 1),
-                     chi2_expected(p, 1500), t_ll, sum(hl.values()), coarse))
-    print(f"\nprompt: {PROMPT!r} + infix {INFIX!r}; {args.samples} generate samples per model")
-    for (spec, t_cold, t_exact, d, t_gen, valid, chi_s, chi_e_n, chi_e, t_ll, hl_mass, coarse) in rows:
-        print(f"\n== {spec}")
-        print(f"exact        {t_exact:7.2f} s  (first call {t_cold:.2f} s, building the vocabulary index)  "
-              f"{d.forwards} forwards  valid {d.valid_mass:.4f} invalid "
-              f"{d.invalid_mass:.4f} unexplored {d.unexplored_mass:.1e}  E[chi2 | 1500 valid] {chi_e:.1f}")
-        print(f"(a) generate {t_gen:7.2f} s  for {args.samples} samples: {int(valid)} valid "
-              f"({valid / args.samples:.1%}); sampled chi2 {chi_s:.1f} vs exact expected "
-              f"{chi_e_n:.1f} at that n")
-        per1500 = t_gen * 1500 / max(valid, 1)
-        print(f"    per 1500 *valid* answers ~{per1500:.0f} s (extrapolated)  ->  exact is "
-              f"{t_gen * 1500 / args.samples / t_exact:.0f}x faster per 1500 samples, "
-              f"{per1500 / t_exact:.0f}x per 1500 valid answers")
-        print(f"(b) harness  {t_ll:7.2f} s  11 forwards, one surface form each; covers mass "
-              f"{hl_mass:.4f} of {d.valid_mass:.4f}  ->  exact is {t_ll / t_exact:.1f}x faster")
-        for mm, t_c, dc in coarse:
-            print(f"exact, min_mass {mm:.0e}: {t_c:5.2f} s  {dc.forwards} forwards  valid {dc.valid_mass:.4f} "
-                  f"unexplored {dc.unexplored_mass:.1e} (max |diff| per answer vs 1e-6: "
-                  f"{max(abs(dc.answers[a] - d.answers[a]) for a in d.answers):.1e})  ->  "
-                  f"{t_gen * 1500 / args.samples / t_c:.0f}x faster than (a) per 1500 samples, "
-                  f"{t_ll / t_c:.1f}x faster than (b)")
+    for spec in [None] if args.random_weights else args.models.split(","):
+        args.model = spec or args.model
+        lm = load(args)
+        reset_memory(lm.input_device)
+        row = one_model(lm, args.samples)
+        emit(args, "answers_exact_vs_sampling", {**describe(lm), "prompt": PROMPT, "infix": INFIX, **row,
+                                                 **memory(lm.input_device)})
+        del lm
 
 
 if __name__ == "__main__":

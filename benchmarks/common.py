@@ -16,6 +16,7 @@ unless --quanto-kernels (quanto's fp8 kernel is a JIT build with nvcc + ninja, m
 from __future__ import annotations
 
 import json
+import math
 import resource
 import sys
 import time
@@ -170,13 +171,24 @@ def describe(lm) -> dict:
 
 
 def emit(args, bench: str, record: dict) -> None:
-    """Print a result and append it as one JSON line to --json-out."""
-    rec = {"bench": bench, **record}
-    print(json.dumps(rec, default=float))
+    """Print a result and append it as one JSON line to --json-out (undefined numbers as null)."""
+    line = json.dumps(finite({"bench": bench, **record}), default=float, allow_nan=False)
+    print(line, flush=True)
     if getattr(args, "json_out", None):
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
         with open(args.json_out, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(rec, default=float) + "\n")
+            fh.write(line + "\n")
+
+
+def finite(x):
+    """NaN and infinities as null (strict JSON); nested dicts and lists too."""
+    if isinstance(x, dict):
+        return {k: finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [finite(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
 
 
 def device_time_ms(prof) -> float | None:
