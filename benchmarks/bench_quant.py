@@ -1,62 +1,118 @@
-"""fp32 vs bf16 vs qint8 vs qfloat8 on one model, one table (issue: scale).
+"""Weight quantisation on one model, one table (issue: scale; GPU).
 
-For each setting: weight memory, the time of a batched forward (8 prompts, next-token log-probs),
-the time of one exact answer readout (integers 0-10, chat prompt), and the KL divergence of that
-answer distribution (answers + invalid + unexplored) from fp32's. Quantised weights are quanto's
-(linear layers but the LM head), activations in fp32.
+Settings: on CUDA bf16 vs fp8 vs int8 weights (quanto; activations bf16); on the CPU fp32 vs bf16
+vs qint8 vs qfloat8 (activations fp32). Quantised weights are every linear layer's but the LM head.
+For each setting (the same weights: a model or a seeded --random-weights shape, built again):
+- weight memory (parameters + buffers; quantised: data + scales) and CUDA allocated after loading;
+- a batched forward (`--prompts` prompts, next-token log-probs), synchronised, mean of `--reps`;
+- one decode step: `Session.append` of one token to `--rows` rows after a `--context`-token prompt;
+- one exact answer readout (integers 0-10, the integer task's prompt), after a warm-up;
+- KL (bits) of each prompt's exact answer distribution (answers + invalid + unexplored mass) and of
+  its full next-token distribution from the first setting's (bf16 on CUDA, fp32 on the CPU);
+- CUDA peak allocated and reserved over the setting (or peak RSS).
+On CUDA quanto's fp8 kernel (marlin) is a JIT build with nvcc + ninja: unless --quanto-kernels the
+quantised matmuls take quanto's dequantise-then-matmul path (each row says which: quant_kernel).
+Without optimum-quanto the quantised settings are one JSON line each saying so.
 
     python benchmarks/bench_quant.py [--model embedded:aligned] [--reps 5]
+        [--random-weights llama-3.1-8b --device cuda --rows 100]
 """
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
 
-from logitscope.kernels.engine.answers import answer_distribution
+from common import (add_model_args, current_memory, describe, device_of, emit, free, kl_bits, load, memory,
+                    quanto_missing, reset_memory, session_steps, timed)
+from logitscope.kernels.engine.answers import answer_distribution, answer_distributions
 from logitscope.kernels.engine.forward import next_logprobs
-from logitscope.kernels.models.loading import load_model
 from logitscope.kernels.models.quant import weight_bytes
 from logitscope.tasks.randomness.integers import PROMPTS
 
-SETTINGS = [("fp32", "fp32", None), ("bf16", "bf16", None), ("qint8", "fp32", "int8"), ("qfloat8", "fp32", "fp8")]
+SETTINGS = {"cuda": [("bf16", "bf16", None), ("fp8", "bf16", "fp8"), ("int8", "bf16", "int8")],
+            "cpu": [("fp32", "fp32", None), ("bf16", "bf16", None), ("qint8", "fp32", "int8"), ("qfloat8", "fp32", "fp8")]}
+
+
+def prompts(lm, n):
+    texts = list(PROMPTS) + [p + " Answer quickly." for p in PROMPTS]
+    return [lm.encode(texts[i % len(texts)] + " " * (i // len(texts)), "Number:") for i in range(n)]
 
 
 def vec(d):
     return np.array(list(d.answers.values()) + [d.invalid_mass, d.unexplored_mass])
 
 
+def next_token_kl_bits(ref: torch.Tensor, lp: torch.Tensor) -> list[float]:
+    """KL(ref || lp) in bits per row of next-token log-probs (float64; masked ids carry no mass)."""
+    a, b = ref.double(), lp.double()
+    p = a.exp()
+    terms = torch.where(p > 0, p * (a - b), torch.zeros((), dtype=torch.float64))
+    return (terms.sum(-1) / np.log(2)).tolist()
+
+
+def measure(lm, batch, args) -> tuple[dict, torch.Tensor, list]:
+    dev = lm.input_device
+    next_logprobs(lm, batch)                                          # warm-up
+    t = {}
+    with timed(dev, t):
+        for _ in range(args.reps):
+            lps = next_logprobs(lm, batch)
+    step_s, _ = session_steps(lm, args.rows, args.context, args.steps, profile=False)
+    answer_distribution(lm, batch[0], "0-10")                         # warm-up (index build)
+    r = {}
+    with timed(dev, r):
+        answer_distribution(lm, batch[0], "0-10")
+    dists = answer_distributions(lm, batch, "0-10")
+    row = {"forward_ms": 1000 * t["seconds"] / args.reps, "decode_step_ms": 1000 * step_s,
+           "readout_ms": 1000 * r["seconds"], "valid_mass_mean": float(np.mean([d.valid_mass for d in dists]))}
+    return row, lps, [vec(d) for d in dists]
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="embedded:aligned")
+    add_model_args(ap)
+    ap.add_argument("--settings", default=None, help="comma list of setting names (default: all of the device's)")
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--prompts", type=int, default=8, help="prompts in the batched forward and the KL")
+    ap.add_argument("--rows", type=int, default=100, help="rows of the decode step")
+    ap.add_argument("--context", type=int, default=256)
+    ap.add_argument("--steps", type=int, default=10)
     args = ap.parse_args()
-    rows, ref = [], None
-    for name, dtype, q in SETTINGS:
-        lm = load_model(args.model, dtype=dtype, quantize=q)
-        batch = [lm.encode(p, "Number:") for p in PROMPTS] + [lm.encode(p + " Answer quickly.", "Number:") for p in PROMPTS[:3]]
-        next_logprobs(lm, batch)                                      # warm-up
-        t = time.perf_counter()
-        for _ in range(args.reps):
-            next_logprobs(lm, batch)
-        t_fwd = (time.perf_counter() - t) / args.reps
-        answer_distribution(lm, batch[0], "0-10")                     # warm-up (index build)
-        t = time.perf_counter()
-        d = answer_distribution(lm, batch[0], "0-10")
-        t_ans = time.perf_counter() - t
-        v = vec(d)
+    dev = device_of(args)
+    settings = SETTINGS["cuda" if torch.device(dev).type == "cuda" else "cpu"]
+    if args.settings:
+        settings = [s for s in settings if s[0] in args.settings.split(",")]
+    ref = None
+    for name, dtype, q in settings:
+        missing = quanto_missing() if q else None
+        if missing:
+            emit(args, "quant", {"setting": name, "device": str(dev), "skipped": missing})
+            continue
+        args.dtype, args.quantize = dtype, q
+        free(dev)
+        reset_memory(dev)
+        built = {}
+        with timed(dev, built):
+            lm = load(args)
+        loaded = {**current_memory(dev), "weights_mib": weight_bytes(lm.model) / 2 ** 20}
+        row, lps, vecs = measure(lm, prompts(lm, args.prompts), args)
+        row.update(loaded, build_seconds=built["seconds"], **memory(dev))
         if ref is None:
-            ref = v
-        kl = float((ref * np.log(np.maximum(ref, 1e-300) / np.maximum(v, 1e-300))).sum())
-        rows.append((name, weight_bytes(lm.model) / 2**20, t_fwd, t_ans, kl, d.valid_mass))
-        del lm
-    print(f"\n{args.model} on CPU ({torch.get_num_threads()} threads): batched forward of {len(batch)} prompts, "
-          "one exact integer readout")
-    print(f"{'setting':8s} {'weights MiB':>11s} {'forward s':>9s} {'vs fp32':>7s} {'readout s':>9s} {'KL vs fp32':>10s} {'valid':>6s}")
-    for name, mib, tf, ta, kl, valid in rows:
-        print(f"{name:8s} {mib:11.0f} {tf:9.3f} {tf / rows[0][2]:6.2f}x {ta:9.2f} {kl:10.2e} {valid:6.3f}")
+            ref = (name, row, lps, vecs)
+        kl_ans = [kl_bits(a, b) for a, b in zip(ref[3], vecs)]
+        kl_tok = next_token_kl_bits(ref[2], lps)
+        base = ref[1]
+        emit(args, "quant", {**describe(lm), "setting": name, **row, "reference": ref[0], "prompts": args.prompts,
+                             "rows": args.rows, "context": args.context,
+                             "answer_kl_bits_max": max(kl_ans), "answer_kl_bits_mean": float(np.mean(kl_ans)),
+                             "next_token_kl_bits_max": max(kl_tok), "next_token_kl_bits_mean": float(np.mean(kl_tok)),
+                             "weights_vs_reference": row["weights_mib"] / base["weights_mib"],
+                             "forward_vs_reference": row["forward_ms"] / base["forward_ms"],
+                             "decode_step_vs_reference": row["decode_step_ms"] / base["decode_step_ms"],
+                             "readout_vs_reference": row["readout_ms"] / base["readout_ms"]})
+        del lm, lps
 
 
 if __name__ == "__main__":
