@@ -23,6 +23,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import torch
 
 
@@ -186,6 +187,8 @@ def finite(x):
         return {k: finite(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
         return [finite(v) for v in x]
+    if isinstance(x, (np.generic, torch.Tensor)):
+        x = x.item()
     if isinstance(x, float) and not math.isfinite(x):
         return None
     return x
