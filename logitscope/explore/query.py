@@ -19,8 +19,8 @@ FORMATS = ("raw", "tulu", "llama3-instruct", "chat")
 
 @dataclass(frozen=True)
 class Query:
-    """A prompt on one model's column: the user prompt in a format with an infix, then the token ids
-    a person appended (`branch`), and the sampling settings."""
+    """A prompt on one model's column: the user prompt in a format (`default`: the model's own) with
+    an infix, then the token ids a person appended (`branch`), and the sampling settings."""
     model: int
     prompt: str
     format: str
@@ -67,9 +67,9 @@ def parse_query(body: dict, n_models: int) -> Query:
         raise UserError("empty prompt: type something to condition on")
     if len(prompt) > MAX_PROMPT_CHARS:
         raise UserError(f"the prompt is {len(prompt):,} characters; the explorer takes at most {MAX_PROMPT_CHARS:,}")
-    fmt = _get(body, "format", str, "raw")
-    if fmt not in FORMATS:
-        raise UserError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}")
+    fmt = _get(body, "format", str, "default")
+    if fmt not in FORMATS + ("default",):
+        raise UserError(f"unknown format '{fmt}'; choose default (each model's own) or one of {', '.join(FORMATS)}")
     branch = _get(body, "branch", list, [])
     if len(branch) > MAX_BRANCH or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in branch):
         raise UserError(f"field 'branch' must be at most {MAX_BRANCH} token ids (whole numbers >= 0)")

@@ -33,9 +33,11 @@ class ModelRunner:
                 "context": context_limit(self.lm.model)}
 
     def formatted(self, fmt: str):
-        """The LM with another prompt format (the same model and tokenizer)."""
+        """The LM with another prompt format (the same model and tokenizer); `default`: its own."""
         from ..kernels.models.formats import Format
-        return self.lm if fmt == self.lm.format.name else dataclasses.replace(self.lm, format=Format(fmt))
+        if fmt in ("default", self.lm.format.name):
+            return self.lm
+        return dataclasses.replace(self.lm, format=Format(fmt))
 
     def ids(self, q: Query) -> tuple:
         """(LM in the query's format, the prompt's ids followed by the branch's)."""
@@ -66,7 +68,7 @@ class ModelRunner:
         lm, ids = self.ids(q)
         rec = summarise(lm, ids, self.logprobs(ids), infix=q.infix, temperature=q.temperature, top_p=q.top_p,
                         k=k).to_json()
-        return {"record": rec, "html": next_token_html(rec, branch=len(q.branch), pick=True, style=False)}
+        return {"record": rec, "html": next_token_html(rec, branch=len(q.branch), pick=True, style=False, title=False)}
 
     def check_answers(self, space) -> None:
         """Refuse an answer set this vocabulary cannot spell (before a job starts)."""

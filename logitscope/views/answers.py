@@ -26,11 +26,11 @@ def mass_html(rec: dict) -> str:
     """The stacked valid / invalid / unexplored bar with the three numbers."""
     parts = [("valid", rec["valid_mass"]), ("invalid", rec["invalid_mass"]), ("unexplored", rec["unexplored_mass"])]
     segs = "".join(f'<span class="ls-m-{k}" style="width:{min(max(v, 0.0), 1.0) * 100:.3f}%"></span>' for k, v in parts)
-    key = "".join(f'<span class="ls-m-{k}"></span>{k} <b class="ls-{k}" data-p="{num(v)}">{prob(v)}</b>'
+    key = "".join(f'<span class="ls-swatch ls-m-{k}"></span>{k} <b class="ls-{k}" data-p="{num(v)}">{prob(v)}</b>'
                   for k, v in parts)
     return (f'<div class="ls-mass" title="valid / invalid / unexplored">{segs}</div>'
-            f'<p class="ls-key ls-mass-key">{key} <span class="ls-note">(valid + invalid + unexplored = '
-            f'{prob(sum(v for _, v in parts))}; unexplored: branches pruned below the readout\'s threshold)</span></p>')
+            f'<p class="ls-key">{key}</p><p class="ls-note">valid + invalid + unexplored = '
+            f'{prob(sum(v for _, v in parts))}; unexplored: branches pruned below the readout\'s threshold</p>')
 
 
 def answers_html(rec: dict, *, pick: bool = False, chosen: str | None = None, style: bool = True) -> str:
@@ -59,15 +59,17 @@ def answers_html(rec: dict, *, pick: bool = False, chosen: str | None = None, st
 
 
 def _tokens(path: dict) -> str:
+    """A path's tokens as boxes (text where the record has it, else ids); a last step that is any token
+    of a big set (every token that starts with a boundary) as one dashed box with its size and examples."""
     names = path.get("pieces")
     chips = [f'<span title="id {i}">{esc(shown(names[j]) if names else f"id {i}")}</span>'
              for j, i in enumerate(path["ids"])]
     if path.get("set"):
         st = path["set"]
         ex = st.get("example_pieces")
-        examples = ", ".join(shown(x) for x in ex) if ex else ", ".join(f"id {i}" for i in st["examples"])
-        chips.append(f'<span class="ls-set">any of {st["size"]:,} tokens that start with a boundary '
-                     f"(e.g. {esc(examples)})</span>")
+        examples = [shown(x) for x in ex[:3]] if ex else [f"id {i}" for i in st["examples"][:3]]
+        chips.append(f'<span class="ls-set" title="the token after the answer: any of these">any of {st["size"]:,} '
+                     f"tokens that start with a boundary (e.g. {esc(', '.join(examples))})</span>")
     return f'<span class="ls-path-toks">{"".join(chips)}</span>'
 
 
@@ -81,8 +83,10 @@ def paths_html(rec: dict, answer: str, *, limit: int = PATHS_SHOWN, style: bool 
         note = "no token paths in this record (read the answers with trace=True)"
         return fragment(f'<div class="ls-view ls-paths" data-answer="{esc(answer)}"><p class="ls-note">{note}</p></div>', style)
     def share(x):
-        return f"{x / p_answer:.1%}" if p_answer > 0 else "-"
-    rows = [f'<tr class="ls-path" data-p="{num(p["prob"])}"><td>{r + 1}</td><td class="ls-piece">{_tokens(p)}</td>'
+        if p_answer <= 0:
+            return "-"
+        return "<0.1%" if 0 < x / p_answer < 0.0005 else f"{x / p_answer:.1%}"
+    rows = [f'<tr class="ls-path" data-p="{num(p["prob"])}"><td>{r + 1}</td><td class="ls-tokens">{_tokens(p)}</td>'
             f'<td>{prob(p["prob"])}</td><td>{share(p["prob"])}</td></tr>' for r, p in enumerate(mine[:limit])]
     rest = mine[limit:]
     if rest:

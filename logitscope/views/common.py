@@ -18,7 +18,7 @@ STYLE = """
 .ls-ws { color: #999; }
 .ls-stats { margin: 0.4em 0; }
 .ls-stats b { font-variant-numeric: tabular-nums; }
-table.ls-bars { border-collapse: collapse; margin: 0.3em 0; }
+table.ls-bars { border-collapse: collapse; margin: 0.3em 0; font: inherit; }
 table.ls-bars th { font-weight: normal; color: #555; text-align: left; padding: 0.1em 0.5em;
                    border-bottom: 1px solid #ddd; }
 table.ls-bars td { padding: 0.1em 0.5em; font-variant-numeric: tabular-nums; text-align: right; }
@@ -34,12 +34,15 @@ tr.ls-pick:hover td, tr.ls-pick:focus td { background: #fff3cc; }
 tr.ls-chosen td { background: #ffe9b3; }
 .ls-mass { display: flex; height: 1.1em; border: 1px solid #bbb; border-radius: 3px; overflow: hidden; max-width: 30em; }
 .ls-mass span { display: block; height: 100%; }
-.ls-mass .ls-m-valid { background: #3a9a5a; } .ls-mass .ls-m-invalid { background: #bbb; }
-.ls-mass .ls-m-unexplored { background: repeating-linear-gradient(45deg, #e0a030, #e0a030 3px, #fff 3px, #fff 6px); }
-.ls-key span { display: inline-block; width: 0.8em; height: 0.8em; margin: 0 0.3em 0 0.8em; vertical-align: -1px; }
+.ls-m-valid { background: #3a9a5a; } .ls-m-invalid { background: #bbb; }
+.ls-m-unexplored { background: repeating-linear-gradient(45deg, #e0a030, #e0a030 3px, #fff 3px, #fff 6px); }
+.ls-key { margin: 0.3em 0 0; }
+.ls-key .ls-swatch { display: inline-block; width: 0.8em; height: 0.8em; margin: 0 0.3em 0 0.8em; vertical-align: -1px; }
+.ls-view table.ls-bars td.ls-tokens { text-align: left; white-space: normal; }
 .ls-path-toks span { border: 1px solid #bbb; border-radius: 2px; padding: 0 2px; margin-right: 1px;
-                     font-family: ui-monospace, monospace; white-space: pre; background: #fff; }
-.ls-path-toks span.ls-set { border-style: dashed; background: #f4f4f4; font-family: system-ui, sans-serif; }
+                     font-family: ui-monospace, monospace; white-space: pre; background: #fff; line-height: 1.7; }
+.ls-path-toks span.ls-set { border-style: dashed; background: #f4f4f4; font: 12px system-ui, sans-serif;
+                            white-space: normal; }
 """
 
 

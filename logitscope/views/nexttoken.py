@@ -57,12 +57,13 @@ def bars_html(rec: dict, pick: bool = False) -> str:
     return f'<table class="ls-bars">{head}{"".join(rows)}</table>{note}'
 
 
-def next_token_html(rec: dict, *, branch: int = 0, pick: bool = False, style: bool = True) -> str:
+def next_token_html(rec: dict, *, branch: int = 0, pick: bool = False, style: bool = True, title: bool = True) -> str:
     """The whole view of a `NextToken` record; `branch`: how many of its last prompt tokens were
-    chosen by hand; `pick`: token rows can be chosen (the explorer's script listens to them)."""
+    chosen by hand; `pick`: token rows can be chosen (the explorer's script listens to them);
+    `title`: the model's name on top."""
     body = (f'<div class="ls-view ls-next" data-entropy="{num(rec["entropy_bits"])}" '
             f'data-top5-entropy="{num(rec["top5_entropy_bits"])}" data-mass-below="{num(rec["mass_below"])}" '
             f'data-model-entropy="{num(rec["model_entropy_bits"])}">'
-            f'<span class="ls-label">{esc(rec["model"])}</span>'
+            + (f'<span class="ls-label">{esc(rec["model"])}</span>' if title else "") +
             f"{prompt_html(rec, branch)}{stats_html(rec)}{bars_html(rec, pick)}</div>")
     return fragment(body, style)

@@ -54,10 +54,10 @@
     el.innerHTML = `<h2>${esc(info.name)}</h2>
       <div class="branch"><button type="button" class="back" title="undo the last chosen token">&#9664; back</button>
         <button type="button" class="reset">back to the prompt</button> <span class="crumbs"></span></div>
-      <div class="next"><p class="placeholder">waiting for the model</p></div>
-      <h3>Exact answers</h3><div class="answers"><p class="placeholder">enter an answer set and press Read exact answers</p></div>
+      <div class="col-body"><div><h3>Next token</h3><div class="next"><p class="placeholder">waiting for the model</p></div></div>
+      <div><h3>Exact answers</h3><div class="answers"><p class="placeholder">press Read exact answers</p></div>
       <div class="paths"></div>
-      <h3>Sampled continuation</h3><div class="sample-view"><p class="placeholder">press Sample a continuation</p></div>`;
+      <h3>Sampled continuation</h3><div class="sample-view"><p class="placeholder">press Sample a continuation</p></div></div></div>`;
     $("columns").appendChild(el);
     const col = { model: i, info, el, branch: [], pieces: [], next: null, answers: null, chosen: null, sample: null,
                   reqs: 0, epoch: 0 };
@@ -206,14 +206,15 @@
   }
 
   // ---- models ----
-  function setFormats() {
+  function setFormats() {                        // "default": each model's own format (base raw, aligned chat)
     const sel = $("format");
     const keep = sel.value;
     const formats = state.models.length ? state.models.map((m) => m.formats).reduce((a, b) => a.filter((f) => b.includes(f)))
       : ["raw"];
-    sel.innerHTML = formats.map((f) => `<option value="${f}">${f}</option>`).join("");
-    const first = state.models.length ? state.models[0].format : "raw";
-    sel.value = formats.includes(keep) ? keep : (formats.includes(first) ? first : formats[0]);
+    const own = state.models.map((m) => m.format).join(" | ") || "raw";
+    sel.innerHTML = `<option value="default">each model's own (${esc(own)})</option>`
+      + formats.map((f) => `<option value="${f}">${f}</option>`).join("");
+    sel.value = keep && [...sel.options].some((o) => o.value === keep) ? keep : "default";
   }
 
   async function loadState() {
@@ -229,6 +230,7 @@
       const col = addColumn(s.models[state.columns.length]);
       refreshNext(col);
     }
+    $("columns").classList.toggle("one", state.columns.length === 1);     // one model: its parts side by side
   }
 
   async function loadModel(ev) {

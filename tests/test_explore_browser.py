@@ -1,0 +1,278 @@
+"""`probe explore` as a person uses it: the real command on two tiny models in a subprocess, driven
+by Selenium with the system Chromium. Type a prompt, move the temperature, click a token, read an
+answer set and one answer's token paths, sample, give a bad answer set: every number on the page
+equals the Python API's to 1e-9. Screenshots of each view go to $LOGITSCOPE_SCREENSHOTS (default: the
+test's temporary directory). Without chromium and chromedriver the browser test is skipped."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from logitscope import answer_distribution, next_token
+from logitscope.kernels.engine.generate import generate
+from logitscope.testing import save_tiny_lm
+
+pytest.importorskip("uvicorn", reason='the explorer needs its extra: pip install -e ".[explore]"')
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+browser = pytest.mark.skipif(not (CHROMIUM and DRIVER),
+                             reason="no system chromium / chromedriver (apt-get install chromium chromium-driver)")
+PROMPT, INFIX, T = "Pick a number", "Number:", 1.5
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("explore")
+    return [str(save_tiny_lm(root / "a", "llama", peak=3.0, seed=2)), str(save_tiny_lm(root / "b", "qwen2", peak=3.0, seed=3))]
+
+
+@pytest.fixture(scope="module")
+def lms(models):
+    from logitscope import load_model
+    return [load_model(m) for m in models]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str, data: bytes | None = None):
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"} if data else {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+@pytest.fixture(scope="module")
+def server(models):
+    port = _free_port()
+    env = {**os.environ, "LOGITSCOPE_QUIET": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "logitscope.cli", "explore", "--model", models[0], "--model",
+                             models[1], "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        t0 = time.monotonic()
+        while True:
+            assert proc.poll() is None, proc.stderr.read()
+            try:
+                if _get(url + "api/state")[0] == 200:
+                    break
+            except OSError:                                       # not up yet (URLError, a timeout)
+                pass
+            assert time.monotonic() - t0 < 90, "the explorer did not start"
+            time.sleep(0.2)
+        yield url, proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_the_command_says_its_url_listens_on_localhost_only_and_serves_on_after_bad_requests(server):
+    url, proc = server
+    assert proc.stdout.readline().strip() == f"logitscope explore: {url}  (Ctrl-C to stop)"
+    import psutil
+    conns = psutil.Process(proc.pid).net_connections(kind="inet")
+    assert {c.laddr.ip for c in conns if c.status == psutil.CONN_LISTEN} == {"127.0.0.1"}
+    for data, words in [(b"{oops", "not valid JSON"), (json.dumps({"prompt": "hi", "answers": "0-1O"}).encode(),
+                                                          "unknown answer set")]:
+        status, body = _get(url + "api/answers", data)
+        assert status == 400 and list(body) == ["error"] and words in body["error"]
+    status, body = _get(url + "api/next", json.dumps({"prompt": PROMPT}).encode())
+    assert status == 200 and body["record"]["prompt_text"].endswith(PROMPT)
+
+
+def test_a_model_that_fails_to_load_ends_the_command_with_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from logitscope.cli.main import main
+    r = CliRunner().invoke(main, ["explore", "--model", str(tmp_path / "nothing"), "--port", "0"])
+    lines = r.output.strip().splitlines()                        # "loading ..." (a note), then the error
+    assert r.exit_code == 1 and lines[-1].startswith("error: no such model directory") and "Traceback" not in r.output
+    assert [ln for ln in lines if not ln.startswith("loading ")] == lines[-1:], r.output
+    with socket.socket() as s:                                   # a port in use: said before any load
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        r = CliRunner().invoke(main, ["explore", "--port", str(s.getsockname()[1])])
+    assert r.exit_code == 1 and "pick another --port" in r.output and r.output.count("\n") == 1, r.output
+
+
+@pytest.fixture(scope="module")
+def driver():
+    if not (CHROMIUM and DRIVER):
+        pytest.skip("no system chromium / chromedriver")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1500,1100"):
+        opts.add_argument(a)
+    d = webdriver.Chrome(service=Service(DRIVER), options=opts)
+    yield d
+    d.quit()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    path = Path(os.environ.get("LOGITSCOPE_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def until(d, script: str, timeout: float = 60):
+    """Wait until the page's `script` (a JS expression) is truthy; return its value."""
+    from selenium.webdriver.support.ui import WebDriverWait
+    return WebDriverWait(d, timeout, poll_frequency=0.1).until(lambda d: d.execute_script(f"return {script}"))
+
+
+def full_shot(d, path):
+    d.execute_script("window.scrollTo(0, 0)")
+    height = d.execute_script("return document.documentElement.scrollHeight")
+    d.set_window_size(1500, height + 40)
+    d.save_screenshot(str(path))
+    d.set_window_size(1500, 1100)
+
+
+READ_NEXT = """const v = document.querySelectorAll('.column')[arguments[0]].querySelector('.ls-next');
+return {view: Object.assign({}, v.dataset), ids: [...v.querySelectorAll('.ls-ptok')].map(x => Number(x.dataset.id)),
+        rows: [...v.querySelectorAll('tr.ls-tok-row')].map(r => [Number(r.dataset.id), r.dataset.p, r.dataset.modelP]),
+        below: v.querySelector('tr.ls-below').dataset.p}"""
+
+
+def check_next(d, col: int, lm, prompt, k: int, temperature: float, infix: str = INFIX):
+    """The column's next-token view against `next_token` (the Python API), to 1e-9."""
+    want = next_token(lm, prompt, infix=infix, temperature=temperature, k=k)
+    got = d.execute_script(READ_NEXT, col)
+    assert got["ids"] == list(want.ids)
+    assert [r[0] for r in got["rows"]] == list(want.top_ids)
+    for (_, p, q), wp, wq in zip(got["rows"], want.probs, want.model_probs):
+        assert abs(float(p) - wp) <= 1e-9 and abs(float(q) - wq) <= 1e-9
+    assert abs(float(got["below"]) - want.mass_below) <= 1e-9
+    assert abs(float(got["view"]["entropy"]) - want.entropy_bits) <= 1e-9
+    assert abs(float(got["view"]["top5Entropy"]) - want.top5_entropy_bits) <= 1e-9
+    return want
+
+
+def type_into(d, element_id: str, text: str):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    el = d.find_element(By.ID, element_id)
+    el.send_keys(Keys.CONTROL, "a")
+    el.send_keys(Keys.DELETE)
+    el.send_keys(text)
+
+
+@browser
+def test_the_page_shows_the_python_apis_numbers(server, driver, lms, shots, tmp_path):
+    from selenium.webdriver.common.by import By
+    url, _ = server
+    d = driver
+    d.get(url)
+    until(d, "document.querySelectorAll('.column .ls-next').length === 2")
+    type_into(d, "prompt", PROMPT)
+    type_into(d, "infix", INFIX)
+    full_prompt = next_token(lms[0], PROMPT, infix=INFIX).prompt_text
+    until(d, f"window.explore.columns.every(c => c.next && c.next.prompt_text === {json.dumps(full_prompt)})")
+    type_into(d, "temperature", str(T))
+    until(d, f"window.explore.columns.every(c => c.next.temperature === {T})")
+    for col, lm in enumerate(lms):                                   # two models side by side, same prompt
+        base = check_next(d, col, lm, PROMPT, 10, T)
+    full_shot(d, shots / "explore-1-prompt-and-next-token.png")
+
+    # click the third token of the first model: its distribution after that token
+    ids = list(next_token(lms[0], PROMPT, infix=INFIX).ids)
+    row = d.find_elements(By.CSS_SELECTOR, ".column:first-child .next tr.ls-tok-row")[2]
+    chosen = int(row.get_attribute("data-id"))
+    row.click()
+    until(d, f"window.explore.columns[0].next.ids.length === {len(ids) + 1}")
+    check_next(d, 0, lms[0], ids + [chosen], 10, T)
+    assert d.execute_script("return document.querySelectorAll('.column:first-child .ls-ptok.ls-branch').length") == 1
+    check_next(d, 1, lms[1], PROMPT, 10, T)                          # the other column keeps its own history
+    full_shot(d, shots / "explore-2-after-clicking-a-token.png")
+
+    # an exact answer set on both columns, then one answer's token paths
+    type_into(d, "answers", "0-10")
+    d.find_element(By.ID, "read-answers").click()
+    until(d, "window.explore.columns.every(c => c.answers)")
+    branch_ids = [ids + [chosen], list(base.ids)]
+    wants = [answer_distribution(lm, b, "0-10", temperature=T, trace=True) for lm, b in zip(lms, branch_ids)]
+    for col, want in enumerate(wants):
+        got = d.execute_script("""const v = document.querySelectorAll('.column')[arguments[0]].querySelector('.ls-answers');
+            return {rows: [...v.querySelectorAll('tr.ls-answer-row')].map(r => [r.dataset.answer, r.dataset.p, r.dataset.renorm]),
+                    masses: [v.dataset.valid, v.dataset.invalid, v.dataset.unexplored]}""", col)
+        assert [r[0] for r in got["rows"]] == list(want.answers)
+        for a, p, rp in got["rows"]:
+            assert abs(float(p) - want.answers[a]) <= 1e-9 and abs(float(rp) - want.renormalised[a]) <= 1e-9
+        for g, w in zip(got["masses"], (want.valid_mass, want.invalid_mass, want.unexplored_mass)):
+            assert abs(float(g) - w) <= 1e-9
+    d.find_element(By.CSS_SELECTOR, '.column:first-child tr.ls-answer-row[data-answer="3"]').click()
+    until(d, "document.querySelector('.column:first-child .ls-paths').dataset.answer === '3'")
+    got = d.execute_script("""const v = document.querySelector('.column:first-child .ls-paths');
+        return {paths: [...v.querySelectorAll('tr.ls-path')].map(r => r.dataset.p),
+                sum: v.querySelector('.ls-paths-sum').dataset.p, rest: v.querySelector('tr.ls-below').dataset.p}""")
+    mine = [p for p in wants[0].paths if p["answer"] == "3"]
+    assert len(got["paths"]) == 25 and all(abs(float(g) - p["prob"]) <= 1e-9 for g, p in zip(got["paths"], mine))
+    assert abs(float(got["sum"]) - wants[0].answers["3"]) <= 1e-9
+    assert abs(float(got["rest"]) - sum(p["prob"] for p in mine[25:])) <= 1e-9
+    full_shot(d, shots / "explore-3-answers-and-paths.png")
+
+    # a sampled continuation, coloured by probability, then by top-5 entropy
+    d.find_element(By.ID, "sample").click()
+    until(d, "window.explore.columns.every(c => c.sample)")
+    for col, (lm, b) in enumerate(zip(lms, branch_ids)):
+        s = generate(lm, b, 1, 32, temperature=T, seed=0)[0]
+        rec = d.execute_script("return window.explore.columns[arguments[0]].sample.record", col)
+        assert {k: rec[k] for k in s.to_json(lm.tokenizer)} == s.to_json(lm.tokenizer)
+        shown = d.execute_script("return document.querySelectorAll('.column')[arguments[0]].querySelector('.ls-sample')"
+                                 ".dataset.ids", col)
+        assert shown == " ".join(map(str, s.ids))
+    tok = d.find_element(By.CSS_SELECTOR, ".column:first-child .ls-sample .tok")
+    assert tok.value_of_css_property("background-color") != "rgba(0, 0, 0, 0)"
+    d.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].focus()", tok)   # its top 5 shown
+    assert d.find_element(By.CSS_SELECTOR, ".column:first-child .ls-sample .tok .tip").is_displayed()
+    d.save_screenshot(str(shots / "explore-4-sample-tooltip.png"))
+    from selenium.webdriver.support.ui import Select
+    Select(d.find_element(By.ID, "colour")).select_by_value("h")
+    full_shot(d, shots / "explore-5-sample-by-entropy.png")
+
+    # export: the records (probe dist --json's keys) and a snapshot with no script and no network
+    records = d.execute_script("return window.explore.records()")
+    assert [r["model"] for r in records] == [lm.name for lm in lms]
+    assert records[0]["answers"] == wants[0].answers and records[0]["ids"] == ids + [chosen]
+    assert records[1]["top"] == next_token(lms[1], PROMPT, infix=INFIX, temperature=T, k=10).to_json()["top"]
+    assert {"prompt_text", "top", "entropy_bits", "top5_entropy_bits", "answers", "valid_mass", "sample"} <= set(records[0])
+    snap = d.execute_async_script("const done = arguments[arguments.length - 1]; window.explore.snapshotHtml().then(done)")
+    assert "<script" not in snap and "src=" not in snap and "<link" not in snap and "ls-answers" in snap
+    (tmp_path / "snap.html").write_text(snap, encoding="utf-8")
+    d.get((tmp_path / "snap.html").as_uri())
+    assert len(d.find_elements(By.CSS_SELECTOR, ".column .ls-next tr.ls-tok-row")) == 20
+    full_shot(d, shots / "explore-6-snapshot.png")
+
+
+@browser
+def test_a_bad_answer_set_says_so_on_the_page_and_the_page_goes_on(server, driver, lms, shots):
+    from selenium.webdriver.common.by import By
+    url, _ = server
+    d = driver
+    d.get(url)
+    until(d, "document.querySelectorAll('.column .ls-next').length === 2")
+    type_into(d, "answers", "0-1O")
+    d.find_element(By.ID, "read-answers").click()
+    until(d, "!document.getElementById('error').hidden")
+    assert "unknown answer set '0-1O'" in d.find_element(By.ID, "error").text
+    d.save_screenshot(str(shots / "explore-7-bad-answer-set.png"))
+    type_into(d, "k", "5")
+    until(d, "window.explore.columns.every(c => c.next && c.next.top.length === 5)")
+    check_next(d, 0, lms[0], "Pick a number between 0 and 10.", 5, 1.0, infix="")   # the page's first prompt
