@@ -159,3 +159,32 @@ def test_keep_with_repeated_rows_forks_them(lm_name, request):
     s.append_text([" scissors", " rock", " 10"])
     fresh = torch.stack([next_logprobs(lm, [r])[0] for r in s.ids])
     assert (s.logprobs - fresh).abs().max() < 1e-4
+
+
+def test_nan_logits_in_a_step_are_a_clear_error_when_read(llama_lm):
+    """A step does not wait for the device to check its logits: the check comes with the first read
+    (log-probs, answers, a generation step), as one clear error."""
+    from logitscope.errors import ModelError
+    from logitscope.kernels.engine.generate import generate
+    from logitscope.kernels.engine.spaces import rps
+    head = llama_lm.model.get_output_embeddings()
+    poison = {"on": False}
+    hook = head.register_forward_hook(lambda mod, args, out: out.fill_(float("nan")) if poison["on"] else out)
+    try:
+        s = Session(llama_lm, [5, 6, 7], 2)
+        poison["on"] = True
+        s.append([[8], [9]], read=False)                 # no error yet: nothing was read
+        with pytest.raises(ModelError, match="NaN"):
+            s.logprobs
+        s.append([[8], [9]], read=False)
+        with pytest.raises(ModelError, match="NaN"):
+            s.read_answers(rps())
+        poison["on"] = False
+        with pytest.raises(ModelError, match="NaN"):     # the prompt is fine; the first step is not
+            hook2 = head.register_forward_hook(lambda mod, args, out: out.fill_(float("nan")) if out.shape[0] > 1 else out)
+            try:
+                generate(llama_lm, [5, 6, 7], n=3, max_new_tokens=4, seed=0)
+            finally:
+                hook2.remove()
+    finally:
+        hook.remove()

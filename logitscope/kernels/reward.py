@@ -100,7 +100,7 @@ def encode(rm: RewardModel, text: str) -> list[int]:
 @torch.inference_mode()
 def score_ids(rm: RewardModel, rows: list[list[int]], *, batch_size: int = 8, padding_side: str = "right") -> list[float]:
     """Scores of tokenised rows, batched by length, in input order."""
-    from .engine.forward import positions_from_mask, take_positions
+    from .engine.forward import positions_from_mask, run, take_positions
     if any(len(r) == 0 for r in rows):
         raise UserError("empty input: nothing to score")
     body = getattr(rm.model, rm.model.base_model_prefix)
@@ -121,7 +121,7 @@ def score_ids(rm: RewardModel, rows: list[list[int]], *, batch_size: int = 8, pa
             sl = slice(0, len(r)) if padding_side == "right" else slice(width - len(r), width)
             ids[j, sl], mask[j, sl] = r, 1
         ids, mask = ids.to(dev), mask.to(dev)
-        hidden = body(input_ids=ids, attention_mask=mask, position_ids=positions_from_mask(mask),
+        hidden = run(body, input_ids=ids, attention_mask=mask, position_ids=positions_from_mask(mask),
                       use_cache=False).last_hidden_state
         last = width - 1 if padding_side == "left" else None
         at = torch.full((len(idx),), last) if last is not None else mask.sum(-1) - 1

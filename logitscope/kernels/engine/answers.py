@@ -21,7 +21,7 @@ import torch
 
 from ...errors import UserError
 from .cache import growing_cache
-from .forward import cache_kwargs, check_length, checked_log_softmax, left_pad, positions_from_mask
+from .forward import cache_kwargs, check_length, checked_log_softmax, left_pad, positions_from_mask, run
 from .sampling import check_settings, transform
 from .spaces import INVALID, VALID, AnswerSpace, Matcher, parse_answers
 from .tree import Accounts, expand_group, root_group_size
@@ -218,7 +218,7 @@ def prefill(lm, rows: list[list[int]]) -> Roots:
         raise UserError("empty prompt: nothing to condition on")
     ids, mask = left_pad(rows, lm.pad_id, lm.input_device)
     cache = growing_cache()
-    out = lm.model(input_ids=ids, attention_mask=mask, position_ids=positions_from_mask(mask),
+    out = run(lm.model, input_ids=ids, attention_mask=mask, position_ids=positions_from_mask(mask),
                    logits_to_keep=1, **cache_kwargs(lm.model, cache))
     return Roots(cache, mask, mask.sum(-1), checked_log_softmax(out.logits[:, -1]))
 

@@ -64,6 +64,18 @@ def _growing_layer_class():
                 twin.set(self.keys.index_select(0, idx), self.values.index_select(0, idx))
             return twin
 
+        def keep_in_place(self, keys, values) -> None:
+            """New contents (a compaction's gather) copied into this layer's own buffers, which are
+            kept (no new allocation, room to grow stays); a layer without buffers takes the tensors."""
+            n = keys.shape[2]
+            b = self._kbuf
+            if b is not None and self._on_buffer() and b.shape[:2] == keys.shape[:2] and n <= b.shape[2]:
+                b[:, :, :n].copy_(keys)
+                self._vbuf[:, :, :n].copy_(values)
+                self.keys, self.values = b[:, :, :n], self._vbuf[:, :, :n]
+            else:
+                self.set(keys, values)
+
         def set(self, keys, values) -> None:
             """New key/value tensors (a gather, a row selection): the old buffers are let go."""
             self.keys, self.values, self._kbuf, self._vbuf = keys, values, None, None

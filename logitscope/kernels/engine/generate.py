@@ -35,7 +35,8 @@ import numpy as np
 import torch
 
 from ...errors import UserError
-from .forward import body_and_head, check_length, checked_log_softmax, head_logits
+from .forward import body_and_head, check_length, checked_log_softmax, head_logits, raise_unless_finite, run, \
+    to_device
 from .sampling import check_settings, row_rng, transform
 from .session import Session, rows_per_chunk
 from .vocab import vocab_index
@@ -82,12 +83,17 @@ def distribution_stats(lp: torch.Tensor, k: int = TOP, p: torch.Tensor | None = 
     """For log-probs [n, vocab] (and their probabilities `p`, if already taken): (entropy bits [n],
     top-k entropy bits [n], top-k log-probs [n, k], top-k ids [n, k]), float64 on the CPU.
     Zero-probability tokens (top-p) add nothing (`entr(0) = 0`)."""
+    return tuple(x.cpu() for x in _stats(lp, k, p))
+
+
+def _stats(lp: torch.Tensor, k: int = TOP, p: torch.Tensor | None = None):
+    """`distribution_stats` where the log-probs are (no copy back)."""
     p = lp.exp() if p is None else p
     ent = -torch.mul(p, lp).nansum(-1).double() / LN2            # 0 x -inf (a token top-p cut) adds 0
     vals, ids = torch.topk(lp, min(k, lp.shape[-1]), dim=-1)
     q = torch.softmax(vals.double(), -1)
     top_ent = -torch.where(q > 0, q * q.log(), torch.zeros((), dtype=q.dtype, device=q.device)).sum(-1) / LN2
-    return ent.cpu(), top_ent.cpu(), vals.double().cpu(), ids.cpu()
+    return ent, top_ent, vals.double(), ids
 
 
 class _Row:
@@ -149,31 +155,40 @@ def generate(lm, prompt, n: int = 1, max_new_tokens: int = 64, *, temperature: f
 
 
 def _run(session, chunk, max_new_tokens, temperature, top_p, seed, stop, greedy, on_step) -> list[Sample]:
+    """The loop. Each step is computed where the model is (statistics, draws and the picked tokens'
+    log-probs for every row, as one [rows, 5 + 2 x TOP] table) and copied back once; the rows'
+    uniform numbers are drawn up front (one per token from each row's own generator, exactly the
+    numbers a draw per step would take) and sent to the device once."""
     lm = session.lm
     table = vocab_index(lm.tokenizer, session.slot_logprobs.shape[-1]).token_bytes
     rows = [_Row(i, seed, greedy) for i in chunk]
     live = list(range(len(rows)))                      # session row j is rows[live[j]]
     plain = temperature == 1.0 and top_p == 1.0
+    dev = session.slot_logprobs.device
+    uniforms = None if greedy else to_device(torch.from_numpy(np.stack([r.rng.random(max_new_tokens) for r in rows])), dev)
+    u_rows = torch.arange(len(rows), device=dev)      # the rows of `uniforms` the live session rows use
     for step in range(max_new_tokens):
         model_lp = session.slot_logprobs               # [slots, vocab], T = 1
         lp = model_lp if plain else transform(model_lp, temperature, top_p)
-        p = lp.exp()                                    # [slots, vocab], read by the statistics and the draw
-        ent, top_ent, top_lp, top_ids = distribution_stats(lp, p=p)
-        picks = _draw(lp, p, session.slot, [rows[r] for r in live], greedy)
-        slot_idx = torch.tensor(session.slot, dtype=torch.long)
-        pick_t = torch.tensor(picks, dtype=torch.long)
-        m_lp = model_lp[slot_idx.to(model_lp.device), pick_t.to(model_lp.device)].double().cpu().tolist()
-        s_lp = lp[slot_idx.to(lp.device), pick_t.to(lp.device)].double().cpu().tolist()
-        top_p_ = top_lp.exp().tolist()
-        top_i = top_ids.tolist()
+        slots = to_device(torch.tensor(session.slot, dtype=torch.long), dev)
+        table_d = _step_table(model_lp, lp, slots, None if greedy else uniforms[u_rows, step])
+        flags = session.pending_flags()
+        if flags:                                      # the forward's NaN/inf check rides along
+            table_d = torch.cat([table_d.flatten(), torch.stack(flags).all().double().reshape(1)])
+        host = table_d.cpu().numpy()                   # the step's one copy back
+        if flags:
+            raise_unless_finite(bool(host[-1]))
+            host = host[:-1].reshape(len(live), -1)
+        picks = host[:, 0].astype(np.int64).tolist()
         chunks = []
         for j, r in enumerate(live):
-            row, sl, t = rows[r], session.slot[j], picks[j]
+            row, t, h = rows[r], picks[j], host[j]
             if row.done:                                # finished, waiting to be dropped
                 chunks.append([lm.pad_id])
                 continue
-            row.add(t, table[t] if t < len(table) else None, m_lp[j], s_lp[j], float(ent[sl]), float(top_ent[sl]),
-                    list(zip(top_i[sl], top_p_[sl])), stop)
+            alts = list(zip(h[5 + TOP:5 + 2 * TOP].astype(np.int64).tolist(), h[5:5 + TOP].tolist()))
+            row.add(t, table[t] if t < len(table) else None, float(h[1]), float(h[2]), float(h[3]), float(h[4]),
+                    alts, stop)
             chunks.append([t] if not row.done else [lm.pad_id])
         if on_step:
             on_step(sum(not rows[r].done for r in live))
@@ -185,6 +200,7 @@ def _run(session, chunk, max_new_tokens, temperature, top_p, seed, stop, greedy,
             session.keep(keep)
             chunks = [chunks[j] for j in keep]
             live = [live[j] for j in keep]
+            u_rows = to_device(torch.tensor(live, dtype=torch.long), dev)
         session.append(chunks, read=False)
     for r in rows:
         if r.sample.finish != "eos":                   # flush a character cut off at the end
@@ -195,22 +211,31 @@ def _run(session, chunk, max_new_tokens, temperature, top_p, seed, stop, greedy,
 BLOCK = 4096
 
 
-def _draw(lp: torch.Tensor, p: torch.Tensor, slots: list[int], rows: list, greedy: bool) -> list[int]:
-    """One token per session row: the argmax, or inverse-CDF with the row's own uniform number u:
-    the block of `BLOCK` tokens where u x total falls (cumulative float32 block sums, accumulated in
-    float64), then the token within it (float64 cumulative sum of that block only): no float64
-    copy of the whole vocabulary."""
-    if greedy:
-        best = lp.argmax(-1).cpu().tolist()
-        return [best[s] for s in slots]
+def _step_table(model_lp, lp, s, u) -> torch.Tensor:
+    """float64 [rows, 5 + 2 x TOP] on the model's device, one row per session row (`s`: its slot):
+    picked id, its log-prob under the model and under the sampling distribution, the entropy and
+    top-5 entropy (bits) of its distribution, the top-5 probabilities, the top-5 ids."""
+    p = lp.exp()                                        # [slots, vocab], read by the statistics and the draw
+    ent, top_ent, top_lp, top_ids = _stats(lp, p=p)
+    picks = _draw(lp, p, s, u)
+    cols = [picks.double()[:, None], model_lp[s, picks].double()[:, None], lp[s, picks].double()[:, None],
+            ent[s][:, None], top_ent[s][:, None], top_lp[s].exp(), top_ids[s].double()]
+    return torch.cat(cols, 1)
+
+
+def _draw(lp: torch.Tensor, p: torch.Tensor, s: torch.Tensor, u: torch.Tensor | None) -> torch.Tensor:
+    """One token id per session row (`s`: its slot), on the device: the argmax (`u` None), or
+    inverse-CDF with the row's own uniform number u: the block of `BLOCK` tokens where u x total
+    falls (cumulative float32 block sums, accumulated in float64), then the token within it
+    (float64 cumulative sum of that block only): no float64 copy of the whole vocabulary."""
+    if u is None:
+        return lp.argmax(-1)[s]
     n, vocab = p.shape
     main = (vocab // BLOCK) * BLOCK
     parts = [p[:, :main].reshape(n, -1, BLOCK).sum(-1)] if main else []
     if main < vocab:
         parts.append(p[:, main:].sum(-1, keepdim=True))
     bcdf = torch.cat(parts, -1).double().cumsum(-1)                      # [slots, blocks]
-    u = torch.tensor([r.rng.random() if not r.done else 0.0 for r in rows], dtype=torch.float64, device=p.device)
-    s = torch.tensor(slots, dtype=torch.long, device=p.device)
     target = u * bcdf[s, -1]
     k = torch.searchsorted(bcdf[s], target[:, None], right=True)[:, 0].clamp(max=bcdf.shape[1] - 1)
     before = torch.where(k > 0, bcdf[s, (k - 1).clamp(min=0)], torch.zeros_like(target))
@@ -219,7 +244,7 @@ def _draw(lp: torch.Tensor, p: torch.Tensor, slots: list[int], rows: list, greed
     c = inside.double().cumsum(-1) + before[:, None]
     t = torch.searchsorted(c, target[:, None], right=True)[:, 0]
     last = torch.clamp(((cols < vocab) & (inside > 0)).long().cumsum(-1).argmax(-1), min=0)   # the block's last live token
-    return (k * BLOCK + torch.minimum(t, last)).clamp(max=vocab - 1).cpu().tolist()
+    return (k * BLOCK + torch.minimum(t, last)).clamp(max=vocab - 1)
 
 
 @torch.inference_mode()
@@ -236,7 +261,7 @@ def teacher_forced(lm, context: list[int], continuation: list[int]) -> dict:
     dev = lm.input_device
     x = torch.tensor([ids], device=dev)
     body = body_and_head(lm.model)[0]
-    out = body(input_ids=x, attention_mask=torch.ones_like(x), position_ids=torch.arange(len(ids), device=dev)[None],
+    out = run(body, input_ids=x, attention_mask=torch.ones_like(x), position_ids=torch.arange(len(ids), device=dev)[None],
                use_cache=False)
     hidden = out.last_hidden_state[0, len(context) - 1:len(ids) - 1]
     lp = checked_log_softmax(head_logits(lm.model, hidden))

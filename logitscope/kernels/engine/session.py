@@ -21,6 +21,10 @@ many games (every game's first round, a deterministic player's usual lines) is f
 read once. Rows only fork, when their ids differ, by copying the parent slot's cache rows.
 `logprobs` and `read_answers` are per row; `n_slots` and `tokens_forwarded` show the saving.
 
+On an accelerator a step never waits for the device: lengths and which slots moved are kept on
+the host, the compaction is skipped when every slot got as many tokens (a decode step), and the
+logits' NaN/inf check is a device flag read when results are (`check`).
+
 Token boundaries: a row's text is always re-tokenised whole; the ids of what was already
 forwarded must be a prefix of the new ids, else `TokenDriftError` (never silent drift). Append at
 newline or word boundaries (the game templates do).
@@ -32,7 +36,8 @@ import torch
 from ...errors import UserError
 from .answers import AnswerDist, Roots, expand_exact, first_token
 from .cache import growing_cache, kv_bytes_per_token, select_rows, set_kv
-from .forward import body_and_head, cache_kwargs, check_length, checked_log_softmax, head_logits, take_positions
+from .forward import body_and_head, cache_kwargs, check_length, checked_log_softmax, head_logits, log_softmax_flagged, \
+    raise_unless_finite, run, take_positions, to_device
 from ..models.formats import encode_text
 from .sampling import sample_with_uniforms, transform
 
@@ -60,7 +65,7 @@ class Session:
         x = torch.tensor([ids], device=dev)
         with torch.inference_mode():
             body = body_and_head(lm.model)[0]
-            out = body(input_ids=x, attention_mask=torch.ones_like(x), position_ids=torch.arange(len(ids), device=dev)[None],
+            out = run(body, input_ids=x, attention_mask=torch.ones_like(x), position_ids=torch.arange(len(ids), device=dev)[None],
                        **cache_kwargs(body, cache))
             lp = checked_log_softmax(head_logits(lm.model, out.last_hidden_state[:, -1]))
         self.tokens_forwarded += len(ids)
@@ -69,7 +74,9 @@ class Session:
         self.cache = cache
         self.mask = torch.ones(1, len(ids), dtype=torch.long, device=dev)
         self.lengths = torch.full((1,), len(ids), dtype=torch.long, device=dev)
+        self.slot_len = [len(ids)]               # the same lengths on the host
         self.slot_logprobs = lp
+        self._unchecked: list = []               # NaN/inf flags of forwards not yet read
 
     @property
     def n(self) -> int:
@@ -77,12 +84,25 @@ class Session:
 
     @property
     def n_slots(self) -> int:
-        return int(self.lengths.shape[0])
+        return len(self.slot_len)
 
     @property
     def logprobs(self) -> torch.Tensor:
-        """Next-token log-probs of every row [n, vocab]."""
+        """Next-token log-probs of every row [n, vocab] (checked finite)."""
+        self.check()
         return self.slot_logprobs[self._slot_index(self.slot_logprobs.device)]
+
+    def check(self) -> None:
+        """Raise ModelError if any forward since the last check produced NaN/inf logits (one wait
+        for the device, where the caller reads results anyway)."""
+        flags, self._unchecked = self._unchecked, []
+        raise_unless_finite(flags)
+
+    def pending_flags(self) -> list:
+        """The unread NaN/inf flags (device tensors), handed to a caller that copies them back with
+        its own results (generation); they are then the caller's to check."""
+        flags, self._unchecked = self._unchecked, []
+        return flags
 
     def _slot_index(self, device=None) -> torch.Tensor:
         return torch.tensor(self.slot, dtype=torch.long, device=device)
@@ -95,6 +115,7 @@ class Session:
         dev = self.mask.device
         self.cache = select_rows(self.cache, idx)
         self.mask, self.lengths = self.mask[idx.to(dev)], self.lengths[idx.to(dev)]
+        self.slot_len = [self.slot_len[p] for p in parents]
         self.slot_logprobs = self.slot_logprobs[idx.to(self.slot_logprobs.device)]
 
     # ------------------------------------------------------------------ appending
@@ -122,32 +143,36 @@ class Session:
         return self.logprobs if read else None
 
     def _forward(self, chunks: list[list[int]]) -> None:
-        """Forward each slot's new ids (right-padded), then compact the cache."""
-        n, dev, width = len(chunks), self.lm.input_device, max(len(c) for c in chunks)
+        """Forward each slot's new ids (right-padded), then compact the cache. Built on the host
+        from the chunks' lengths: nothing here waits for the device."""
+        n, dev = len(chunks), self.lm.input_device
+        counts = [len(c) for c in chunks]
+        width = max(counts)
         ids = torch.full((n, width), self.lm.pad_id, dtype=torch.long)
         new_mask = torch.zeros((n, width), dtype=torch.long)
         for i, c in enumerate(chunks):
-            ids[i, :len(c)] = torch.tensor(c, dtype=torch.long)
-            new_mask[i, :len(c)] = 1
-        new_mask = new_mask.to(dev)
-        counts = new_mask.sum(-1)
+            if c:
+                ids[i, :len(c)] = torch.tensor(c, dtype=torch.long)
+                new_mask[i, :len(c)] = 1
+        new_mask = to_device(new_mask, dev)
         pos = self.lengths.unsqueeze(-1) + torch.arange(width, device=dev).unsqueeze(0)
         mask = torch.cat([self.mask, new_mask], -1)
         base = body_and_head(self.lm.model)[0]
-        out = base(input_ids=ids.to(dev), attention_mask=mask, position_ids=pos, **cache_kwargs(base, self.cache))
-        moved = counts > 0      # slots given an empty chunk keep their distribution
-        hidden = out.last_hidden_state
-        last = take_positions(hidden, torch.arange(n), (counts - 1).clamp(min=0))[moved.to(hidden.device)]
-        new = checked_log_softmax(head_logits(self.lm.model, last))
-        if bool(moved.all()):
+        out = run(base, input_ids=to_device(ids, dev), attention_mask=mask, position_ids=pos, **cache_kwargs(base, self.cache))
+        moved = [i for i, k in enumerate(counts) if k]      # slots given an empty chunk keep their distribution
+        last = take_positions(out.last_hidden_state, moved, [counts[i] - 1 for i in moved])
+        new, ok = log_softmax_flagged(head_logits(self.lm.model, last))
+        self._unchecked.append(ok)
+        if len(moved) == n:
             self.slot_logprobs = new.to(self.slot_logprobs.device)
         else:
             lp = self.slot_logprobs.clone()
-            lp[moved.to(lp.device)] = new.to(lp.device)
+            lp[torch.tensor(moved, device=lp.device)] = new.to(lp.device)
             self.slot_logprobs = lp
-        self.tokens_forwarded += int(counts.sum())
-        self.cache, self.mask = _compact(self.cache, mask)
-        self.lengths = self.lengths + counts
+        self.tokens_forwarded += sum(counts)
+        self.slot_len = [a + b for a, b in zip(self.slot_len, counts)]
+        self.mask = _compact(self.cache, mask, self.slot_len, holes=min(counts) < width)
+        self.lengths = self.lengths + new_mask.sum(-1)
 
     def append_text(self, chunks: list[str]) -> torch.Tensor:
         """Append text to each row; the row's whole text is re-tokenised and must extend the ids
@@ -180,6 +205,7 @@ class Session:
                      rows=None) -> list[AnswerDist]:
         """Answer distributions at each row's (or each of `rows`') current position, read once
         per slot; the session is not changed."""
+        self.check()
         rows = range(self.n) if rows is None else list(rows)
         slots = sorted({self.slot[i] for i in rows})
         every = slots == list(range(self.n_slots))
@@ -207,6 +233,7 @@ class Session:
         gen = [[] for _ in range(self.n)]
         done = [False] * self.n
         for _ in range(max_new_tokens):
+            self.check()
             lp = transform(self.slot_logprobs.cpu(), temperature, top_p)[self._slot_index()]
             u = [rng.random() for rng in rngs]
             picks = sample_with_uniforms(lp, u).tolist()
@@ -241,11 +268,12 @@ class Session:
         session is not changed (e.g. one prompt prefilled once, copied for each batch of samples)."""
         parents, slots = self._renumber(rows)
         new = object.__new__(Session)
-        new.lm, new.tokens_forwarded = self.lm, 0
+        new.lm, new.tokens_forwarded, new._unchecked = self.lm, 0, list(self._unchecked)
         idx = torch.tensor(parents, dtype=torch.long)
         dev = self.mask.device
         new.cache = select_rows(self.cache, idx)
         new.mask, new.lengths = self.mask[idx.to(dev)], self.lengths[idx.to(dev)]
+        new.slot_len = [self.slot_len[p] for p in parents]
         new.slot_logprobs = self.slot_logprobs[idx.to(self.slot_logprobs.device)]
         new._set_rows(rows, slots, source=self)
         return new
@@ -268,20 +296,28 @@ class Session:
         self.slot = slots
 
 
-def _compact(cache, mask):
-    """Move each row's real cache entries to the right end (left padding only)."""
-    counts = mask.sum(-1)
-    width = int(counts.max())
+def _compact(cache, mask, lengths: list[int], holes: bool):
+    """Move each row's real cache entries to the right end (left padding only); returns the new mask.
+    `lengths` are the rows' real lengths (host); without `holes` (every row got as many new tokens)
+    the mask is still left-padded and nothing moves. Layers appended in place keep their buffers:
+    the gathered entries are copied back into them (the temporary has the same size every layer,
+    so the allocator reuses one block)."""
+    width = max(lengths)
+    if not holes and width == mask.shape[1]:
+        return mask
+    counts = torch.tensor(lengths, device=mask.device)
     aligned = (torch.arange(width, device=mask.device).unsqueeze(0) >= (width - counts).unsqueeze(-1)).long()
-    if width == mask.shape[1] and torch.equal(mask, aligned):
-        return cache, mask
     # a stable sort puts each row's pad slots first and its real slots last, in their order
     src = torch.argsort(mask, dim=-1, stable=True)[:, mask.shape[1] - width:]
     for layer in cache.layers:
         if getattr(layer, "is_initialized", False) and layer.keys is not None and layer.keys.numel():
             g = src.to(layer.keys.device)[:, None, :, None].expand(-1, layer.keys.shape[1], -1, layer.keys.shape[3])
-            set_kv(layer, torch.gather(layer.keys, 2, g), torch.gather(layer.values, 2, g))
-    return cache, aligned
+            keys, values = torch.gather(layer.keys, 2, g), torch.gather(layer.values, 2, g)
+            if hasattr(layer, "keep_in_place"):
+                layer.keep_in_place(keys, values)
+            else:
+                set_kv(layer, keys, values)
+    return aligned
 
 
 def rows_per_chunk(lm, tokens_per_row: int, *, memory_bytes: int | None = None, fraction: float = 0.5) -> int:

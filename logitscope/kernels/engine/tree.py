@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .forward import body_and_head, cache_kwargs, checked_log_softmax, head_logits, head_logits_lse, set_sums, \
-    take_positions
+from .forward import body_and_head, cache_kwargs, checked_log_softmax, head_logits, head_logits_lse, run, set_sums, \
+    take_positions, to_device
 from .sampling import transform
 
 MAX_ROWS = 256
@@ -48,6 +48,7 @@ def expand_group(lm, idx, roots, rows, acc, temperature, top_p, min_mass, max_st
     whole = len(rows) == roots.logprobs.shape[0]
     kv = roots.layers() if whole else _take_rows(roots.layers(), sel)
     root_mask = roots.mask[sel.to(roots.mask.device)].bool().to(dev)          # [R, L]
+    root_mask_h = root_mask.cpu()                                              # the same on the host, read once
     next_pos = roots.next_pos[sel.to(roots.next_pos.device)].to(dev)           # [R]
     slot_pos = (root_mask.long().cumsum(-1) - 1).clamp(min=0)                  # [R, L] positions of cache slots
     row_of = {r: i for i, r in enumerate(rows)}                                # root -> row of the cache tensors
@@ -66,15 +67,17 @@ def expand_group(lm, idx, roots, rows, acc, temperature, top_p, min_mass, max_st
         for kid in kids:
             by_root.setdefault(branches[kid[0]][0], []).append(kid)
         live = sorted(by_root, key=lambda r: row_of[r])
-        keep = torch.tensor([row_of[r] for r in live], dtype=torch.long, device=dev)
         if len(live) < root_mask.shape[0]:
+            keep_h = torch.tensor([row_of[r] for r in live], dtype=torch.long)
+            keep = to_device(keep_h, dev)
             kv = _take_rows(kv, keep)
             root_mask, next_pos, slot_pos = root_mask[keep], next_pos[keep], slot_pos[keep]
+            root_mask_h = root_mask_h[keep_h]
             row_of = {r: i for i, r in enumerate(live)}
         n_rows, n_q, n_cols = len(live), max(len(v) for v in by_root.values()), slot_pos.shape[1]
         ids = torch.full((n_rows, n_q), lm.pad_id, dtype=torch.long)
         see = torch.zeros((n_rows, n_q, n_cols + n_q), dtype=torch.bool)
-        see[:, :, :root_mask.shape[1]] = root_mask.cpu().unsqueeze(1)
+        see[:, :, :root_mask_h.shape[1]] = root_mask_h.unsqueeze(1)
         see[:, torch.arange(n_q), n_cols + torch.arange(n_q)] = True            # every query sees itself
         new_branches, where = [], []
         for i, r in enumerate(live):
@@ -87,10 +90,10 @@ def expand_group(lm, idx, roots, rows, acc, temperature, top_p, min_mass, max_st
                 where.append((i, q))
         pos = (next_pos + depth).unsqueeze(-1).expand(n_rows, n_q)
         slot_pos = torch.cat([slot_pos, pos], -1)
-        see = see.to(dev)
+        see = to_device(see, dev)
         body = body_and_head(lm.model)[0]
         cache = _cache_of(kv)
-        out = body(input_ids=ids.to(dev), attention_mask=_masks(lm.model, see, pos, slot_pos),
+        out = run(body, input_ids=to_device(ids, dev), attention_mask=_masks(lm.model, see, pos, slot_pos),
                    position_ids=pos, **cache_kwargs(body, cache))
         forwards += 1
         kv = [(layer.keys, layer.values, layer) for layer in cache.layers]
@@ -115,16 +118,29 @@ class _Dist:
 
     def probs(self, rows: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """float64 probabilities [len(rows), len(ids)]."""
+        return self.probs_many([(rows, ids)])[0]
+
+    def probs_many(self, blocks: list) -> list:
+        """`probs` of several (rows, ids) blocks; on an accelerator all of them are gathered there in
+        one indexing and copied back at once (one wait for the device per step, not one per block)."""
         s = self.scores
         if s.device.type in HOST_DEVICES:                                  # a view: numpy gathers fastest
-            x = s.numpy()[ids][:, rows].T.astype(np.float64)
-        else:                                                              # gather there, copy back what is read
-            x = s.index_select(0, torch.from_numpy(ids).to(s.device))
-            x = x.index_select(1, torch.as_tensor(rows, dtype=torch.long, device=s.device)).t().cpu().numpy()
-            x = x.astype(np.float64)
-        if self.scale != 1.0:
-            x *= self.scale
-        return np.exp(x - self.lse[rows, None])
+            xs = [s.numpy()[ids][:, rows].T.astype(np.float64) for rows, ids in blocks]
+        else:
+            flat_ids = np.concatenate([np.repeat(ids[None], len(rows), 0).ravel() for rows, ids in blocks])
+            flat_rows = np.concatenate([np.repeat(np.asarray(rows), len(ids)) for rows, ids in blocks])
+            got = s[to_device(torch.from_numpy(flat_ids), s.device), to_device(torch.from_numpy(flat_rows), s.device)]
+            got = got.double().cpu().numpy()
+            xs, at = [], 0
+            for rows, ids in blocks:
+                xs.append(got[at:at + len(rows) * len(ids)].reshape(len(rows), len(ids)))
+                at += len(rows) * len(ids)
+        out = []
+        for (rows, _), x in zip(blocks, xs):
+            if self.scale != 1.0:
+                x = x * self.scale
+            out.append(np.exp(x - self.lse[rows, None]))
+        return out
 
 
 def _roots_dist(idx, x: torch.Tensor, temperature: float, top_p: float) -> _Dist:
@@ -156,13 +172,12 @@ def _classify(idx, branches, dist: _Dist, min_mass, last, acc):
     by_text: dict[bytes, list[int]] = {}
     for i, b in enumerate(branches):
         by_text.setdefault(b[2], []).append(i)
+    groups = [(np.asarray(rows), idx.layout(text)) for text, rows in by_text.items()]
+    probs = dist.probs_many([(rows, lay[0]) for rows, lay in groups])       # [branches, ids] per text
     kids = []
-    for text, rows in by_text.items():
-        ids, valid, live_from, live_text, big = idx.layout(text)
-        rows = np.asarray(rows)
+    for (rows, (ids, valid, live_from, live_text, big)), p in zip(groups, probs):
         roots = np.array([branches[i][0] for i in rows])
         m = np.array([branches[i][3] for i in rows])
-        p = dist.probs(rows, ids)                                          # [branches, ids]
         got = p.sum(1)
         for slot, lo, hi in valid:
             np.add.at(acc.valid[:, slot], roots, m * p[:, lo:hi].sum(1))
