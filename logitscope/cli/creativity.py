@@ -35,7 +35,7 @@ def generation_options(prompt: str | None, samples: int, max_new_tokens: int, to
             f = click.option("--top-p", default=1.0, show_default=True)(f)
         f = click.option("--temperature", default=1.0, show_default=True)(f)
         f = click.option("--max-new-tokens", default=max_new_tokens, show_default=True)(f)
-        f = click.option("--samples", default=samples, show_default=True, help="samples per model")(f)
+        f = click.option("--samples", default=samples, show_default=True, help="texts drawn per model")(f)
         if prompt is not None:
             f = click.option("--prompt", default=prompt, show_default=True)(f)
         return click.option("--model", "-m", "models", multiple=True,
@@ -70,7 +70,8 @@ def entropy(models, prompt, samples, max_new_tokens, temperature, top_p, seed, o
 @click.option("--model", "-m", "models", multiple=True, help="repeatable; default: embedded:base and embedded:aligned")
 @click.option("--prompt", default="Grace Hopper was", show_default=True)
 @click.option("--edit", "edits", multiple=True, help='LEFT=>RIGHT, repeatable (default: "was=>was not")')
-@click.option("--samples", default=10, show_default=True, help="regenerations per edit (and as many controls)")
+@click.option("--samples", default=10, show_default=True,
+              help="texts drawn per model and edit: regenerations after the edit (and as many controls)")
 @click.option("--max-new-tokens", default=128, show_default=True)
 @click.option("--sample", "sample_original", is_flag=True, help="draw the original continuation (default: greedy)")
 @click.option("--temperature", default=1.0, show_default=True)
