@@ -8,14 +8,13 @@ import json
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from logitscope.cli.main import main
-from logitscope.report.plots import model_colour
+from logitscope.report.plots import model_colour, model_colours
 from logitscope.testing import save_tiny_lm
 
 
@@ -99,11 +98,12 @@ def test_summary_settings_links_references(compared):
 
 def test_one_colour_per_model_in_every_figure(compared):
     out, a, b, _ = compared
-    assert model_colour(a) != model_colour(b) and model_colour("embedded:aligned") == model_colour("embedded:aligned")
+    colours = model_colours([a, b])
+    assert colours[a] != colours[b] and model_colour("embedded:aligned") == model_colour("Embedded:Aligned")
     page = (out / "report.html").read_text()
     for key in ("answers", "sequences", "games", "entropy", "diversity"):
         for img in _pngs(_section(page, key))[:1]:
-            assert _has_colour(img, model_colour(a)) and _has_colour(img, model_colour(b)), key
+            assert _has_colour(img, colours[a]) and _has_colour(img, colours[b]), key
     seq = _pngs(_section(page, "sequences"))[1]                 # the heatmaps: a colourbar each (viridis' yellow)
     assert _has_colour(seq, "#fde725", tol=0.06) and _has_colour(seq, "#440154", tol=0.06)
 
@@ -122,7 +122,7 @@ def test_chromium_screenshot_of_the_page(compared, tmp_path):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("headless Chromium is not installed (apt-get install chromium)")
-    out, _, _, _ = compared
+    out, a, b, _ = compared
     shot = tmp_path / "shot.png"
     subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -131,4 +131,4 @@ def test_chromium_screenshot_of_the_page(compared, tmp_path):
     import matplotlib.image as mpimg
     img = mpimg.imread(shot)
     assert img.shape[:2] == (2400, 1400)
-    assert _has_colour(img, model_colour(Path(out).parent.joinpath("a").as_posix()), tol=0.06)  # a figure drawn
+    assert _has_colour(img, model_colours([a, b])[a], tol=0.06)                        # a figure drawn

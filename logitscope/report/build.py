@@ -70,19 +70,21 @@ def run_report(results_dir="results", out=None, scores=None) -> dict:
         import matplotlib  # noqa: F401
     except ImportError:
         raise UserError('the report draws its figures with matplotlib: pip install -e ".[plots]"') from None
+    from .plots import colour_context
     sections, failed = [], []
-    for build in ORDER:
-        try:
-            sec = build(res)
-        except Exception as exc:    # noqa: BLE001 - one odd result kind never stops the report
-            failed.append(f"{build.__name__}: {type(exc).__name__}: {exc}")
-            continue
-        if sec is not None:
-            sections.append(sec)
-    if scores:
-        sec = creative.tradeoff(res, read_scores(scores))
-        if sec is not None:
-            sections.append(sec)
+    with colour_context(sorted({r.model for r in res.runs if r.task != "compare"})):   # one colour per model
+        for build in ORDER:
+            try:
+                sec = build(res)
+            except Exception as exc:    # noqa: BLE001 - one odd result kind never stops the report
+                failed.append(f"{build.__name__}: {type(exc).__name__}: {exc}")
+                continue
+            if sec is not None:
+                sections.append(sec)
+        if scores:
+            sec = creative.tradeoff(res, read_scores(scores))
+            if sec is not None:
+                sections.append(sec)
     if res.problems or failed:
         sec = Section("problems", "Problems in the result files")
         sec.text("These lines were skipped; everything else above was used.")

@@ -6,24 +6,58 @@ from pathlib import Path
 
 HINT = 'figures skipped: matplotlib is not installed (pip install -e ".[plots]")'
 
-# One colour per model in every figure: fixed for the embedded pair and the oracle, else a colour
-# picked from PALETTE by a hash of the model's registry name (or spec), the same in every process.
+# One colour per model in every figure: fixed for the embedded pair and the oracle, else the colour
+# PALETTE gives a hash of the model's registry name (or spec), the same in every process. Where two
+# models of one figure (or of one report: `colour_context`) hash to the same colour, the later one in
+# sorted order takes the next free colour.
 FIXED = {"embedded:base": "#1f77b4", "embedded:aligned": "#ff7f0e", "uniform": "#7f7f7f"}
 PALETTE = ("#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#1b9e77", "#d95f02",
            "#7570b3", "#e7298a", "#66a61e", "#a6761d", "#393b79", "#637939", "#843c39")
+_CONTEXT: list = []
+
+
+def _key(name: str) -> str:
+    from ..kernels.models.registry import lookup
+    entry = lookup(name) if name else None
+    return entry.name if entry is not None else str(name)
+
+
+def model_colours(names) -> dict:
+    """{name: colour} for the models of one figure, none sharing a colour (see above)."""
+    import hashlib
+    keys = {n: _key(n) for n in set(names) | set(_CONTEXT)}
+    taken, by_key = set(FIXED.values()), {}
+    for k in sorted(set(keys.values())):
+        if k in FIXED:
+            by_key[k] = FIXED[k]
+            continue
+        i = int(hashlib.sha256(k.encode()).hexdigest(), 16) % len(PALETTE)
+        free = [PALETTE[(i + d) % len(PALETTE)] for d in range(len(PALETTE))]
+        by_key[k] = next((c for c in free if c not in taken), PALETTE[i])
+        taken.add(by_key[k])
+    return {n: by_key[keys[n]] for n in names}
 
 
 def model_colour(name: str) -> str:
     """The colour of a model in every figure (report and task PNGs): stable per model name, any
     spelling of a registry name giving the same colour."""
-    import hashlib
+    return model_colours([name])[name]
 
-    from ..kernels.models.registry import lookup
-    entry = lookup(name) if name else None
-    key = entry.name if entry is not None else str(name)
-    if key in FIXED:
-        return FIXED[key]
-    return PALETTE[int(hashlib.sha256(key.encode()).hexdigest(), 16) % len(PALETTE)]
+
+class colour_context:
+    """`with colour_context(models):` every figure drawn inside gives these models distinct colours
+    (the report: all models of the results directory)."""
+
+    def __init__(self, names):
+        self.names = list(names)
+
+    def __enter__(self):
+        self.saved = list(_CONTEXT)
+        _CONTEXT[:] = self.names
+        return self
+
+    def __exit__(self, *exc):
+        _CONTEXT[:] = self.saved
 
 
 def _plt():
@@ -47,9 +81,10 @@ def answer_bars(rows: list[dict], path: Path, title: str) -> Path | str:
     labels = list(next(iter(first.values()))["probs"])
     fig, ax = plt.subplots(figsize=(max(6, len(labels) * 0.7), 3.6))
     width = 0.8 / max(len(first), 1)
+    colours = model_colours(list(first))
     for j, (model, r) in enumerate(first.items()):
         ax.bar([i + j * width for i in range(len(labels))], [r["probs"][a] for a in labels], width,
-               label=f"{model} (valid {r['valid_mass']:.2f})", color=model_colour(model))
+               label=f"{model} (valid {r['valid_mass']:.2f})", color=colours[model])
     ax.axhline(1 / len(labels), color="gray", lw=0.8, ls="--", label="uniform")
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(labels))], labels)
     ax.set_ylabel("P(answer | valid)")
@@ -64,14 +99,15 @@ def temperature_curve(rows: list[dict], path: Path, title: str) -> Path | str:
     if plt is None:
         return HINT
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.4))
+    colours = model_colours([r["model"] for r in rows])
     for model in dict.fromkeys(r["model"] for r in rows):
         pts = sorted((r["temperature"], r) for r in rows if r["model"] == model and r["top_p"] == 1.0)
         if not pts:
             continue
         a1.plot([t for t, _ in pts], [r["entropy_bits"] for _, r in pts], marker="o", label=model,
-                color=model_colour(model))
+                color=colours[model])
         a2.plot([t for t, _ in pts], [r["chi2_expected"] for _, r in pts], marker="o", label=model,
-                color=model_colour(model))
+                color=colours[model])
     a1.set_xlabel("temperature"), a1.set_ylabel("answer entropy (bits)")
     a2.set_xlabel("temperature"), a2.set_ylabel("expected chi-square"), a2.set_yscale("log")
     a1.legend(fontsize=7)
@@ -126,6 +162,7 @@ def entropy_figure(rows: list[dict], title: str, labels: list[str] | None = None
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharex=True)
     seen: dict = {}
+    colours = model_colours([r["model"] for r in rows])
     styles = []                         # a model's second run dashed, third dotted...
     for r in rows:
         seen[r["model"]] = seen.get(r["model"], -1) + 1
@@ -136,7 +173,7 @@ def entropy_figure(rows: list[dict], title: str, labels: list[str] | None = None
             c = r[key]
             x = list(range(1, len(c["mean"]) + 1))
             label = labels[i] if labels else f"{r['model']} (mean {r['mean_top5_entropy_bits']:.3f} top-5)"
-            colour = model_colour(r["model"])
+            colour = colours[r["model"]]
             ax.plot(x, c["mean"], lw=1.4, color=colour, ls=styles[i], label=label if key == "top5_by_position" else None)
             lo = [m if v != v else v for m, v in zip(c["mean"], c["lo"])]     # no band where n < 2
             hi = [m if v != v else v for m, v in zip(c["mean"], c["hi"])]
@@ -163,8 +200,9 @@ def scatter_map(groups: list, path: Path, title: str) -> Path | str:
     if plt is None:
         return HINT
     fig, ax = plt.subplots(figsize=(7, 5.2))
+    colours = model_colours([g[0] for g in groups])
     for label, xy, clusters in groups:
-        c = model_colour(label)
+        c = colours[label]
         for k in sorted(set(clusters)):
             pts = [p for p, lab in zip(xy, clusters) if lab == k]
             ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=22, color=c, alpha=0.75,
@@ -185,13 +223,14 @@ def rank_figure(res: dict, path: Path):
     models = sorted({m for a in axes for m in res["models"][a]})
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8))
     width = 0.8 / max(len(models), 1)
+    colours = model_colours(models)
     for j, m in enumerate(models):
         x = np.arange(len(axes)) + j * width
-        a1.bar(x, [res["wins"][a].get(m, 0) for a in axes], width, label=m, color=model_colour(m))
+        a1.bar(x, [res["wins"][a].get(m, 0) for a in axes], width, label=m, color=colours[m])
         s = [res["models"][a].get(m, {"strength": np.nan, "lo": np.nan, "hi": np.nan}) for a in axes]
         a2.errorbar(x, [v["strength"] for v in s], yerr=[[v["strength"] - v["lo"] for v in s],
                                                          [v["hi"] - v["strength"] for v in s]],
-                    fmt="o", capsize=3, label=m, color=model_colour(m))
+                    fmt="o", capsize=3, label=m, color=colours[m])
     for ax in (a1, a2):
         ax.set_xticks(np.arange(len(axes)) + 0.4 - width / 2, axes)
     a1.set_ylabel("contests won"), a1.set_title("wins per model and axis", fontsize=9)
