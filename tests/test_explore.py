@@ -14,7 +14,7 @@ from logitscope import UserError, answer_distribution, next_logprobs, next_token
 from logitscope.kernels.engine.generate import generate
 from logitscope.kernels.engine.sampling import transform
 from logitscope.testing import tiny_lm
-from logitscope.views.answers import answers_html, paths_html
+from logitscope.views.answers import answer_view, answers_html, paths_html
 from logitscope.views.nexttoken import next_token_html
 
 starlette = pytest.importorskip("starlette", reason='the explorer needs its extra: pip install -e ".[explore]"')
@@ -117,6 +117,11 @@ def test_views_carry_the_records_exact_numbers(lm):
     assert float(data_of(html, "ls-below")[0]["data-p"]) == pytest.approx(sum(p["prob"] for p in paths[4:]), abs=1e-15)
     assert float(data_of(html, "ls-paths-sum")[0]["data-p"]) == pytest.approx(d.answers["1"], abs=1e-12)
     assert f"{len(paths) - 4:,} more paths" in html and "id " in html               # no tokenizer: ids
+    view = answer_view(rec)                          # a notebook's: the answers, the most probable one's paths
+    top = max(d.answers, key=d.answers.get)
+    assert view.count("<style>") == 1 and data_of(view, "ls-chosen")[0]["data-answer"] == top
+    assert data_of(view, "ls-paths")[0]["data-answer"] == top
+    assert "ls-paths" not in answer_view(answer_distribution(lm, PROMPT, "0-10", infix=INFIX).to_json())
 
 
 @pytest.fixture(scope="module")
@@ -212,6 +217,35 @@ def test_a_model_that_fails_to_load_from_the_page_says_why(client, tmp_path):
     assert job["state"] == "error" and str(tmp_path / "missing") in job["error"] and "\n" not in job["error"]
     assert client.get("/api/state").json()["models"][0]["name"] == "tiny-llama"       # still one, still serving
     assert client.post("/api/next", json={"prompt": PROMPT}).status_code == 200
+
+
+def test_models_load_from_the_page_once_each_and_two_at_most(tmp_path):
+    from logitscope.kernels.models.loading import load_model
+    from logitscope.testing import save_tiny_lm
+    dirs = [str(save_tiny_lm(tmp_path / n, "llama", seed=s)) for n, s in (("a", 1), ("b", 2))]
+    loads = []
+
+    def load(spec, log):
+        loads.append(spec)
+        return load_model(spec, log=log)
+    with TestClient(create_app([], load=load)) as c:
+        assert c.get("/api/state").json()["models"] == [] and c.get("/api/state").json()["can_load"]
+        r = c.post("/api/next", json={"prompt": PROMPT})
+        assert r.status_code == 400 and "no model loaded yet" in r.json()["error"]
+        job = wait(c, c.post("/api/load", json={"spec": dirs[0]}).json())
+        assert job["state"] == "done" and job["result"]["name"] == dirs[0]
+        r = c.post("/api/load", json={"spec": dirs[0]})
+        assert r.status_code == 400 and "loaded already" in r.json()["error"]
+        job = wait(c, c.post("/api/load", json={"spec": "uniform"}).json())
+        assert job["state"] == "error" and "oracle" in job["error"]
+        assert wait(c, c.post("/api/load", json={"spec": dirs[1]}).json())["state"] == "done"
+        r = c.post("/api/load", json={"spec": "embedded:base"})
+        assert r.status_code == 400 and "2 models are loaded already" in r.json()["error"]
+        state = c.get("/api/state").json()
+        assert [m["name"] for m in state["models"]] == dirs and not state["can_load"] and loads == [dirs[0], "uniform", dirs[1]]
+        lm = load_model(dirs[1])
+        rec = c.post("/api/next", json={"prompt": PROMPT, "model": 1}).json()["record"]
+        assert rec == next_token(lm, PROMPT, k=20).to_json() | {"model": dirs[1]}
 
 
 def race(client) -> tuple[int, int]:

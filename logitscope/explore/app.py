@@ -81,7 +81,7 @@ class Explorer:
             with self._loading:
                 if len(self.runners) >= MAX_MODELS:
                     raise UserError(f"{MAX_MODELS} models are loaded already")
-                job.say(f"loading {spec.strip()}")
+                job.say("reading the weights")
                 lm = self.load(spec.strip(), log=job.say)
                 if getattr(lm, "is_oracle", False):
                     raise UserError("the uniform oracle has no next-token distribution to explore")

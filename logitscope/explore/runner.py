@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import time
 from collections import OrderedDict
 
 from ..errors import UserError
@@ -88,9 +87,9 @@ class ModelRunner:
 
         def tick(*_):
             count[0] += 1
-            job.say(f"{self.lm.name}: {count[0]} forward passes (one per step of the answer tree)")
+            job.say(f"forward passes so far: {count[0]} (one per step of the answer tree)")
         with self.lock:
-            job.say(f"{self.lm.name}: reading the answers")
+            job.say("reading the answers")
             hook = body_and_head(self.lm.model)[0].register_forward_hook(tick)
             try:
                 d = answer_distribution(lm, ids, space, temperature=q.temperature, top_p=q.top_p,
@@ -110,11 +109,10 @@ class ModelRunner:
         from ..kernels.engine.generate import generate
         lm, ids = self.ids(q)
         done = [0]
-        t0 = time.monotonic()
 
         def step(_live):
             done[0] += 1
-            job.say(f"{self.lm.name}: {done[0]} of at most {max_new_tokens} tokens ({time.monotonic() - t0:.1f} s)")
+            job.say(f"{done[0]} of at most {max_new_tokens} tokens")
         with self.lock:
             s = generate(lm, ids, 1, max_new_tokens, temperature=q.temperature, top_p=q.top_p, seed=seed,
                          on_step=step)[0]

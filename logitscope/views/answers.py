@@ -100,3 +100,10 @@ def paths_html(rec: dict, answer: str, *, limit: int = PATHS_SHOWN, style: bool 
              f'{"".join(rows)}</table>')
     body = f'<div class="ls-view ls-paths" data-answer="{esc(answer)}" data-p="{num(p_answer)}">{head}{table}</div>'
     return fragment(body, style)
+
+
+def answer_view(rec: dict) -> str:
+    """A notebook's view of an `AnswerDist` record: the answers, and where the readout was traced the
+    token paths of the most probable answer."""
+    top = max(rec["answers"], key=rec["answers"].get) if rec.get("paths") else None
+    return answers_html(rec, chosen=top) + (paths_html(rec, top, style=False) if top is not None else "")

@@ -26,8 +26,8 @@
     $("progress").innerHTML = Object.values(state.tasks).map((t) => `<div class="busy">${esc(t)}</div>`).join("");
   }
 
-  async function runJob(key, path, body, label) {
-    progress(key, `${label}: starting`);
+  async function runJob(key, path, body, label, first) {
+    progress(key, `${label}: ${first || "starting"}`);
     try {
       let job = await call("POST", path, body);
       while (job.state === "running") {
@@ -150,7 +150,8 @@
       const epoch = col.epoch;
       try {
         const r = await runJob(`answers${col.model}`, "/api/answers", { model: col.model, branch: col.branch, ...body },
-                               `${col.info.name}: exact answers`);
+                               `${col.info.name}: exact answers`,
+                               "checking the answer set against the vocabulary");
         if (epoch !== col.epoch) return;
         col.answers = r;
         col.el.querySelector(".answers").innerHTML = r.html;
@@ -239,6 +240,7 @@
     const spec = $("load-spec").value.trim();
     try {
       await runJob("load", "/api/load", { spec }, `loading ${spec}`);
+      $("load-spec").value = "";
       await loadState();
     } catch (e) { showError(e.message); }
   }
