@@ -113,7 +113,7 @@ def test_a_model_that_fails_to_load_ends_the_command_with_one_line(tmp_path):
 def driver():
     if not (CHROMIUM and DRIVER):
         pytest.skip("no system chromium / chromedriver")
-    from selenium import webdriver
+    webdriver = pytest.importorskip("selenium.webdriver", reason='selenium is in the test extra: pip install -e ".[test]"')
     from selenium.webdriver.chrome.service import Service
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
