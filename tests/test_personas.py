@@ -155,3 +155,31 @@ def test_cli_counts_invalid_values_per_field_and_keeps_the_raw_text(tmp_path, mo
     assert row["fields"]["age"]["n"] == 2 and row["age_mean"] == 41
     summary = [json.loads(x) for x in open(row["results"]) if '"type": "summary"' in x][-1]
     assert summary["invalid_values"]["last_name"] == [[1, "\u2705 Don\u2019t Have A Favorite"]]
+
+
+def test_each_persona_run_keeps_its_own_figures_and_the_report_shows_each(tmp_path):
+    """Two runs (another seed) write their figures under their own names (a later run never replaces
+    an earlier one's), each with a manifest naming its runs; the report embeds both sets, and the
+    section carries the study's persona findings."""
+    from click.testing import CliRunner
+
+    from logitscope.cli.main import main
+    from logitscope.testing import save_tiny_lm
+    a = str(save_tiny_lm(tmp_path / "a", "llama", peak=2.0, seed=5))
+    out = tmp_path / "results"
+    for seed in ("0", "1"):
+        r = CliRunner().invoke(main, ["personas", "--model", a, "--samples", "3", "--max-new-tokens", "8",
+                                      "--seed", seed, "--out", str(out)])
+        assert r.exit_code == 0, r.output
+    manifests = sorted((out / "personas").glob("*.figures.json"))
+    assert len(manifests) == 2
+    names = [set(json.loads(m.read_text())["figures"].values()) for m in manifests]
+    assert names[0] and names[1] and not names[0] & names[1]
+    assert all((out / "personas" / n).exists() for ns in names for n in ns)
+    assert not (out / "personas" / "personas.png").exists()
+    r = CliRunner().invoke(main, ["report", str(out)])
+    assert r.exit_code == 0, r.output
+    page = (out / "report.html").read_text()
+    section = page[page.index("id='personas'"):]
+    assert section.count("data:image/png") >= 2 * min(len(ns) for ns in names)
+    assert "Mohammadi 2024" in section

@@ -151,9 +151,16 @@ def personas(models, samples, max_new_tokens, temperature, top_p, seed, out, as_
     from ..tasks.creativity.personas import review_map, run_personas
     rows = run_personas(models or DEFAULT_MODELS, samples=samples, max_new_tokens=max_new_tokens,
                         temperature=temperature, top_p=top_p, seed=seed, out=out, load=load_kwargs(kw), log=_log)
-    folder = Path(out) / "personas"
-    figs = [persona_panels(rows, folder / "personas.png", "customer personas"), name_clouds(rows, folder / "names.png"),
-            review_map(rows, folder / "reviews_map.png", seed)]
+    import json
+
+    from ..report.outputs import persona_figures
+    where = persona_figures([r["results"] for r in rows], rows[0]["samples"])
+    figs = [persona_panels(rows, where["panels"], "customer personas"), name_clouds(rows, where["names"]),
+            review_map(rows, where["reviews"], seed)]
+    where["manifest"].write_text(json.dumps({"results": [r["results"] for r in rows], "models": [r["model"] for r in rows],
+                                             "samples": [r["samples"] for r in rows],
+                                             "figures": {k: Path(v).name for k, v in where.items() if k != "manifest"
+                                                         and Path(v).exists()}}))
     rows = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
     if as_json:
         emit_json(rows)

@@ -3,7 +3,8 @@ later run never replaces an earlier one's and the report finds each run's files:
 
 - `entropy/<model>-<config hash>-n<N>.tokens.html`: one model's run of N texts, every token coloured;
 - `entropy/<hash>-n<N>.png`: entropy by position of the models run together;
-- `diversity/<hash>-n<N>.map.png` (+ `.map.json` naming its result files): the 2-D map of the runs.
+- `diversity/<hash>-n<N>.map.png` (+ `.map.json` naming its result files): the 2-D map of the runs;
+- `personas/<hash>-n<N>.{panels,names,reviews}.png` (+ `.figures.json` naming its runs): the personas' figures.
 
 <hash> is a hash of the runs' result file names (each already `<model>-<config hash>`)."""
 from __future__ import annotations
@@ -29,3 +30,11 @@ def entropy_png(results: list, n: int) -> Path:
 
 def diversity_map(results: list, n: int) -> Path:
     return Path(results[0]).parent / f"{runs_stem(results, n)}.map.png"
+
+
+def persona_figures(results: list, n: int) -> dict:
+    """{kind: path} of the persona figures of these runs, and "manifest": the JSON naming them."""
+    stem = Path(results[0]).parent / runs_stem(results, n)
+    return {"panels": stem.with_name(stem.name + ".panels.png"), "names": stem.with_name(stem.name + ".names.png"),
+            "reviews": stem.with_name(stem.name + ".reviews.png"),
+            "manifest": stem.with_name(stem.name + ".figures.json")}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .plots import HINT, _plt, _save
+from .plots import HINT, _plt, _save, model_colours
 
 FIELD_NAMES = {"first_name": "first", "last_name": "last", "gender": "gender", "age": "age",
                "nationality": "nation", "ethnicity": "ethnic", "mbti": "MBTI"}
@@ -15,13 +15,14 @@ def persona_panels(rows: list[dict], path: Path, title: str) -> Path | str:
     if plt is None:
         return HINT
     import numpy as np
+    colours = model_colours([r["model"] for r in rows])      # one colour per model, as in every figure
     fig, ax = plt.subplots(2, 3, figsize=(14, 7.5))
     models = [r["model"] for r in rows]
     width = 0.8 / max(len(rows), 1)
     fields = list(FIELD_NAMES)
     for j, r in enumerate(rows):
         ent = [r["fields"][f]["entropy_bits"] or 0.0 for f in fields]
-        ax[0, 0].bar(np.arange(len(fields)) + j * width, ent, width, label=r["model"], color=f"C{j}")
+        ax[0, 0].bar(np.arange(len(fields)) + j * width, ent, width, label=r["model"], color=colours[r["model"]])
     ax[0, 0].set_xticks(np.arange(len(fields)) + 0.4 - width / 2, [FIELD_NAMES[f] for f in fields], fontsize=8)
     ax[0, 0].set_ylabel("entropy of values (bits)")
     ax[0, 0].set_title("how varied each field is", fontsize=9)
@@ -29,29 +30,33 @@ def persona_panels(rows: list[dict], path: Path, title: str) -> Path | str:
     ages = [r["ages"] for r in rows]
     lo, hi = min([min(a) for a in ages if a], default=0), max([max(a) for a in ages if a], default=100)
     bins = np.arange(max(lo, 0), hi + 3, max(1, (hi - lo) // 25 + 1))
-    for j, r in enumerate(rows):                               # one colour per model in every panel
+    for r in rows:                                             # one colour per model in every panel
         if r["ages"]:
-            ax[0, 1].hist(r["ages"], bins=bins, alpha=0.55, label=f"{r['model']} (n={len(r['ages'])})", color=f"C{j}")
+            ax[0, 1].hist(r["ages"], bins=bins, alpha=0.55, label=f"{r['model']} (n={len(r['ages'])})",
+                          color=colours[r["model"]])
     ax[0, 1].set_xlabel("age"), ax[0, 1].set_ylabel("personas")
     ax[0, 1].set_title("ages", fontsize=9)
     genders = list(dict.fromkeys(g for r in rows for g in r["gender_shares"]))[:6]
-    for j, r in enumerate(rows):
+    if not genders:                                  # an empty bar set would get a legend patch of the wrong colour
+        ax[0, 2].text(0.5, 0.5, "no gender given", ha="center", va="center", transform=ax[0, 2].transAxes)
+    for j, r in enumerate(rows if genders else []):
         ax[0, 2].bar(np.arange(len(genders)) + j * width, [r["gender_shares"].get(g, 0) for g in genders], width,
-                     label=r["model"], color=f"C{j}")
+                     label=r["model"], color=colours[r["model"]])
     ax[0, 2].set_xticks(np.arange(len(genders)) + 0.4 - width / 2, genders, fontsize=8, rotation=20)
     ax[0, 2].set_ylabel("share of personas giving a gender"), ax[0, 2].set_title("gender", fontsize=9)
     types = list(rows[0]["mbti_counts"])
     for j, r in enumerate(rows):
         ax[1, 0].bar(np.arange(16) + j * width, [r["mbti_counts"][t] for t in types], width,
-                     label=f"{r['model']}: {r['mbti_types']} of 16 types", color=f"C{j}")
+                     label=f"{r['model']}: {r['mbti_types']} of 16 types", color=colours[r["model"]])
     ax[1, 0].set_xticks(np.arange(16) + 0.4 - width / 2, types, fontsize=6, rotation=90)
     ax[1, 0].set_ylabel("personas"), ax[1, 0].set_title("Myers-Briggs type", fontsize=9)
     ax[1, 0].legend(fontsize=7)
-    for j, r in enumerate(rows):
+    for r in rows:
         if r["review_words"]:
-            ax[1, 1].hist(r["review_words"], bins=20, alpha=0.55, label=r["model"], color=f"C{j}")
+            ax[1, 1].hist(r["review_words"], bins=20, alpha=0.55, label=r["model"], color=colours[r["model"]])
         if r["vader_compound"]:
-            ax[1, 2].hist(r["vader_compound"], bins=np.linspace(-1, 1, 21), alpha=0.55, label=r["model"], color=f"C{j}")
+            ax[1, 2].hist(r["vader_compound"], bins=np.linspace(-1, 1, 21), alpha=0.55, label=r["model"],
+                          color=colours[r["model"]])
     ax[1, 1].set_xlabel("review length (words)"), ax[1, 1].set_title("review length", fontsize=9)
     ax[1, 1].set_ylabel("personas"), ax[1, 2].set_ylabel("personas")
     ax[1, 2].set_xlabel("VADER compound (-1 .. +1)"), ax[1, 2].set_title("review sentiment", fontsize=9)

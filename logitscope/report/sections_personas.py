@@ -1,6 +1,10 @@
 """Report section for customer personas (Mohammadi 2024)."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+from . import references
 from .page import Section
 from .sections_random import _f
 
@@ -27,9 +31,17 @@ def personas(res) -> Section | None:
             "entropy in bits of each field's valid values (distinct values); invalid: values that failed their "
             "field's check (a name of letters, an age 0-120, a gender or MBTI type from its set), their text kept "
             "in the result file's summary (invalid_values)")
-    for name, cap in (("personas.png", "ages, gender, MBTI, review length and sentiment"),
-                      ("names.png", "first and last names"), ("reviews_map.png", "reviews on a 2-D embedding map")):
-        if (res.root / "personas" / name).exists():
-            s.figure(res.root / "personas" / name, cap, f"personas-{name[:-4]}")
+    references.mohammadi(s, "personas")
+    caps = {"panels": "ages, gender, MBTI, review length and sentiment", "names": "first and last names",
+            "reviews": "reviews on a 2-D map of their sentence embeddings"}
+    for manifest in sorted((res.root / "personas").glob("*.figures.json")):      # each run's own figures
+        try:
+            info = json.loads(manifest.read_text())
+        except (OSError, ValueError):
+            continue
+        who = ", ".join(f"{m} (n={n})" for m, n in zip(info["models"], info["samples"]))
+        for kind, name in info.get("figures", {}).items():
+            if (manifest.parent / name).exists():
+                s.figure(manifest.parent / name, f"{caps.get(kind, kind)}: {who}", f"personas-{Path(name).stem}")
     s.provenance(runs)
     return s
