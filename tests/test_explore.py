@@ -308,3 +308,23 @@ def test_the_page_and_its_files_ship_in_the_package(client):
         assert r.status_code == 200 and "http://" not in r.text and "https://" not in r.text, path
     info = client.get("/api/state").json()["models"][0]
     assert info["vocab"] == len(client.lm.tokenizer) and info["context"] == 2048 and "chat" in info["formats"]
+
+
+def test_api_objects_render_the_explorers_views_in_a_notebook(llama_lm):
+    """`_repr_html_` of a next-token distribution, an answer distribution and a generated sample: the
+    views the explorer shows, with their numbers in data- attributes, and no page-level styles (a
+    notebook's own styles stay untouched)."""
+    import re
+
+    from logitscope import answer_distribution, next_token
+    from logitscope.kernels.engine.generate import generate
+    nt = next_token(llama_lm, "rock", k=5)
+    d = answer_distribution(llama_lm, "rock", "rps", trace=True, min_mass=1e-4)
+    s = generate(llama_lm, "rock", n=1, max_new_tokens=4, seed=0)[0]
+    for obj in (nt, d, s):
+        page = obj._repr_html_()
+        assert page.startswith("<") and "ls-" in page
+        assert not re.search(r"(^|[}\s])body\s*\{", page) and "<script" not in page
+    got = [float(x) for x in re.findall(r'data-p="([^"]+)"', d._repr_html_())]
+    assert any(abs(g - d.answers[a]) < 1e-12 for a in d.answers for g in got)
+    assert s._repr_html_().count('class="tok"') == len(s.ids)

@@ -175,7 +175,7 @@ def test_nan_logits_in_a_step_are_a_clear_error_when_read(llama_lm):
         poison["on"] = True
         s.append([[8], [9]], read=False)                 # no error yet: nothing was read
         with pytest.raises(ModelError, match="NaN"):
-            s.logprobs
+            _ = s.logprobs
         s.append([[8], [9]], read=False)
         with pytest.raises(ModelError, match="NaN"):
             s.read_answers(rps())

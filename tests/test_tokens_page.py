@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from logitscope.cli.main import main
-from logitscope.report import tokens_html as T
+from logitscope.views import tokens as T
 from logitscope.testing import save_tiny_lm, tiny_lm
 
 

@@ -21,7 +21,7 @@ from ..views.common import STYLE as VIEWS_STYLE
 from .jobs import Jobs
 from .query import MAX_NEW_TOKENS, answer_space, float_field, int_field, parse_body, parse_query
 from .runner import ModelRunner
-from .sample_view import STYLE as SAMPLE_STYLE
+from ..views.sample import STYLE as SAMPLE_STYLE
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 1 << 20

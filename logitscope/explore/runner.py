@@ -11,7 +11,7 @@ from ..errors import UserError
 from ..views.answers import answers_html, paths_html
 from ..views.nexttoken import next_token_html
 from .query import Query
-from .sample_view import sample_html
+from ..views.sample import sample_html
 
 KEEP_LOGPROBS = 32
 

@@ -52,6 +52,11 @@ class AnswerDist:
         total = sum(self.answers.values())
         return {a: (p / total if total > 0 else float("nan")) for a, p in self.answers.items()}
 
+    def _repr_html_(self) -> str:
+        """The answers, their masses and the most probable answer's token paths (Jupyter; ids only)."""
+        from ...views.answers import answer_view
+        return answer_view(self.to_json())
+
     def to_json(self) -> dict:
         return {"answers": self.answers, "renormalised": self.renormalised,
                 "valid_mass": self.valid_mass, "invalid_mass": self.invalid_mass,

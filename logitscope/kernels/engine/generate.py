@@ -59,9 +59,16 @@ class Sample:
     top5: list = field(default_factory=list)             # [[(id, prob), ...5], ...]
     finish: str = "length"                               # eos | stop | length
 
+    _tokenizer = None                                    # set by `generate`: names the top-5 tokens in views
+
     @property
     def text(self) -> str:
         return "".join(self.pieces)
+
+    def _repr_html_(self) -> str:
+        """Every token coloured by its probability, its numbers and top 5 on hover (Jupyter)."""
+        from ...views.sample import STYLE, sample_html
+        return f'<style>{STYLE}</style><div data-colour="p">{sample_html(self.to_json(self._tokenizer))}</div>'
 
     @property
     def probs(self) -> list:
@@ -205,6 +212,7 @@ def _run(session, chunk, max_new_tokens, temperature, top_p, seed, stop, greedy,
     for r in rows:
         if r.sample.finish != "eos":                   # flush a character cut off at the end
             r.sample.pieces[-1] += r.utf8.decode(b"", final=True)
+        r.sample._tokenizer = lm.tokenizer
     return [r.sample for r in rows]
 
 

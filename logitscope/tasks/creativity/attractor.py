@@ -199,7 +199,7 @@ def attractor_html(rows, out) -> Path:
     the regenerations from it and the original prefix once with the controls, every token coloured."""
     import html
 
-    from ...report import tokens_html as T
+    from ...views import tokens as T
     sections = []
     for r in rows:
         body = T.prompt_block(r["prompt_text"])

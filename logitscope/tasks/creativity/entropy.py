@@ -45,7 +45,8 @@ def run_entropy(models, *, prompt=PROMPT, samples=20, max_new_tokens=64, tempera
 def entropy_outputs(rows, texts, out) -> list:
     """This run's PNG (entropy by position) and one HTML page per model (every token coloured, top 5
     on hover), named by the run (`report.outputs`: entropy/<hash>-n<N>.png, <model>-<hash>-n<N>.tokens.html)."""
-    from ...report import outputs, tokens_html
+    from ...report import outputs
+    from ...views import tokens as tokens_html
     from ...report.plots import entropy_curves
     fig = entropy_curves(rows, outputs.entropy_png([r["results"] for r in rows], rows[0]["samples"]),
                          f"token entropy: {rows[0]['prompt']!r}")

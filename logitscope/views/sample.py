@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import html
 
-from ..report.tokens_html import STYLE as TOKENS_STYLE
-from ..report.tokens_html import colour, entropy_colour, finish_label, token_spans
+from .tokens import STYLE as TOKENS_STYLE
+from .tokens import colour, entropy_colour, finish_label, token_spans
 
 STYLE = TOKENS_STYLE + """
 [data-colour=p] .ls-sample .tok { background: var(--p); }

@@ -21,14 +21,19 @@ import html
 import math
 from pathlib import Path
 
+from .common import shown
+
 TOP5_MAX_BITS = math.log2(5)
 FINISH = {"eos": "ended at end of text", "stop": "ended at the stop string", "length": "ended at the token limit"}
 
-STYLE = """
+PAGE_STYLE = """
 body { font: 14px/1.5 system-ui, sans-serif; margin: 0; color: #222; }
 .page { margin: 2em; max-width: 70em; }
 h1 { font-size: 1.4em; } h2 { font-size: 1.15em; margin-top: 2em; border-bottom: 1px solid #ccc; }
 .meta { color: #555; font-size: 0.9em; }
+"""
+# the token rules alone (also what a notebook cell gets: nothing that restyles the page around it)
+STYLE = """
 .sample, .prompt { font-family: ui-monospace, monospace; white-space: pre-wrap; margin: 0.6em 0; padding: 0.5em;
                    border: 1px solid #e4e4e4; border-radius: 4px; }
 .prompt { color: #555; background: #f7f7f7; }
@@ -78,11 +83,6 @@ def prob(p: float) -> str:
 def visible(piece: str) -> str:
     """Token text on the page: a newline shown as a return arrow (and kept), an empty piece as an empty-set sign."""
     return piece.replace("\n", "\u21b5\n") if piece else "\u2205"
-
-
-def shown(piece: str) -> str:
-    """Token text in a tooltip cell: spaces, newlines and tabs made visible."""
-    return (piece.replace(" ", "\u2423").replace("\n", "\u21b5").replace("\t", "\u21e5") if piece else "\u2205")
 
 
 def finish_label(record: dict, what: str = "sample") -> str:
@@ -162,7 +162,7 @@ def page(title: str, sections: list[tuple[str, str, str]], meta: str = "") -> st
     """sections: (heading, a line of description, body html)."""
     body = "".join(f"<h2>{html.escape(h)}</h2><p class=\"meta\">{html.escape(d)}</p>{b}" for h, d, b in sections)
     return (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-            f"<style>{STYLE}</style></head><body>"
+            f"<style>{PAGE_STYLE}{STYLE}</style></head><body>"
             f'<input type="radio" class="colour" name="colour" id="by-p" checked aria-label="colour by probability">'
             f'<input type="radio" class="colour" name="colour" id="by-h" aria-label="colour by top-5 entropy">'
             f'<div class="page"><h1>{html.escape(title)}</h1>'
