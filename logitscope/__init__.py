@@ -6,7 +6,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 __all__ = ["load_model", "answer_distribution", "answer_distributions", "AnswerSpace", "Session",
-           "UserError", "next_logprobs", "next_token", "NextToken"]
+           "UserError", "next_logprobs", "next_token", "NextToken", "generate"]
 
 _LAZY = {
     "load_model": "logitscope.kernels.models.loading",
@@ -17,6 +17,7 @@ _LAZY = {
     "next_logprobs": "logitscope.kernels.engine.forward",
     "next_token": "logitscope.kernels.engine.nexttoken",
     "NextToken": "logitscope.kernels.engine.nexttoken",
+    "generate": "logitscope.kernels.engine.generate",
     "UserError": "logitscope.errors",
 }
 
