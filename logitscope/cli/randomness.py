@@ -181,7 +181,7 @@ def reward(rm_spec, input_path, output_path, prompt, response, task, models, tem
     if input_path:
         from ..tasks.randomness.reward import score_file
         output_path = output_path or (input_path[:-6] if input_path.endswith(".jsonl") else input_path) + ".rewards.jsonl"
-        res = score_file(rm, input_path, output_path, batch_size=batch_size, log=lambda m: click.echo(m, err=True))
+        res = score_file(rm, input_path, output_path, batch_size=batch_size, log=_log)
         emit_json(res) if as_json else click.echo(
             f"scored {res['scored']} (resumed {res['resumed']}, skipped {res['skipped']} malformed) -> {res['output']}")
         return

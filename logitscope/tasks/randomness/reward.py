@@ -63,6 +63,7 @@ def _pair(rec):
 def score_file(rm, input_path, output_path, *, batch_size=8, log=print) -> dict:
     """Score every good line of `input_path` into `output_path` (resuming); returns counts."""
     from ...kernels.reward import score
+    from ...progress import bar, reused
     good, bad = read_records(input_path)
     for n, reason in bad:
         log(f"{input_path}:{n}: skipped: {reason}")
@@ -76,8 +77,11 @@ def score_file(rm, input_path, output_path, *, batch_size=8, log=print) -> dict:
                 except (json.JSONDecodeError, KeyError, TypeError):
                     continue            # a torn last line from a kill: that record is scored again
     todo = [(n, r) for n, r in good if n not in done]
+    if len(todo) < len(good):
+        log(f"{input_path}: {reused(len(good) - len(todo), len(good), 'records')}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "a", encoding="utf-8") as fh:
+    with open(out, "a", encoding="utf-8") as fh, bar(len(good), f"{rm.spec} rewards", "records",
+                                                     initial=len(good) - len(todo)) as b:
         step = max(batch_size * 8, 1)
         for s in range(0, len(todo), step):
             chunk = todo[s:s + step]
@@ -86,6 +90,7 @@ def score_file(rm, input_path, output_path, *, batch_size=8, log=print) -> dict:
                 fh.write(json.dumps({**rec, "reward": sc, "reward_model": rm.spec, "line": n}, ensure_ascii=False) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
+            b.update(len(chunk))
     return {"scored": len(todo), "resumed": len(good) - len(todo), "skipped": len(bad), "output": str(out)}
 
 
