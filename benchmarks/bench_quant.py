@@ -1,7 +1,7 @@
 """Weight quantisation on one model, one table (issue: scale; GPU).
 
-Settings: on CUDA bf16 vs fp8 vs int8 weights (quanto; activations bf16); on the CPU fp32 vs bf16
-vs qint8 vs qfloat8 (activations fp32). Quantised weights are every linear layer's but the LM head.
+Settings (--settings): on CUDA bf16 vs fp8 vs int8 weights (quanto; activations bf16); on the CPU
+fp32 vs bf16 vs qint8 vs qfloat8 (activations fp32). Quantised weights are every linear layer's but the LM head.
 For each setting (the same weights: a model or a seeded --random-weights shape, built again):
 - weight memory (parameters + buffers; quantised: data + scales) and CUDA allocated after loading;
 - a batched forward (`--prompts` prompts, next-token log-probs), synchronised, mean of `--reps`;
@@ -31,8 +31,10 @@ from logitscope.kernels.engine.forward import next_logprobs
 from logitscope.kernels.models.quant import weight_bytes
 from logitscope.tasks.randomness.integers import PROMPTS
 
-SETTINGS = {"cuda": [("bf16", "bf16", None), ("fp8", "bf16", "fp8"), ("int8", "bf16", "int8")],
-            "cpu": [("fp32", "fp32", None), ("bf16", "bf16", None), ("qint8", "fp32", "int8"), ("qfloat8", "fp32", "fp8")]}
+# name: (activation dtype, weight quantisation); the defaults per device
+SETTINGS = {"fp32": ("fp32", None), "bf16": ("bf16", None), "qint8": ("fp32", "int8"), "qfloat8": ("fp32", "fp8"),
+            "fp8": ("bf16", "fp8"), "int8": ("bf16", "int8")}
+DEFAULT = {"cuda": "bf16,fp8,int8", "cpu": "fp32,bf16,qint8,qfloat8"}
 
 
 def prompts(lm, n):
@@ -73,7 +75,9 @@ def measure(lm, batch, args) -> tuple[dict, torch.Tensor, list]:
 def main():
     ap = argparse.ArgumentParser()
     add_model_args(ap)
-    ap.add_argument("--settings", default=None, help="comma list of setting names (default: all of the device's)")
+    ap.add_argument("--settings", default=None, help="comma list of settings (the first is the reference): "
+                    "fp32, bf16, qint8, qfloat8 (fp32 activations), fp8, int8 (bf16 activations); "
+                    "default bf16,fp8,int8 on CUDA, fp32,bf16,qint8,qfloat8 on the CPU")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--prompts", type=int, default=8, help="prompts in the batched forward and the KL")
     ap.add_argument("--rows", type=int, default=100, help="rows of the decode step")
@@ -81,11 +85,12 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     args = ap.parse_args()
     dev = device_of(args)
-    settings = SETTINGS["cuda" if torch.device(dev).type == "cuda" else "cpu"]
-    if args.settings:
-        settings = [s for s in settings if s[0] in args.settings.split(",")]
+    names = (args.settings or DEFAULT["cuda" if torch.device(dev).type == "cuda" else "cpu"]).split(",")
+    if any(n not in SETTINGS for n in names):
+        ap.error(f"--settings takes {', '.join(SETTINGS)}")
     ref = None
-    for name, dtype, q in settings:
+    for name in names:
+        dtype, q = SETTINGS[name]
         missing = quanto_missing() if q else None
         if missing:
             emit(args, "quant", {"setting": name, "device": str(dev), "skipped": missing})
