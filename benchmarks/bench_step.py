@@ -22,7 +22,7 @@ import math
 
 import torch
 
-from common import add_model_args, describe, device_time_ms, emit, load, memory, reset_memory, session_steps, sync, timed
+from common import add_model_args, describe, emit, load, memory, profiled_ms, reset_memory, session_steps, timed
 
 PROMPT = "Steve is the CEO of a startup company"
 
@@ -36,13 +36,7 @@ def ours(lm, rows, new):
         got = generate(lm, ids, n=rows, max_new_tokens=new, seed=0)
     tokens = sum(len(s.ids) for s in got)
     steps = max(len(s.ids) for s in got)
-    device_ms = None
-    if lm.input_device.type == "cuda":
-        from torch.profiler import ProfilerActivity, profile
-        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-            generate(lm, ids, n=rows, max_new_tokens=16, seed=1)
-            sync(lm.input_device)
-        device_ms = device_time_ms(prof) / 16
+    device_ms = profiled_ms(lm.input_device, lambda: generate(lm, ids, n=rows, max_new_tokens=16, seed=1), 16)
     mean5 = sum(sum(s.top5_entropy) for s in got) / max(tokens, 1)
     mean = sum(sum(s.entropy) for s in got) / max(tokens, 1)
     return {"seconds": out["seconds"], "tokens": tokens, "steps": steps, "device_ms_per_step": device_ms,

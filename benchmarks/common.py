@@ -195,16 +195,33 @@ def finite(x):
 
 
 def device_time_ms(prof) -> float | None:
-    """Total time of the device's kernels in a torch.profiler run (None without a CUDA activity)."""
+    """Total time of the device's own events (kernels, copies) in a torch.profiler run, in ms; None
+    without any. Summed as torch's own table totals "Self CUDA time": events whose device type is
+    CUDA, not user annotations; a CPU op's self device time is the same kernels seen from the op
+    that launched them, so counting it too would count them twice."""
     total, seen = 0.0, False
     for evt in prof.key_averages():
-        t = getattr(evt, "self_device_time_total", None)
-        if t is None:
-            t = getattr(evt, "self_cuda_time_total", 0.0)
-        if getattr(evt, "device_type", None) is not None and "CUDA" in str(evt.device_type):
+        if "CUDA" in str(getattr(evt, "device_type", "")) and not getattr(evt, "is_user_annotation", False):
             seen = True
-        total += t or 0.0
-    return total / 1000.0 if seen or total else None
+            total += evt.self_device_time_total
+    return total / 1000.0 if seen else None
+
+
+def profiled_ms(device, fn, units) -> float | None:
+    """Device kernel time per unit of `fn()` from torch.profiler (CUDA only; None on the CPU or if
+    the profiler gives no CUDA events or fails, e.g. CUPTI unavailable: said on stderr)."""
+    if torch.device(device).type != "cuda":
+        return None
+    from torch.profiler import ProfilerActivity, profile
+    try:
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            fn()
+            sync(device)
+        total = device_time_ms(prof)
+    except Exception as exc:          # a missing profiler must not cost the part its other figures
+        print(f"profiler failed: {exc!r}", file=sys.stderr)
+        return None
+    return None if total is None else total / units
 
 
 def session_steps(lm, rows, context, steps, warmup=3, profile=True):
@@ -224,13 +241,11 @@ def session_steps(lm, rows, context, steps, warmup=3, profile=True):
         for k in range(warmup, warmup + steps):
             s.append([[t] for t in toks[k]], read=False)
     device_ms = None
-    if profile and lm.input_device.type == "cuda":
-        from torch.profiler import ProfilerActivity, profile as torch_profile
-        with torch_profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+    if profile:
+        def more():
             for k in range(warmup + steps, warmup + 2 * steps):
                 s.append([[t] for t in toks[k]], read=False)
-            sync(lm.input_device)
-        device_ms = device_time_ms(prof) / steps
+        device_ms = profiled_ms(lm.input_device, more, steps)
     s.check()
     return out["seconds"] / steps, device_ms
 

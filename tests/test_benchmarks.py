@@ -119,3 +119,22 @@ def test_timed_out_empty_and_skipped_parts_are_recorded(tmp_path):
     assert [s["part"] for s in doc["skipped"]] == ["c", "d"]
     assert sorted(doc["figures"]) == ["decode_step/x", "quant/x/bf16"]
     assert doc["figures"]["quant/x/bf16"] == {"setting": "bf16", "v": 2}
+
+
+def test_device_time_counts_each_kernel_once():
+    """The profiler's device total: the CUDA events only (a CPU op's self device time is its own
+    kernels seen from the host side; torch's table sums the CUDA events alone); ms."""
+    from types import SimpleNamespace as E
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from common import device_time_ms
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    cpu, cuda = "DeviceType.CPU", "DeviceType.CUDA"
+    events = [E(key="aten::mm", device_type=cpu, self_device_time_total=300.0, is_user_annotation=False),
+              E(key="sm90_gemm", device_type=cuda, self_device_time_total=300.0, is_user_annotation=False),
+              E(key="aten::softmax", device_type=cpu, self_device_time_total=50.0, is_user_annotation=False),
+              E(key="softmax_kernel", device_type=cuda, self_device_time_total=50.0, is_user_annotation=False),
+              E(key="step", device_type=cuda, self_device_time_total=400.0, is_user_annotation=True)]
+    assert device_time_ms(E(key_averages=lambda: events)) == 0.35
+    assert device_time_ms(E(key_averages=lambda: events[:1])) is None
