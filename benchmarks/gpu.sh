@@ -2,11 +2,15 @@
 # One GPU run of the benchmark set, one JSON: ${OUT:-benchmarks/out}/gpu.json
 #
 #   PYTHONPATH=. bash benchmarks/gpu.sh                  # on the GPU machine, from the repo root
-#   SMOKE=1 DEVICE=cpu bash benchmarks/gpu.sh            # the same steps, tiny shapes, on a CPU (1-2 min)
+#   SMOKE=1 DEVICE=cpu bash benchmarks/gpu.sh            # the same steps, tiny shapes, on a CPU (1-2 min;
+#                                                        # two parts at a time there: JOBS=1 for one)
+# Env: OUT (default benchmarks/out), DEVICE (cuda), BUDGET (seconds, 330), PYTHON (python3),
+# T_STEP / T_DET / T_QUANT / T_EXTRA (per-part limits). See benchmarks/README.md for the figures.
 #
 # Before (on a machine with the converted embedded:aligned): `python benchmarks/prepare_cache.py`
 # copies SmolLM2's tokenizer and optimum-quanto's pure-Python package into benchmarks/.cache/;
-# carry that folder (4 MiB) to the GPU machine (no network, no gguf, maybe no optimum-quanto).
+# carry that folder (4 MiB) to the GPU machine (no network, no gguf, maybe no optimum-quanto); the
+# copy of optimum-quanto on PYTHONPATH is the one used.
 # Every model is a shipped shape with random weights built on the GPU (logitscope.testing.shaped_lm:
 # final norm scaled to ~4 bits of next-token entropy), SmolLM2's tokenizer, bf16.
 #

@@ -4,7 +4,8 @@
   tokenizer_config.json, chat_template.jinja) from the converted embedded:aligned (converted here
   first if needed: that needs gguf, which a GPU machine may lack);
 - pylib/optimum/quanto: optimum-quanto's pure-Python package, if it is installed here (a GPU machine
-  may lack it; gpu.sh puts pylib last on PYTHONPATH, so an installed copy wins).
+  may lack it; gpu.sh puts pylib on PYTHONPATH, which comes before site-packages: this copy, the
+  version the smoke run was checked with, is the one the GPU run uses).
 
     python benchmarks/prepare_cache.py      # prints the folder
 """
