@@ -9,8 +9,8 @@
 (c) HF `model.generate(do_sample=True, num_return_sequences=rows, output_scores=True)` with the
     same statistics computed from its scores (what a user would write), same prompt and length;
     with `--no-cudnn-baseline` also HF with the cuDNN SDPA backend switched off (on the CPU the same
-    call, marked n/a). HF stops a row at the same tokens ours does (the tokenizer's special ids);
-    both are warmed up first; the statistics are computed inside HF's timed block.
+    call, marked n/a). HF stops a row at the tokenizer's special ids (ours at those and any id
+    that spells no text); both are warmed up first; the statistics are inside HF's timed block.
 Prints one JSON line per result (and appends them to --json-out).
 
     python benchmarks/bench_step.py --random-weights smollm2-1.7b --device cuda [--rows 100] [--new 128]
@@ -47,7 +47,7 @@ def hf(lm, rows, new, cudnn=True):
     ids = lm.encode(PROMPT)
     dev = lm.input_device
     x = torch.tensor([ids], device=dev)
-    ends = torch.tensor(sorted(set(lm.tokenizer.all_special_ids)), device=dev)     # ours ends a row at these too
+    ends = torch.tensor(sorted(set(lm.tokenizer.all_special_ids)), device=dev)  # ours ends at these (and any id without text)
     prev = torch.backends.cuda.cudnn_sdp_enabled() if dev.type == "cuda" else None
     if dev.type == "cuda":
         torch.backends.cuda.enable_cudnn_sdp(cudnn)
