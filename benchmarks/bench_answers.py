@@ -6,7 +6,8 @@
     default min_mass 1e-6 and at coarser pruning (1e-5, and 1e-4 as `probe determinism` uses), whose
     cost and unexplored mass are printed beside each other.
 
-Every time is synchronised wall time on the model's device; one JSON line per model (--json-out)
+With --random-weights the answers' first tokens are steered to --answer-mass of the prompt's
+next-token mass (common.steer_answers). Every time is synchronised wall time on the model's device; one JSON line per model (--json-out)
 with the peak memory of the run (CUDA allocated and reserved, or peak RSS).
 
     python benchmarks/bench_answers.py [--models embedded:aligned,embedded:base] [--samples 1500]
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 from scipy.stats import chisquare
 
-from common import add_model_args, describe, emit, load, memory, reset_memory, timed
+from common import add_answer_args, add_model_args, describe, emit, load, memory, reset_memory, steer_answers, timed
 from logitscope.kernels.engine.answers import answer_distribution
 from logitscope.kernels.engine.forward import next_logprobs
 from logitscope.kernels.engine.spaces import integers
@@ -101,15 +102,18 @@ def one_model(lm, samples) -> dict:
 def main():
     ap = argparse.ArgumentParser()
     add_model_args(ap)
+    add_answer_args(ap)
     ap.add_argument("--models", default="embedded:aligned,embedded:base", help="ignored with --random-weights")
     ap.add_argument("--samples", type=int, default=1500)
     args = ap.parse_args()
     for spec in [None] if args.random_weights else args.models.split(","):
         args.model = spec or args.model
         lm = load(args)
+        steered = steer_answers(lm, lm.encode(PROMPT, INFIX), integers(), args.answer_mass) \
+            if args.random_weights and args.answer_mass else {}
         reset_memory(lm.input_device)
         row = one_model(lm, args.samples)
-        emit(args, "answers_exact_vs_sampling", {**describe(lm), "prompt": PROMPT, "infix": INFIX, **row,
+        emit(args, "answers_exact_vs_sampling", {**describe(lm), **steered, "prompt": PROMPT, "infix": INFIX, **row,
                                                  **memory(lm.input_device)})
         del lm
 

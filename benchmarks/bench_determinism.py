@@ -7,7 +7,9 @@
     whole conversation encoded again and its exact move distribution read from scratch; timed on
     `--naive-games` games and scaled to `--games`. Both play the same seeded games (same move draws),
     so the share of identical games and the largest move-probability difference are printed too.
-Also: peak memory during (a) (CUDA allocated and reserved, their ratio; or peak RSS), and with
+With --random-weights the moves' first tokens are steered to --answer-mass of the first turn's
+next-token mass (common.steer_answers: a random model gives them none, and each readout would end
+after one forward). Also: peak memory during (a) (CUDA allocated and reserved, their ratio; or peak RSS), and with
 --random-weights the memory `probe plan` predicts for this batch (weights + games x KV per game, for
 the shape with its --override fields) against the measured CUDA peaks.
 
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import add_model_args, describe, emit, load, memory, overrides, reset_memory, timed
+from common import add_answer_args, add_model_args, describe, emit, load, memory, overrides, reset_memory, steer_answers, timed
 
 
 def naive(lm, game, indices, rounds, seed, min_mass):
@@ -64,6 +66,7 @@ def planned(args, mem) -> dict:
 def main():
     ap = argparse.ArgumentParser()
     add_model_args(ap)
+    add_answer_args(ap)
     ap.add_argument("--game", default="rps")
     ap.add_argument("--games", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=10)
@@ -77,6 +80,8 @@ def main():
     game = get_game(args.game)
     dev = lm.input_device
     base = {**describe(lm), "game": game.name, "games": args.games, "rounds": args.rounds}
+    if args.random_weights and args.answer_mass:
+        base.update(steer_answers(lm, lm.encode([game.first_turn(args.rounds)], game.infix), game.space, args.answer_mass))
     batch = args.batch_size or min(args.games, 128)
     with tempfile.TemporaryDirectory() as out:          # warm-up: CUDA kernels, the answer space's index
         run_model(lm, game, games=min(2, args.games), rounds=1, seed=1, out=out, batch_size=batch, min_mass=args.min_mass)

@@ -10,7 +10,9 @@ For each setting (the same weights: a model or a seeded --random-weights shape, 
 - KL (bits) of each prompt's exact answer distribution (answers + invalid + unexplored mass) and of
   its full next-token distribution from the first setting's (bf16 on CUDA, fp32 on the CPU);
 - CUDA peak allocated and reserved over the setting (or peak RSS).
-On CUDA quanto's fp8 kernel (marlin) is a JIT build with nvcc + ninja: unless --quanto-kernels the
+With --random-weights the answers' first tokens are steered (common.steer_answers) to --answer-mass
+of the first prompt's next-token mass under the reference setting, by the same constant in every
+setting. On CUDA quanto's fp8 kernel (marlin) is a JIT build with nvcc + ninja: unless --quanto-kernels the
 quantised matmuls take quanto's dequantise-then-matmul path (each row says which: quant_kernel).
 Without optimum-quanto the quantised settings are one JSON line each saying so.
 
@@ -24,8 +26,8 @@ import argparse
 import numpy as np
 import torch
 
-from common import (add_model_args, current_memory, describe, device_of, emit, free, kl_bits, load, memory,
-                    quanto_missing, reset_memory, session_steps, timed)
+from common import (add_answer_args, add_model_args, current_memory, describe, device_of, emit, free, kl_bits, load,
+                    memory, quanto_missing, reset_memory, session_steps, steer_answers, timed)
 from logitscope.kernels.engine.answers import answer_distribution, answer_distributions
 from logitscope.kernels.engine.forward import next_logprobs
 from logitscope.kernels.models.quant import weight_bytes
@@ -75,6 +77,7 @@ def measure(lm, batch, args) -> tuple[dict, torch.Tensor, list]:
 def main():
     ap = argparse.ArgumentParser()
     add_model_args(ap)
+    add_answer_args(ap)
     ap.add_argument("--settings", default=None, help="comma list of settings (the first is the reference): "
                     "fp32, bf16, qint8, qfloat8 (fp32 activations), fp8, int8 (bf16 activations); "
                     "default bf16,fp8,int8 on CUDA, fp32,bf16,qint8,qfloat8 on the CPU")
@@ -102,7 +105,11 @@ def main():
         with timed(dev, built):
             lm = load(args)
         loaded = {**current_memory(dev), "weights_mib": weight_bytes(lm.model) / 2 ** 20}
-        row, lps, vecs = measure(lm, prompts(lm, args.prompts), args)
+        batch = prompts(lm, args.prompts)
+        if args.random_weights and args.answer_mass:       # the reference's steering, the same for every setting
+            loaded.update(steer_answers(lm, batch[0], "0-10", args.answer_mass,
+                                        bias=ref[1]["answer_bias_nats"] if ref else None))
+        row, lps, vecs = measure(lm, batch, args)
         row.update(loaded, build_seconds=built["seconds"], **memory(dev))
         if ref is None:
             ref = (name, row, lps, vecs)

@@ -34,6 +34,12 @@ def add_device_args(ap):
     ap.add_argument("--json-out", default=None, help="append one JSON line per result to this file")
 
 
+def add_answer_args(ap):
+    ap.add_argument("--answer-mass", type=float, default=0.9,
+                    help="with --random-weights: raise the logits of the answers' first tokens so they hold "
+                         "this share of the next-token mass at the task's prompt (0: leave the model as built)")
+
+
 def add_model_args(ap, default_model="embedded:aligned"):
     ap.add_argument("--model", default=default_model, help="a model spec (ignored with --random-weights)")
     ap.add_argument("--random-weights", default=None, metavar="SHAPE",
@@ -270,3 +276,25 @@ def kl_bits(p, q) -> float:
     from scipy.special import rel_entr
     p, q = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
     return float(rel_entr(p, np.maximum(q, 1e-300)).sum() / np.log(2))
+
+
+def steer_answers(lm, prompt_ids, space, target: float, bias: float | None = None) -> dict:
+    """Make random weights answer: a constant added (LM head hook) to the logits of the first token of
+    every surface form of every answer (bare and after a space), sized so those tokens hold `target`
+    of the next-token mass at `prompt_ids` (closed form: m e^b / (1 - m + m e^b) = target), or the
+    `bias` given (the same steering for every setting compared). A random model otherwise gives
+    the answers no mass, and an exact readout ends after one forward where a real model's takes
+    several (the answer's tokens, then the tokens that end it)."""
+    from logitscope.kernels.engine.answers import _as_space
+    from logitscope.kernels.engine.forward import next_logprobs
+    tok = lm.tokenizer
+    ids = sorted({t[0] for _, forms in _as_space(space).forms for f in forms for pre in ("", " ")
+                  for t in [tok(pre + f, add_special_tokens=False)["input_ids"]] if t})
+    if bias is None:
+        m = float(next_logprobs(lm, [prompt_ids])[0][ids].double().exp().sum())
+        bias = max(0.0, math.log(target * (1 - m) / (m * (1 - target)))) if 0 < m < target else 0.0
+    head = lm.model.get_output_embeddings()
+    add = torch.zeros(head.weight.shape[0], device=head.weight.device)
+    add[ids] = bias
+    head.register_forward_hook(lambda mod, args, out: out + add.to(out.dtype))
+    return {"answer_mass_target": target, "answer_bias_nats": bias, "answer_first_tokens": len(ids)}

@@ -70,10 +70,12 @@ def test_smoke_run_writes_every_figure_in_one_json(tmp_path):
     for shape in ("smollm2-1.7b", "llama-3.1-8b"):
         d = figs[f"determinism_vs_naive/{shape}"]
         assert d["identical_games"] == d["naive_games_timed"] and d["max_prob_diff"] < 1e-4
+        assert d["answer_mass_target"] == 0.9 and d["answer_bias_nats"] > 0     # random weights steered to answer
     # quantisation: bf16 is the reference (KL 0 to itself); bf16 weights are 2 bytes per parameter
     # (rotary frequencies are not saved); 8-bit linear weights hold less than bf16's
     q = {s: figs[f"quant/llama-3.1-8b/{s}"] for s in ("bf16", "fp8", "int8")}
     assert all(r["reference"] == "bf16" for r in q.values())
+    assert q["fp8"]["answer_bias_nats"] == q["int8"]["answer_bias_nats"] == q["bf16"]["answer_bias_nats"] > 0
     assert q["bf16"]["answer_kl_bits_max"] == 0 and q["bf16"]["next_token_kl_bits_max"] == 0
     assert q["bf16"]["weights_mib"] == pytest.approx(q["bf16"]["params"] * 2 / 2 ** 20)
     assert q["fp8"]["weights_mib"] < q["bf16"]["weights_mib"] and q["int8"]["weights_mib"] < q["bf16"]["weights_mib"]
