@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import resource
 import sys
 import time
@@ -25,6 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+# the CLI's CUDA allocator setting (logitscope/cli/main.py), so memory figures are what `probe` gets
+os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
 
 
 def add_device_args(ap):
@@ -172,6 +176,7 @@ def describe(lm) -> dict:
     name = torch.cuda.get_device_name(lm.input_device) if lm.input_device.type == "cuda" else "cpu"
     return {"model": lm.spec, "device": dev, "device_name": name, "dtype": lm.info.get("dtype"),
             "quantize": lm.info.get("quantize") or "none", "torch": torch.__version__,
+            **({"cuda_alloc_conf": os.environ.get("PYTORCH_CUDA_ALLOC_CONF")} if lm.input_device.type == "cuda" else {}),
             **({"quant_kernel": lm.info["quant_kernel"]} if lm.info.get("quant_kernel") else {}),
             **({"overrides": lm.info["overrides"]} if lm.info.get("overrides") else {}),
             "params": sum(p.numel() for p in lm.model.parameters())}

@@ -48,6 +48,7 @@ CACHE=$ROOT/benchmarks/.cache
 TOK=$CACHE/smollm2-tokenizer
 export PYTHONPATH="$ROOT:$ROOT/benchmarks${PYTHONPATH:+:$PYTHONPATH}:$CACHE/pylib"
 export TOKENIZERS_PARALLELISM=false
+export PYTORCH_CUDA_ALLOC_CONF=${PYTORCH_CUDA_ALLOC_CONF:-expandable_segments:True}   # as the CLI sets it
 mkdir -p "$OUT/parts" "$OUT/logs"
 rm -f "$OUT"/parts/*.jsonl "$OUT"/logs/*.log "$OUT/parts.tsv" "$OUT/gpu.json"
 START=$(date +%s)
