@@ -328,3 +328,34 @@ def test_api_objects_render_the_explorers_views_in_a_notebook(llama_lm):
     got = [float(x) for x in re.findall(r'data-p="([^"]+)"', d._repr_html_())]
     assert any(abs(g - d.answers[a]) < 1e-12 for a in d.answers for g in got)
     assert s._repr_html_().count('class="tok"') == len(s.ids)
+
+
+@pytest.mark.parametrize("top_p", [1.0, 0.008])
+def test_top_k_under_top_p_are_the_models_next_most_likely_tokens(tmp_path, top_p):
+    """Top-p leaves fewer than k tokens: the rest of the k shown are the model's next most likely
+    tokens (at sampling probability 0), not the lowest ids; probe dist shows the same tokens and masses."""
+    import json
+
+    import torch
+    from click.testing import CliRunner
+
+    from logitscope import load_model, next_token
+    from logitscope.cli.main import main
+    from logitscope.kernels.engine.forward import next_logprobs
+    from logitscope.testing import save_tiny_lm
+    path = str(save_tiny_lm(tmp_path / "m", "llama", peak=2.0, seed=5))
+    lm = load_model(path)
+    nt = next_token(lm, "rock", k=10, top_p=top_p)
+    q = next_logprobs(lm, [lm.encode("rock")])[0].double().exp()
+    want = torch.topk(q, 10).indices.tolist()
+    assert list(nt.top_ids) == want
+    rest = torch.ones_like(q, dtype=torch.bool)
+    rest[want] = False
+    assert nt.model_mass_below == pytest.approx(float(q[rest].sum()), abs=1e-12)
+    if top_p < 1:
+        assert 0 < sum(p > 0 for p in nt.probs) < 10
+    r = CliRunner().invoke(main, ["dist", "--model", path, "--prompt", "rock", "--top-k", "10", "--top-p", str(top_p),
+                                  "--json"])
+    out = json.loads(r.output)
+    assert [t["token_id"] for t in out["top"]] == want
+    assert out["mass_below"] == nt.mass_below and [t["prob"] for t in out["top"]] == list(nt.probs)

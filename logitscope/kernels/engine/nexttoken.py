@@ -33,7 +33,7 @@ class NextToken:
     `probs` / `entropy_bits` / `top5_entropy_bits` / `mass_below` are those of the sampling
     distribution (after temperature and top-p); `model_probs` / `model_entropy_bits` /
     `model_mass_below` those of the model itself (T = 1, top-p = 1). The top k are ranked by the
-    sampling distribution (the same order as the model's: the transform keeps the ranking)."""
+    sampling distribution, ties (the tokens top-p cut, all at probability 0) by the model's."""
     model: str
     format: str
     infix: str
@@ -115,7 +115,8 @@ def summarise(lm, ids: list[int], logprobs: torch.Tensor, *, infix: str = "", te
     top_ent = distribution_stats(lp[None], k=5)[1]
     k = min(int(k), lp.shape[-1])
     p, q = lp.double().exp(), model_lp.double().exp()
-    order = torch.sort(lp, descending=True, stable=True).indices      # ties in id order
+    by_model = torch.sort(model_lp, descending=True, stable=True).indices
+    order = by_model[torch.sort(lp[by_model], descending=True, stable=True).indices]   # ties by the model's order
     shown, rest = order[:k], order[k:]
     tok = lm.tokenizer
     top = [int(i) for i in shown]

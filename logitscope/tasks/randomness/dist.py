@@ -6,18 +6,15 @@ from ...errors import UserError
 
 def run_dist(model: str, prompt: str, *, infix="", top_k=10, answers=None, method="exact",
              temperature=1.0, top_p=1.0, min_mass=1e-6, **load) -> dict:
-    import torch
-
     from ...kernels.engine.answers import answer_distribution, prefill
-    from ...kernels.models.loading import load_model
+    from ...kernels.engine.nexttoken import MAX_K, summarise
+    from ...kernels.engine.sampling import check_settings
     from ...kernels.engine.spaces import parse_answers
-    from ...probes.stats import entropy_from_logprobs_bits, topk_entropy_bits
-
-    from ...kernels.engine.sampling import check_settings, transform
+    from ...kernels.models.loading import load_model
     if not prompt.strip():
         raise UserError("empty prompt")
-    if top_k < 1:
-        raise UserError(f"--top-k must be at least 1 (got {top_k})")
+    if not 1 <= top_k <= MAX_K:
+        raise UserError(f"--top-k must be between 1 and {MAX_K} (got {top_k})")
     check_settings(temperature, top_p)
     space = parse_answers(answers) if answers else None
     lm = load_model(model, **load)
@@ -32,18 +29,9 @@ def run_dist(model: str, prompt: str, *, infix="", top_k=10, answers=None, metho
     from ...kernels.engine.forward import check_length
     check_length(lm, len(ids), f"the prompt ({len(ids)} tokens)")
     roots = prefill(lm, [ids])
-    lp = transform(roots.logprobs[0].cpu(), temperature, top_p)      # the table shows what sampling would draw from
-    probs = lp.double().exp()
-    top = torch.topk(probs, min(top_k, probs.numel()))
-    out.update({
-        "format": lm.format.name, "infix": infix, "prompt_text": lm.tokenizer.decode(ids),
-        "prompt_tokens": len(ids), "temperature": temperature, "top_p": top_p, "top_k": top_k,
-        "top": [{"token_id": int(i), "token": lm.tokenizer.decode([int(i)]), "prob": float(p)}
-                for p, i in zip(top.values, top.indices)],
-        "mass_below": max(0.0, 1.0 - float(top.values.sum())),
-        "entropy_bits": entropy_from_logprobs_bits(lp.numpy()),
-        "top5_entropy_bits": topk_entropy_bits(probs.numpy(), 5),
-    })
+    # the table shows what sampling would draw from: the explorer's next-token record (same numbers)
+    nt = summarise(lm, ids, roots.logprobs[0], infix=infix, temperature=temperature, top_p=top_p, k=top_k).to_json()
+    out.update({k: v for k, v in nt.items() if k != "model"})
     if space is not None:
         d = answer_distribution(lm, ids, space, method=method, temperature=temperature, top_p=top_p,
                                 min_mass=min_mass)
