@@ -191,3 +191,63 @@ def test_each_run_keeps_its_outputs(tiny, tmp_path):
     assert len(links) == 4 and all((rep / x).resolve().exists() for x in links)
     div = page.split("<section id='diversity'>")[1].split("</section>")[0]
     assert sorted(r[2] for r in _rows(div) if r[0] == a) == ["3", "4"] and div.count("data:image/png") == 2
+
+
+def test_bounds_over_unexplored_hold_every_allocation():
+    """The range of a measure over where pruned mass could go holds the measure at thousands of random
+    allocations (and the vertices), and reaches their extremes (water-filling and all-on-the-mode, the
+    known extreme allocations of entropy)."""
+    from logitscope.probes.stats import bounds_over_unexplored, chi2_expected, entropy_bits
+    rng = np.random.default_rng(0)
+    a = rng.dirichlet(np.ones(11)) * 0.015
+    u = 1e-3
+    for f in (entropy_bits, lambda p: chi2_expected(p, 1500)):
+        lo, hi = bounds_over_unexplored(f, a, u)
+        xs = rng.dirichlet(np.ones(11) * 0.3, 20000) * rng.uniform(0, u, (20000, 1))
+        vals = [f((a + x) / (a + x).sum()) for x in xs] + [f(a / a.sum())]
+        assert lo <= min(vals) + 1e-9 and max(vals) <= hi + 1e-9
+    lo, hi = bounds_over_unexplored(entropy_bits, a, u)
+    mode = a.copy()
+    mode[np.argmax(a)] += u
+    lev_lo, lev_hi = a.min(), a.max() + u
+    for _ in range(200):                               # water-filling: the highest entropy
+        lev = (lev_lo + lev_hi) / 2
+        lev_lo, lev_hi = (lev, lev_hi) if np.maximum(lev - a, 0).sum() <= u else (lev_lo, lev)
+    low, high = entropy_bits(mode / mode.sum()), entropy_bits(np.maximum(a, lev_lo) / np.maximum(a, lev_lo).sum())
+    assert lo <= low and lo == pytest.approx(low, abs=1e-6)
+    assert hi >= high - 1e-9 and hi == pytest.approx(high, abs=1e-6)
+    assert bounds_over_unexplored(entropy_bits, a, 0.0) == (entropy_bits(a / a.sum()),) * 2
+
+
+def test_an_exact_difference_smaller_than_the_pruned_mass_is_no_verdict(tmp_path):
+    """Two tiny models whose answer entropies differ by less than their unexplored mass could move
+    them: the row shows the bounds, and no model is called more random."""
+    a = str(save_tiny_lm(tmp_path / "a", "llama", peak=2.0, seed=5))
+    b = str(save_tiny_lm(tmp_path / "b", "llama", peak=1.0, seed=7))
+    r = CliRunner().invoke(main, ["compare", "--model", a, "--model", b, "--tasks", "integers", "--quick",
+                                  "--out", str(tmp_path / "out"), "--json"])
+    assert r.exit_code == 0, r.output
+    row = next(x for x in json.loads(r.output[r.output.index("{"):])["rows"] if "entropy" in x["measure"])
+    assert row["lo"] <= row["diff"] <= row["hi"]
+    assert (row["lo"] < 0 < row["hi"]) == (row["more_random"] is None)
+    assert row["lo"] < 0 < row["hi"] and row["more_random"] is None     # this pair's difference is within the bounds
+
+
+def test_the_sequences_interval_holds_its_estimate_near_uniform(tiny, tmp_path):
+    """A model whose mean repeats sit on the uniform value (bimodal: 0 or 6 repeats) against one that
+    always repeats 3: a bootstrap of |mean - 3.24| excluded its own estimate here; the interval from
+    the means' t-intervals holds it, and gives no verdict."""
+    a, b = tiny
+    args = ["compare", "--model", a, "--model", b, "--tasks", "sequences", "--out", str(tmp_path), "--json"]
+    _ok(args)
+
+    def seq_with(rep):
+        return list(range(10 - rep)) + [0] * rep
+    reps = {a: [0] * 46 + [6] * 46 + [7] * 4 + [5] * 4, b: [3] * 100}
+    for model, r in reps.items():
+        path = next(p for p in (tmp_path / "sequences").glob(f"{slug(model)}-*.jsonl"))
+        _rewrite(path, lambda rec, r=r: {**rec, "text": ", ".join(map(str, seq_with(r[rec["index"]]))),
+                                         "numbers": seq_with(r[rec["index"]])})
+    row = _json(_ok(args))["rows"][0]
+    assert row["a"] == pytest.approx(abs(3.24 - expected_repeats()), abs=1e-9)
+    assert row["lo"] <= row["diff"] <= row["hi"] and row["more_random"] is None

@@ -56,7 +56,8 @@ def compare(models, tasks, quick, seed, out, as_json, **kw):
     click.echo(table([[r["measure"], _f(r["a"], ".3f"), _f(r["b"], ".3f"), _diff(r), _n(r),
                        {"A": a, "B": b, None: "no clear difference"}[r["more_random"]], r["note"]]
                       for r in res["rows"]],
-                     ["measure", "A", "B", "B - A (95% CI)", "n (A / B)", "more random / less predictable", "note"]))
+                     ["measure", "A", "B", "B - A [95% CI; exact: bounds]", "n (A / B)", "more random / less predictable",
+                      "note"]))
     click.echo(f"{res['seconds']:.0f} s; per task: " + ", ".join(f"{k} {v:.0f} s" for k, v in res["task_seconds"].items()))
     click.echo(f"rows: {res['results']}")
     click.echo(f"report: {rep['html']}")

@@ -125,3 +125,27 @@ def percentile_ci(replicates, level: float = 0.95) -> tuple[float, float]:
         return float("nan"), float("nan")
     lo, hi = np.percentile(x, [50 * (1 - level), 50 * (1 + level)])
     return float(lo), float(hi)
+
+
+def bounds_over_unexplored(f, absolute, unexplored: float) -> tuple[float, float]:
+    """(min, max) of `f(p)` over every place the `unexplored` (pruned) mass of an exact readout could
+    have gone: p = (a + x) / sum(a + x) with a the answers' absolute probabilities, x >= 0 and
+    sum(x) <= unexplored (mass left invalid adds nothing). The vertices (none of it, or all of it on
+    one answer) and a constrained optimisation from several starts (scipy's SLSQP) for each side;
+    the range therefore holds f at every allocation, the exact readout's own value included."""
+    a = np.asarray(absolute, dtype=np.float64)
+    u = float(max(unexplored, 0.0))
+
+    def val(x):
+        return f((a + x) / (a + x).sum())
+    starts = [np.zeros_like(a)] + [u * np.eye(len(a))[i] for i in range(len(a))] + [np.full_like(a, u / len(a))]
+    got = [val(x) for x in starts if (a + x).sum() > 0]
+    if u > 0 and len(a) > 1:
+        from scipy.optimize import minimize
+        cons = [{"type": "ineq", "fun": lambda x: u - x.sum()}]
+        for sign in (1.0, -1.0):
+            for x0 in starts[:1] + starts[-1:] + [u * np.eye(len(a))[int(np.argmin(a))]]:
+                res = minimize(lambda x, s=sign: s * val(np.clip(x, 0, None)), x0, method="SLSQP",
+                               bounds=[(0.0, u)] * len(a), constraints=cons, options={"ftol": 1e-12, "maxiter": 200})
+                got.append(val(np.clip(res.x, 0, None)))
+    return float(min(got)), float(max(got))

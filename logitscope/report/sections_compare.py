@@ -29,7 +29,8 @@ def summary(res) -> Section | None:
         return None
     s = Section("summary", "Summary: which model is more random (probe compare)")
     s.text("Each row: one measure for models A and B, the difference B - A with its 95% CI, and the units behind "
-           "it (n for A / B). A verdict is given only where the interval excludes 0 (exact rows: any difference). "
+           "it (n for A / B). A verdict is given only where the interval excludes 0; for exact rows the interval is not a "
+           "CI but bounds: the difference wherever the readouts' pruned (unexplored) mass could have gone. "
            "The same numbers appear in the sections below, in the row with the same model, settings and n.")
     for r in runs:
         m = r.summary
@@ -38,7 +39,7 @@ def summary(res) -> Section | None:
         rows = [[x["measure"], _f(x["a"]), _f(x["b"]), _diff(x), _n(x), verdict[x["more_random"]], x["note"]]
                 for x in m["rows"]]
         sizes = "; ".join(f"{k}: {v}" for k, v in (m.get("sizes") or {}).items())
-        s.table(["measure", "A", "B", "B - A (95% CI)", "n (A / B)", "more random / less predictable", "note"], rows,
+        s.table(["measure", "A", "B", "B - A [95% CI; exact: bounds]", "n (A / B)", "more random / less predictable", "note"], rows,
                 f"A = {a}, B = {b}; {'--quick' if m.get('quick') else 'full'} sample sizes ({sizes}); seed "
                 f"{m.get('seed', '?')}")
     s.provenance(runs)

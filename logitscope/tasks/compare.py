@@ -5,10 +5,11 @@ units of this run (indices 0..n-1 of the result file, n from the sample sizes be
 numbers are the ones the task's own summary and the report show for the same (model, setting, n):
 
 - integers / letters: entropy (bits) of the exact answer distribution and the expected chi-square
-  for 1500 samples (exact: no interval);
+  for 1500 samples (exact; the interval bounds the difference over wherever the readouts' pruned
+  mass could have gone, so a difference smaller than the pruning is no verdict);
 - sequences: distance of the mean number of repeats per sequence from a uniform source's
-  (|mean - 3.24|; lower = closer to uniform = more random), 95% percentile bootstrap CI of the
-  difference (parsed sequences resampled per model);
+  (|mean - 3.24|; lower = closer to uniform = more random), a conservative 95% interval of the
+  difference from each mean's t-interval (see `_sequences`);
 - rps / hide-seek: net score per game against the greedy adversary (Welch 95% CI);
 - entropy: token-weighted mean top-5 entropy per generated token (bits), bootstrap CI of the
   difference (texts resampled per model), the estimator of the entropy summary;
@@ -57,8 +58,6 @@ def _row(measure, a, b, diff, lo, hi, better: str, n, unit: str, note="") -> dic
     if lo is not None and hi is not None:      # an interval: decided only when it excludes 0
         if lo > 0 or hi < 0:
             winner = "B" if (diff > 0) == (better == "higher") else "A"
-    elif diff is not None and diff != 0 and unit == "exact":
-        winner = "B" if (diff > 0) == (better == "higher") else "A"
     return {"measure": measure, "a": a, "b": b, "diff": diff, "lo": lo, "hi": hi, "better": better,
             "more_random": winner, "n": list(n), "unit": unit, "note": note}
 
@@ -119,20 +118,39 @@ def _single(name):
 
         from .randomness.single import run_single
         task = importlib.import_module(f"logitscope.tasks.randomness.{name}").TASK
+        from ..probes.stats import bounds_over_unexplored, chi2_expected, entropy_bits
         got = [run_single(task, [lm], seed=seed, out=out, load=load, log=progress.note)[0] for lm in lms]
-        h = [g["entropy_bits"] for g in got]
-        c = [g["chi2_expected"] for g in got]
-        return [_row(f"{name}: answer entropy (bits)", h[0], h[1], h[1] - h[0], None, None, "higher", (1, 1), "exact",
-                     "exact answer distributions"),
-                _row(f"{name}: expected chi-square (1500 samples)", c[0], c[1], c[1] - c[0], None, None, "lower",
-                     (1, 1), "exact", "exact answer distributions")]
+        u = [g["unexplored_mass"] for g in got]
+        note = (f"exact answer distributions; the interval bounds the difference over wherever the pruned "
+                f"(unexplored) mass could go: {u[0]:.1e} / {u[1]:.1e}")
+        out_rows = []
+        for label, f, better, key in (("answer entropy (bits)", entropy_bits, "higher", "entropy_bits"),
+                                      ("expected chi-square (1500 samples)", lambda p: chi2_expected(p, 1500), "lower",
+                                       "chi2_expected")):
+            v = [g[key] for g in got]
+            if any(x is None for x in v):
+                out_rows.append(_row(f"{name}: {label}", *v, None, None, None, better, (1, 1), "exact",
+                                     "no valid answer reached"))
+                continue
+            span = [bounds_over_unexplored(f, list(g["answers"].values()), g["unexplored_mass"]) for g in got]
+            out_rows.append(_row(f"{name}: {label}", v[0], v[1], v[1] - v[0], span[1][0] - span[0][1],
+                                 span[1][1] - span[0][0], better, (1, 1), "exact", note))
+        return out_rows
     return rows
 
 
 def _sequences(lms, n, seed, out, load):
     """Closeness to uniform: |mean repeats - E_uniform|. The repeats per parsed sequence come from
-    the summary's repeat histogram (exactly the run's sequences 0..n-1)."""
-    from ..probes.stats import boot_mean, expected_repeats, percentile_ci
+    the summary's repeat histogram (exactly the run's sequences 0..n-1).
+
+    The interval: a bootstrap of |m - u| is biased upward near u (it can exclude its own estimate),
+    so each model's mean gets a 97.5% t-interval, turned into the range of its distance from u
+    (0 where the interval holds u); the difference's interval runs from B's nearest minus A's
+    farthest to B's farthest minus A's nearest. Both t-intervals hold with probability >= 95%, and
+    then the true difference is inside: a conservative 95% interval that always holds the estimate."""
+    from scipy import stats
+
+    from ..probes.stats import expected_repeats
     from .randomness.sequences import run_sequences
     got = [run_sequences([lm], samples=n["sequences"], seed=seed, out=out, load=load, progress=False,
                          log=progress.note)[0] for lm in lms]
@@ -140,19 +158,25 @@ def _sequences(lms, n, seed, out, load):
     reps = [np.repeat(np.arange(len(g["repeat_histogram"])),
                       np.rint(np.array(g["repeat_histogram"]) * g["parsed"]).astype(int)) for g in got]
     dist = [abs(g["mean_repeats"] - uni) if g["parsed"] else None for g in got]
+
+    def distance_range(r):
+        m = r.mean()
+        half = stats.t.ppf(1 - 0.025 / 2, len(r) - 1) * r.std(ddof=1) / np.sqrt(len(r))
+        lo, hi = m - half, m + half
+        return (0.0 if lo <= uni <= hi else min(abs(lo - uni), abs(hi - uni))), max(abs(lo - uni), abs(hi - uni))
     diff, lo, hi = None, None, None
     if all(len(r) for r in reps):
         diff = dist[1] - dist[0]
-        rng = np.random.default_rng(seed)
-        boot = [np.abs(boot_mean(r, rng) - uni) for r in reps]
-        lo, hi = percentile_ci(boot[1] - boot[0]) if min(map(len, reps)) > 1 else (None, None)
+        if min(map(len, reps)) > 1:
+            (a_lo, a_hi), (b_lo, b_hi) = distance_range(reps[0]), distance_range(reps[1])
+            lo, hi = b_lo - a_hi, b_hi - a_lo
     means = " / ".join("-" if g["mean_repeats"] is None else f"{g['mean_repeats']:.3f}" for g in got)
     parsed = " / ".join(f"{g['parsed']} of {g['sequences']}" for g in got)
     return [_row(f"sequences: |mean repeats - {uni:.2f}| (distance from a uniform source)", dist[0], dist[1], diff,
                  lo, hi, "lower", [g["parsed"] for g in got], "parsed sequences",
                  f"mean repeats {means} (uniform {uni:.3f}); parsed {parsed}; MSE of the repeat histogram vs "
                  f"uniform {_fmt(got[0]['repeat_mse_vs_uniform'])} / {_fmt(got[1]['repeat_mse_vs_uniform'])}; "
-                 "CI: bootstrap over sequences")]
+                 "interval: from each mean's 97.5% t-interval (conservative 95%)")]
 
 
 def _game(name):
