@@ -56,8 +56,9 @@ def test_agreement_is_per_axis_beside_sklearn(tmp_path):
     assert got["originality"] == pytest.approx(cohen_kappa_score(x, x)) == pytest.approx(1.0)
     assert got["preference"] == pytest.approx(cohen_kappa_score(x, [not w for w in x])) == pytest.approx(-1.0)
     r = CliRunner().invoke(main, ["poetry", "rank", "--judgements", str(tmp_path / "j.jsonl"), "--out", str(tmp_path)])
-    assert "originality agreement (the study's annotators: kappa 0.33):\n  Cohen's kappa ann vs bob +1.00" in r.output
-    assert "preference agreement (the study's annotators: kappa 0.67):\n  Cohen's kappa ann vs bob -1.00" in r.output
+    assert "originality agreement:\n  Cohen's kappa ann vs bob +1.00" in r.output
+    assert "preference agreement:\n  Cohen's kappa ann vs bob -1.00" in r.output
+    assert "kappa 0.33 / 0.27 / 0.67 over its three axes" in r.output          # not given to an axis
 
 
 def test_krippendorff_undefined_when_every_label_is_the_same(tmp_path):
@@ -100,9 +101,10 @@ def test_report_shows_agreement_per_axis_control_and_judge_bias(tmp_path):
     page = html.unescape((tmp_path / "r.html").read_text())
     cells = re.findall(r"<td>(.*?)</td>", page)
     row = cells.index("Cohen's kappa, ann vs bob")
-    assert cells[row - 1: row + 5] == ["originality", "Cohen's kappa, ann vs bob", "+1.00", "6", "1.00", "0.33"]
+    assert cells[row - 1: row + 4] == ["originality", "Cohen's kappa, ann vs bob", "+1.00", "6", "1.00"]
     row = cells.index("Cohen's kappa, ann vs bob", row + 1)
-    assert cells[row - 1: row + 5] == ["preference", "Cohen's kappa, ann vs bob", "-1.00", "6", "0.00", "0.67"]
+    assert cells[row - 1: row + 4] == ["preference", "Cohen's kappa, ann vs bob", "-1.00", "6", "0.00"]
+    assert "0.33 / 0.27 / 0.67 over its three axes" in page
     bias = np.mean(firsts + [1 - s for s in seconds])
     shift = np.mean([f - s for f, s in zip(firsts, seconds)])
     row = cells.index("judge:m")
@@ -110,3 +112,19 @@ def test_report_shows_agreement_per_axis_control_and_judge_bias(tmp_path):
     row = cells.index("ann")                                            # the control pairs' table
     assert cells[row: row + 4] == ["ann", "1", "1", "100%"]
     assert (jdir / "ranking.png").is_file() and not (tmp_path / "results" / ".report").exists()
+
+
+def test_alpha_is_undefined_when_only_a_singly_judged_pair_varies():
+    """Three annotators agree on every pair two or more of them judged; the one different label is on
+    a pair only one judged: Krippendorff's alpha is undefined (said why), not printed as nan."""
+    from logitscope.probes.ranking import krippendorff_alpha, pair_key
+    pairs = [(f"m1|coffee|{i}#h1", f"m2|coffee|{i}#h2") for i in range(3)]
+
+    def j(who, left, right, win):
+        return {"pair": pair_key("preference", left, right), "topic": "coffee", "axis": "preference",
+                "annotator": who, "left": left, "right": right, "choice": "left" if win == left else "right",
+                "winner": win, "control": False}
+    recs = [j("a1", *pairs[0], pairs[0][0]), j("a1", *pairs[1], pairs[1][0]), j("a1", *pairs[2], pairs[2][1])]
+    recs += [j(w, *p, p[0]) for w in ("a2", "a3") for p in pairs[:2]]
+    got = krippendorff_alpha(recs)
+    assert got["alpha"] is None and "undefined" in got["note"]

@@ -191,11 +191,10 @@ def rank(paths, rewards, seed, out, as_json):
 def agreement_lines(res) -> list[str]:
     """Per axis: Cohen's kappa of every two annotators (the study's annotators' kappa in the axis'
     line), Krippendorff's alpha."""
-    from ..report.study import POETRY_KAPPA
-    out = []
+    from ..report.study import POETRY_KAPPA_NOTE
+    out = [f"({POETRY_KAPPA_NOTE})"] if res["agreement"] else []
     for axis, ag in res["agreement"].items():
-        study = f" (the study's annotators: kappa {POETRY_KAPPA[axis]:.2f})" if axis in POETRY_KAPPA else ""
-        out.append(f"{axis} agreement{study}:")
+        out.append(f"{axis} agreement:")
         for k in ag["kappa"]:
             val = f"{k['kappa']:+.2f}" if k["kappa"] is not None else f"undefined ({k['note'].split(': ', 1)[-1]})"
             out.append(f"  Cohen's kappa {k['a']} vs {k['b']} {val} on {k['items']} shared pairs "

@@ -134,13 +134,18 @@ def krippendorff_alpha(judgements: list[dict]) -> dict:
     data = np.array([[labels[a].get(p, np.nan) for p in pairs] for a in sorted(labels)], dtype=float)
     if np.isfinite(data).sum(axis=0).max(initial=0) < 2:
         return {**out, "note": "no pair was judged by two or more annotators"}
-    if len(np.unique(data[np.isfinite(data)])) < 2:
-        return {**out, "note": "undefined: every annotator gave the same answer on every pair (no variation)"}
+    pairable = data[:, np.isfinite(data).sum(axis=0) >= 2]       # alpha reads only pairs two or more judged
+    if len(np.unique(pairable[np.isfinite(pairable)])) < 2:
+        return {**out, "note": "undefined: every annotator gave the same answer on every pair two or more judged "
+                               "(no variation)"}
     try:
         import krippendorff
     except ImportError:
         raise UserError('agreement needs krippendorff: pip install -e ".[creativity]"') from None
-    return {**out, "alpha": float(krippendorff.alpha(reliability_data=data, level_of_measurement="nominal"))}
+    alpha = float(krippendorff.alpha(reliability_data=data, level_of_measurement="nominal"))
+    if alpha != alpha:
+        return {**out, "note": "undefined: no disagreement is possible on the pairs two or more judged"}
+    return {**out, "alpha": alpha}
 
 
 def agreement(judgements: list[dict]) -> dict:

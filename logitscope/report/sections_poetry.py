@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .page import Section
 from .sections_random import _f
-from .study import POETRY_KAPPA
+from .study import POETRY_KAPPA_NOTE
 
 
 def poetry(res) -> Section | None:
@@ -47,17 +47,16 @@ def _rankings(s: Section, rk: dict, root: Path) -> None:
             "contests won per model and axis, Bradley-Terry log-strength [95% bootstrap CI] (Figure 5, left)")
     rows = []
     for axis, ag in rk["agreement"].items():
-        study = _f(POETRY_KAPPA.get(axis), ".2f")
         for k in ag["kappa"]:
             rows.append([axis, f"Cohen's kappa, {k['a']} vs {k['b']}", _f(k["kappa"], "+.2f") if k["kappa"] is not None
-                         else k["note"], k["items"], f"{k['agreement']:.2f}", study])
+                         else k["note"], k["items"], f"{k['agreement']:.2f}"])
         kr = ag["krippendorff"]
         if kr["annotators"] >= 3:
             rows.append([axis, f"Krippendorff's alpha, {kr['annotators']} annotators",
-                         _f(kr["alpha"], "+.2f") if kr["alpha"] is not None else kr["note"], kr["pairs"], "-", "-"])
+                         _f(kr["alpha"], "+.2f") if kr["alpha"] is not None else kr["note"], kr["pairs"], "-"])
     if rows:
-        s.table(["axis", "measure", "ours", "pairs", "raw agreement", "study (kappa)"], rows,
-                "agreement per axis on the same two poems (the study's annotators: kappa per axis)")
+        s.table(["axis", "measure", "ours", "pairs", "raw agreement"], rows,
+                f"agreement per axis on the same two poems; {POETRY_KAPPA_NOTE}")
     if rk["control"]:
         s.table(["annotator", "control pairs", "correct", "accuracy"],
                 [[who, c["controls"], c["correct"], f"{100 * c['accuracy']:.0f}%" + (", below 100%" * c["flag"])]

@@ -33,8 +33,11 @@ TABLE2 = {"llama3.1-8b": (26.3, 25.9, 47.9, -21.6, 66.9, 33.1, 33.8),
           "tulu3-70b-sft": (26.4, 25.9, 47.7, -21.3, 53.1, 46.9, 6.2),
           "tulu3-70b": (22.3, 21.8, 55.9, -33.6, 33.2, 66.8, -33.6)}
 UNIFORM_GAMES = {"rps": 0.0, "hide-seek": 71.4}
-POETRY_KAPPA = {"originality": 0.33, "pleasantness": 0.27, "preference": 0.67}
-POETRY_RHO = {("originality", "preference"): -0.08, ("pleasantness", "preference"): 0.34}
+# the study's annotator agreement, as our issue tracker cites it ("per-axis 0.33 / 0.27 / 0.67"); neither
+# shared/STUDY.md nor that citation says which axis has which value, so it is shown as the three values
+POETRY_KAPPAS = (0.33, 0.27, 0.67)
+POETRY_KAPPA_NOTE = ("the study's annotators: Cohen's kappa 0.33 / 0.27 / 0.67 over its three axes (as cited to us; "
+                     "which axis has which value is not in our source)")
 
 
 def study_name(spec: str) -> str | None:
