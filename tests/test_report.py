@@ -225,3 +225,17 @@ def test_compare_prints_side_by_side_and_writes_the_report(every_kind, tmp_path)
     assert rps["lo"] <= rps["diff"] <= rps["hi"] and Path(res["report"]).exists()
     bad = CliRunner().invoke(main, ["compare", "--model", a, "--tasks", "integers"])
     assert bad.exit_code == 1 and "exactly two models" in bad.output
+
+
+def test_tradeoff_takes_each_models_largest_run(tmp_path):
+    """Two runs of one model (40 and 6 games, other seeds): the trade-off point is the 40-game run's
+    net score, whichever file sorts last."""
+    from logitscope.report.collect import collect
+    from logitscope.report.sections_creative import _measures
+    nets = {}
+    for games, seed in ((40, 3), (6, 2)):
+        r = _ok(["determinism", "--game", "hide-seek", "--model", "uniform", "--games", str(games), "--seed", str(seed),
+                 "--out", str(tmp_path), "--json"])
+        nets[games] = json.loads(r.output[r.output.index("["):])[0]["net_score"]
+    assert nets[40] != nets[6]
+    assert _measures(collect(tmp_path))["net hide-seek"]["uniform"] == nets[40]

@@ -108,7 +108,8 @@ def test_tooltips_hold_each_records_numbers_and_mark_the_sampled_token(records):
             assert marked == sampled and alts[sampled[0]]["cells"][2] == "\u25c0 sampled"
         else:                                                           # or added below them
             assert marked == [5] and "not in the top 5" in alts[5]["cells"][2]
-            assert close(alts[5]["cells"][1], math.exp(r["logprob"][k]))
+            # under "top 5 (sampling distribution)": its probability under the sampling distribution
+            assert close(alts[5]["cells"][1], math.exp(r.get("sample_logprob", r["logprob"])[k]))
         assert f"--p:{T.colour(math.exp(r['logprob'][k]))}" in tok["style"]
         assert f"--h:{T.entropy_colour(r['top5_entropy_bits'][k])}" in tok["style"]
     hand = toks[-3:]

@@ -153,13 +153,24 @@ def model_kind(model: str, formats: set, stated: str | None) -> tuple[str, str]:
 
 
 def _measures(res) -> dict:
-    """{measure: {model: value}}, higher = less predictable; per model its largest run (by n)."""
-    out: dict = {}
+    """{measure: {model: value}}, higher = less predictable; per model its largest run (by n), on a
+    tie the run in the model's own format (its registry format), else the first found."""
+    from ..kernels.models.registry import lookup
+    best: dict = {}
+
+    def offer(name, model, n, fmt, v):
+        entry = lookup(model)
+        own = entry is not None and entry.format == fmt
+        key = (n, own)
+        if v is not None and ((name, model) not in best or key > best[(name, model)][0]):
+            best[(name, model)] = (key, v)
     for r in res.runs:
+        fmt = r.config.get("format")
         if r.task == "integers":
             for u in r.units:
-                if u.get("paraphrase") == 0 and u.get("temperature") == 1.0 and u.get("top_p") == 1.0:
-                    out.setdefault("-chi2 integers", {})[r.model] = -u["chi2_expected"]
+                if u.get("paraphrase") == 0 and u.get("temperature") == 1.0 and u.get("top_p") == 1.0 \
+                        and u.get("chi2_expected") is not None:
+                    offer("-chi2 integers", r.model, u.get("samples", 0), fmt, -u["chi2_expected"])
         for task, key, name, value in (
                 ("determinism-rps", "games", "net rps", lambda m: m["net_score"]),
                 ("determinism-hide-seek", "games", "net hide-seek", lambda m: m["net_score"]),
@@ -167,9 +178,13 @@ def _measures(res) -> dict:
                  if m.get("repeat_mse_vs_uniform") is not None else None),
                 ("diversity", "texts", "1 - embedding cos", lambda m: 1 - m["embedding_cosine"]["mean"])):
             if r.task == task and r.summaries:
-                v = value(r.by_n(key)[-1])
+                m = r.by_n(key)[-1]
+                v = value(m)
                 if v is not None:
-                    out.setdefault(name, {})[r.model] = v
+                    offer(name, r.model, m.get(key, 0), fmt, v)
+    out: dict = {}
+    for (name, model), (_, v) in best.items():
+        out.setdefault(name, {})[model] = v
     return out
 
 

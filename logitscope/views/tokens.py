@@ -108,9 +108,10 @@ def tooltip(record: dict, k: int) -> str:
         name = shown(names[k][j]) if names else f"id {alt}"
         cls, note = ("alt sampled", "&#9664; sampled") if alt == tid else ("alt", "")
         alts.append(f'<tr class="{cls}"><td class="piece">{html.escape(name)}</td><td>{prob(q)}</td><td>{note}</td></tr>')
-    if all(alt != tid for alt, _ in record["top5"][k]):
+    if all(alt != tid for alt, _ in record["top5"][k]):      # its sampling probability, like the rows above
+        q = math.exp(slp[k]) if slp is not None else p
         alts.append(f"<tr class=\"alt sampled\"><td class=\"piece\">{html.escape(shown(record['pieces'][k]))}</td>"
-                    f"<td>{prob(p)}</td><td>&#9664; sampled (not in the top 5)</td></tr>")
+                    f"<td>{prob(q)}</td><td>&#9664; sampled (not in the top 5)</td></tr>")
     return (f'<table>{head}<tr><th colspan="3" class="top">top 5 (sampling distribution)</th></tr>'
             f"{''.join(alts)}</table>")
 
