@@ -251,3 +251,20 @@ def test_the_sequences_interval_holds_its_estimate_near_uniform(tiny, tmp_path):
     row = _json(_ok(args))["rows"][0]
     assert row["a"] == pytest.approx(abs(3.24 - expected_repeats()), abs=1e-9)
     assert row["lo"] <= row["diff"] <= row["hi"] and row["more_random"] is None
+
+
+def test_games_whose_moves_fell_back_to_uniform_get_no_verdict(tiny, tmp_path):
+    """Tiny models spell no hiding place: every move is drawn uniformly, so the net scores are not the
+    models' play. compare says how many rounds and gives no verdict; the report's games table and the
+    determinism table show the count."""
+    a, b = tiny
+    res = _json(_ok(["compare", "--model", a, "--model", b, "--tasks", "hide-seek", "--quick", "--out", str(tmp_path),
+                     "--json"]))
+    row = res["rows"][0]
+    assert row["more_random"] is None and "no verdict" in row["note"]
+    assert re.search(r"no valid move reached .* in \d+ of 50 / \d+ of 50 rounds", row["note"])
+    r = _ok(["determinism", "--game", "hide-seek", "--model", a, "--games", "10", "--rounds", "5", "--out",
+             str(tmp_path)])
+    assert "no valid move" in r.output
+    _ok(["report", str(tmp_path)])
+    assert "no valid move (rounds)" in (tmp_path / "report.html").read_text()

@@ -20,9 +20,9 @@ def determinism_table(rows: list[dict]) -> str:
         body.append([r["model"], f"{r['net_score']:+.1f} [{_f(lo, '+.1f')}, {_f(hi, '+.1f')}]",
                      _f(r["win_rate"]), _f(r["loss_rate"]), _f(r["tie_rate"]), _f(r["determinism"], ".3f"),
                      _f(after["win"], ".3f"), _f(after["loss"], ".3f"), _f(after["tie"], ".3f"),
-                     _f(r["invalid_mass"], ".4f"), f"{r['unexplored_mass']:.1e}", r["games"]])
+                     _f(r["invalid_mass"], ".4f"), f"{r['unexplored_mass']:.1e}", r.get("no_valid_rounds", 0), r["games"]])
     return table(body, ["model", "net (95% CI)", "win%", "loss%", "tie%", "determinism", "after win",
-                        "after loss", "after tie", "invalid", "unexplored", "games"])
+                        "after loss", "after tie", "invalid", "unexplored", "no valid move", "games"])
 
 
 @click.command()
@@ -54,6 +54,9 @@ def determinism(game, models, games, rounds, seed, adversary, batch_size, min_ma
     click.echo(f"{game}: {games} games x {rounds} rounds, seed {seed}, adversary reads {adversary} move "
                "probabilities; rates in %, determinism = P(most likely move)")
     click.echo(determinism_table(rows))
+    if any(r.get("no_valid_rounds") for r in rows):
+        click.echo("no valid move: rounds in which the model's continuation spelled no move; its move was drawn "
+                   "uniformly there (not from its own distribution)")
     for r in rows:
         if "expected_net_score" in r:
             click.echo(f"uniform play: expected net {r['expected_net_score']:+.1f} (analytic)")

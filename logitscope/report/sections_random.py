@@ -82,9 +82,11 @@ def games(res) -> Section | None:
         rows.append([m["game"], r.model, r.config.get("format"), m["adversary"], m["games"], m["rounds"],
                      f"{m['win_rate']:.1f}", f"{m['tie_rate']:.1f}", f"{m['loss_rate']:.1f}",
                      f"{m['net_score']:+.2f} [{_f(lo, '+.2f')}, {_f(hi, '+.2f')}]", f"{m['determinism']:.3f}",
-                     _f(ref_net, "+.1f")])
+                     f"{m.get('no_valid_rounds', 0)} of {m['games'] * m['rounds']}", _f(ref_net, "+.1f")])
     s.table(["game", "model", "format", "adversary", "games", "rounds", "win %", "tie %", "loss %", "net (95% CI)",
-             "determinism", "this model in the study (net)"], rows, "outcome rates in % (Table 2 layout)")
+             "determinism", "no valid move (rounds)", "this model in the study (net)"], rows,
+            "outcome rates in % (Table 2 layout); in a round where the model reached no valid move its move was "
+            "drawn uniformly, so net score and determinism there are not the model's")
     references.games(s)
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 3.2))

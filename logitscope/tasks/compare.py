@@ -50,12 +50,15 @@ def _num(x):
     return None if x is None or x != x else float(x)
 
 
-def _row(measure, a, b, diff, lo, hi, better: str, n, unit: str, note="") -> dict:
+def _row(measure, a, b, diff, lo, hi, better: str, n, unit: str, note="", undecided: str | None = None) -> dict:
     """better: 'higher' or 'lower' means more random / less predictable / more diverse.
-    n = (units of A, units of B) behind the numbers; lo/hi None where there is no interval."""
+    n = (units of A, units of B) behind the numbers; lo/hi None where there is no interval;
+    `undecided`: why no verdict is given whatever the interval (added to the note)."""
     a, b, diff, lo, hi = map(_num, (a, b, diff, lo, hi))
     winner = None
-    if lo is not None and hi is not None:      # an interval: decided only when it excludes 0
+    if undecided:
+        note = f"{note}; no verdict: {undecided}" if note else f"no verdict: {undecided}"
+    elif lo is not None and hi is not None:      # an interval: decided only when it excludes 0
         if lo > 0 or hi < 0:
             winner = "B" if (diff > 0) == (better == "higher") else "A"
     return {"measure": measure, "a": a, "b": b, "diff": diff, "lo": lo, "hi": hi, "better": better,
@@ -188,9 +191,17 @@ def _game(name):
         nets = [net_scores(run_units(g["results"], "game", g["games"])) for g in got]
         d, lo, hi = welch(*nets)
         det = [g["determinism"] for g in got]
+        fallback = [g.get("no_valid_rounds", 0) for g in got]
+        rounds = [g["games"] * n["rounds"] for g in got]
+        note = f"determinism {det[0]:.3f} / {det[1]:.3f}; CI: Welch t over games"
+        if any(fallback):
+            note += (f"; no valid move reached (the move drawn uniformly) in {fallback[0]} of {rounds[0]} / "
+                     f"{fallback[1]} of {rounds[1]} rounds")
+        blocked = None
+        if any(k > 0.01 * r for k, r in zip(fallback, rounds)):
+            blocked = "over 1% of a model's moves were drawn uniformly, not from its own distribution"
         return [_row(f"{name}: net score vs the greedy adversary", got[0]["net_score"], got[1]["net_score"], d, lo, hi,
-                     "higher", [g["games"] for g in got], f"games of {n['rounds']} rounds",
-                     f"determinism {det[0]:.3f} / {det[1]:.3f}; CI: Welch t over games")]
+                     "higher", [g["games"] for g in got], f"games of {n['rounds']} rounds", note, undecided=blocked)]
     return rows
 
 
