@@ -183,3 +183,31 @@ def test_each_persona_run_keeps_its_own_figures_and_the_report_shows_each(tmp_pa
     section = page[page.index("id='personas'"):]
     assert section.count("data:image/png") >= 2 * min(len(ns) for ns in names)
     assert "Mohammadi 2024" in section
+
+
+def test_the_report_shows_each_persona_run_size_as_its_own_row(tmp_path):
+    """A file with an n = 100 run and a later n = 20 run (same config): the report's table has a row
+    for each, with n, not only the newest."""
+    from logitscope.report.collect import collect
+    from logitscope.report.sections_personas import personas
+    d = tmp_path / "personas"
+    d.mkdir()
+
+    def summary(n, bits):
+        fields = {k: {"n": n, "unique": 3, "entropy_bits": bits, "top": []}
+                  for k in ("first_name", "last_name", "gender", "age", "nationality", "ethnicity", "mbti")}
+        return {"type": "summary", "model": "m", "framing": "form", "samples": n, "unparseable": 0, "fields": fields,
+                "mbti_types": 4, "vader_mean": 0.5, "invalid": {}, "missing": {}}
+    lines = [{"type": "run", "config": {"task": "personas", "model": "m", "format": "raw"}}, summary(100, 3.5),
+             summary(20, 1.25)]
+    (d / "m-abc.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    table = next(b for b in personas(collect(tmp_path)).blocks if b["kind"] == "table")
+    n_col = table["headers"].index("n")
+    assert sorted(row[n_col] for row in table["rows"]) == ["100", "20"]
+    assert {row[table["headers"].index("first")] for row in table["rows"]} == {"3.50 (3)", "1.25 (3)"}
+
+
+@pytest.mark.parametrize("ages", [[0, 40, 81], [20, 101], [35], [0, 120, 7, 63]])
+def test_the_age_histogram_counts_every_age(ages):
+    from logitscope.report.persona_plots import age_bins
+    assert np.histogram(ages, age_bins([ages]))[0].sum() == len(ages)

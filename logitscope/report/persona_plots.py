@@ -9,6 +9,14 @@ FIELD_NAMES = {"first_name": "first", "last_name": "last", "gender": "gender", "
                "nationality": "nation", "ethnicity": "ethnic", "mbti": "MBTI"}
 
 
+def age_bins(ages: list[list[int]]):
+    """Histogram edges over every age given (the last edge past the oldest, so none is dropped)."""
+    import numpy as np
+    lo, hi = min([min(a) for a in ages if a], default=0), max([max(a) for a in ages if a], default=100)
+    step = max(1, (hi - lo) // 25 + 1)
+    return np.arange(max(lo, 0), hi + step + 1, step)
+
+
 def persona_panels(rows: list[dict], path: Path, title: str) -> Path | str:
     """Six panels: entropy per field, ages, gender shares, MBTI types, review length, review sentiment."""
     plt = _plt()
@@ -28,8 +36,7 @@ def persona_panels(rows: list[dict], path: Path, title: str) -> Path | str:
     ax[0, 0].set_title("how varied each field is", fontsize=9)
     ax[0, 0].legend(fontsize=7)
     ages = [r["ages"] for r in rows]
-    lo, hi = min([min(a) for a in ages if a], default=0), max([max(a) for a in ages if a], default=100)
-    bins = np.arange(max(lo, 0), hi + 3, max(1, (hi - lo) // 25 + 1))
+    bins = age_bins(ages)
     for r in rows:                                             # one colour per model in every panel
         if r["ages"]:
             ax[0, 1].hist(r["ages"], bins=bins, alpha=0.55, label=f"{r['model']} (n={len(r['ages'])})",

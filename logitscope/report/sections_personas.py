@@ -17,16 +17,19 @@ def _invalid(summary: dict) -> str:
 
 
 def personas(res) -> Section | None:
-    runs = [r for r in res.of("personas") if r.summary]
-    if not runs:
+    sized = res.sized("personas", "samples")                 # one row per (model, settings, n)
+    if not sized:
         return None
+    runs = list({str(r.path): r for r, _ in sized}.values())
     s = Section("personas", "Customer personas")
     fields = ["first_name", "last_name", "gender", "age", "nationality", "ethnicity", "mbti"]
-    rows = [[r.model, r.summary["framing"], r.summary["samples"] - r.summary["unparseable"],
-             *[f"{_f(r.summary['fields'][f]['entropy_bits'], '.2f')} ({r.summary['fields'][f]['unique']})"
-               for f in fields], f"{r.summary['mbti_types']}/16", _f(r.summary["vader_mean"], "+.2f"),
-             _invalid(r.summary)] for r in runs]
-    s.table(["model", "framing", "parsed", *[f.replace("_name", "") for f in fields], "MBTI types", "VADER",
+    rows = [[r.model, m["framing"], m["samples"], m["samples"] - m["unparseable"],
+             f"{m.get('temperature', 1.0):g}", m.get("seed", "-"),
+             *[f"{_f(m['fields'][f]['entropy_bits'], '.2f')} ({m['fields'][f]['unique']})"
+               for f in fields], f"{m['mbti_types']}/16", _f(m["vader_mean"], "+.2f"),
+             _invalid(m)] for r, m in sized]
+    s.table(["model", "framing", "n", "parsed", "T", "seed", *[f.replace("_name", "") for f in fields], "MBTI types",
+             "VADER",
              "invalid values"], rows,
             "entropy in bits of each field's valid values (distinct values); invalid: values that failed their "
             "field's check (a name of letters, an age 0-120, a gender or MBTI type from its set), their text kept "
