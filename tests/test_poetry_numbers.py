@@ -128,3 +128,21 @@ def test_alpha_is_undefined_when_only_a_singly_judged_pair_varies():
     recs += [j(w, *p, p[0]) for w in ("a2", "a3") for p in pairs[:2]]
     got = krippendorff_alpha(recs)
     assert got["alpha"] is None and "undefined" in got["note"]
+
+
+def test_a_run_reports_its_own_poems_not_the_files(tmp_path, monkeypatch):
+    """A rerun with a smaller --per-model reports that many poems per topic (the file holds more,
+    said as 'available'); generation is scripted so every draw parses."""
+    from types import SimpleNamespace
+
+    import logitscope.kernels.engine.generate as gen
+    from logitscope.tasks.poetry.generate import run_generate
+    from logitscope.testing import bytelevel_tokenizer, tiny_lm
+    lm = tiny_lm("llama", bytelevel_tokenizer())
+    monkeypatch.setattr(gen, "generate", lambda lm, ids, indices, **kw: [
+        SimpleNamespace(text=f"Line one {i},\nline two,\nline three,\nline four.") for i in indices])
+    first = run_generate([lm], topics=["Coffee"], per_model=6, out=tmp_path)[0]
+    again = run_generate([lm], topics=["Coffee"], per_model=2, out=tmp_path)[0]
+    assert first["topics"]["Coffee"]["poems"] == 6 and first["poems"] == 6
+    assert again["topics"]["Coffee"]["poems"] == 2 and again["poems"] == 2
+    assert again["topics"]["Coffee"]["available"] == first["topics"]["Coffee"]["available"] >= 6

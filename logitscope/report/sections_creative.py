@@ -142,6 +142,8 @@ def model_kind(model: str, formats: set, stated: str | None) -> tuple[str, str]:
     model's runs used (raw = base, a chat / instruct format = aligned, mixed = unknown)."""
     from ..kernels.models.registry import lookup
     entry = lookup(model) if model else None
+    if entry is not None and entry.kind == "oracle":
+        return "unknown", "the uniform oracle is neither"
     if entry is not None and entry.kind == "causal-lm":
         return ("base" if entry.format == "raw" else "aligned"), f"registry ({entry.name}: format {entry.format})"
     if stated in ("base", "aligned"):

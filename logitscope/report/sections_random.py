@@ -100,6 +100,9 @@ def games(res) -> Section | None:
                color=model_colour(r.model), hatch=("", "//", "..", "xx")[k % 4], edgecolor="white",
                label=f"{r.model} ({m['game']}, {m['games']} games x {m['rounds']} rounds"
                      + (f"; {diff[r.path]})" if diff.get(r.path) else ")"))
+        for i, o in enumerate(("win", "tie", "loss")):
+            if after[o] is None:                                # that outcome never came before a round
+                ax.text(i + j * width, 0.02, "none", rotation=90, ha="center", va="bottom", fontsize=6, color="#555")
     ax.set_xticks([i + 0.4 - width / 2 for i in range(3)], ["after a win", "after a tie", "after a loss"])
     ax.set_ylabel("P(most likely move)"), ax.set_ylim(0, 1)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))

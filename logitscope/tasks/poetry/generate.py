@@ -164,22 +164,23 @@ def run_generate(models, *, topics=None, per_model=20, seed=0, temperature=1.0, 
                     if d["poem"] is None:
                         reasons[d["reason"]] = reasons.get(d["reason"], 0) + 1
                 poems = [d for d in draws if d["poem"] is not None]
-                per[topic] = {"poems": len(poems), "attempts": len(draws), "rejected": reasons,
-                              "example": "\n".join(poems[0]["poem"]) if poems else None}
+                per[topic] = {"poems": min(len(poems), per_model), "available": len(poems), "attempts": len(draws),
+                              "rejected": reasons, "example": "\n".join(poems[0]["poem"]) if poems else None}
         row = {"model": lm.spec, "format": lm.format.name, "per_model": per_model, "topics": per, "run": rf.hash,
                "poems": sum(p["poems"] for p in per.values()), "attempts": sum(p["attempts"] for p in per.values()),
                "short": {t: per_model - p["poems"] for t, p in per.items() if p["poems"] < per_model},
                "seconds": round(time.perf_counter() - t0, 1), "results": str(rf.path)}
         if rm:
-            row["rewards"] = score_poems(rf, rm, header, load)
+            row["rewards"] = score_poems(rf, rm, header, load, per_model)
         with rf.open({}) as fh:
             write_summary(fh, row)
         rows.append(row)
     return rows
 
 
-def score_poems(rf, rm_spec, header, load) -> dict:
-    """The reward of every accepted poem not yet scored by this reward model; mean per topic."""
+def score_poems(rf, rm_spec, header, load, per_model: int | None = None) -> dict:
+    """The reward of every accepted poem not yet scored by this reward model; mean per topic over the
+    run's poems (the first `per_model` of each topic by attempt, as contests take them)."""
     from ...kernels.reward import load_reward_model, score
     from ..results import append
     rm = load_reward_model(rm_spec, **{k: v for k, v in (load or {}).items() if k not in ("fmt",)})
@@ -195,6 +196,9 @@ def score_poems(rf, rm_spec, header, load) -> dict:
             append(fh, recs)
         have.update({r["poem_id"]: r for r in recs})
     by_topic: dict = {}
-    for r in have.values():
-        by_topic.setdefault(r["topic"], []).append(r["reward"])
-    return {"rm": rm.spec, "mean": {t: sum(v) / len(v) for t, v in by_topic.items()}}
+    for p in sorted(poems, key=lambda p: p["attempt"]):
+        got = by_topic.setdefault(p["topic"], [])
+        if p["id"] in have and (per_model is None or len(got) < per_model):
+            got.append(have[p["id"]]["reward"])
+    return {"rm": rm.spec, "mean": {t: sum(v) / len(v) for t, v in by_topic.items() if v},
+            "poems": {t: len(v) for t, v in by_topic.items()}}
