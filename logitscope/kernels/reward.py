@@ -126,11 +126,11 @@ def score_ids(rm: RewardModel, rows: list[list[int]], *, batch_size: int = 8, pa
         last = width - 1 if padding_side == "left" else None
         at = torch.full((len(idx),), last) if last is not None else mask.sum(-1) - 1
         h = take_positions(hidden, torch.arange(len(idx)), at)
-        scores = head(h.to(head.weight.dtype)).float()[:, 0]
-        if torch.isnan(scores).any():
+        scores = head(h.to(head.weight.dtype)).float()[:, 0].tolist()       # one copy back per batch
+        if any(x != x for x in scores):
             raise UserError("the reward model produced NaN scores; try --dtype fp32 or no quantisation")
         for j, i in enumerate(idx):
-            out[i] = float(scores[j])
+            out[i] = scores[j]
     return out
 
 
