@@ -165,8 +165,9 @@ def shaped_lm(name: str, tokenizer, *, device="cpu", dtype=None, seed: int = 0, 
 
     - The final norm is scaled so the mean next-token entropy over a sample text is `entropy_bits`
       (found by bisection on the scale): a random init gives ~15 bits, a real model a few (gemma-3-270m
-      base: 4.2 bits on Mohammadi 2024's prompt), and exact readouts stop at their first step on a flat
-      distribution.
+      base: 4.2 bits on Mohammadi 2024's prompt). A random model still gives a task's answers almost no
+      mass, so an exact readout ends after its first step; the GPU benchmarks raise the answers' first
+      tokens (`benchmarks/common.py`, `--answer-mass`) so readouts take the steps a real model's do.
     - Where the shape's vocabulary is larger than the tokenizer's, the extra ids (which no text can
       spell) get -inf logits through a hook on the LM head, so every drawn token is a real one.
     - `overrides` replace config fields (e.g. num_hidden_layers=2 for a quick CPU check)."""
