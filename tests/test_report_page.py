@@ -77,7 +77,7 @@ def test_summary_settings_links_references(compared):
     for measure in ("integers: answer entropy", "sequences: |mean repeats", "rps: net score", "open text: top-5",
                     "diversity: mean embedding cosine"):
         assert measure in summary
-    assert "B - A (95% CI)" in summary and "8 / 8 texts" in summary and "10 / 10 games of 5 rounds" in summary
+    assert "B - A [95% CI; exact: bounds]" in summary and "8 / 8 texts" in summary and "10 / 10 games of 5 rounds" in summary
     games = _section(page, "games")
     assert "<th>games</th><th>rounds</th>" in games
     assert len([x for x in re.findall(r"<tr><td>rps</td><td>([^<]*)</td>", games) if x == a]) == 2   # two runs of a
