@@ -111,12 +111,14 @@ class Session:
         """Slot j becomes a copy of old slot parents[j] (forks and drops); no copy when unchanged."""
         if parents == list(range(self.n_slots)):
             return
+        self.cache, self.mask, self.lengths, self.slot_len, self.slot_logprobs = self._slots_of(parents)
+
+    def _slots_of(self, parents: list[int]) -> tuple:
+        """(cache, mask, lengths, slot_len, slot_logprobs) of the slots `parents`, in new tensors."""
         idx = torch.tensor(parents, dtype=torch.long)
         dev = self.mask.device
-        self.cache = select_rows(self.cache, idx)
-        self.mask, self.lengths = self.mask[idx.to(dev)], self.lengths[idx.to(dev)]
-        self.slot_len = [self.slot_len[p] for p in parents]
-        self.slot_logprobs = self.slot_logprobs[idx.to(self.slot_logprobs.device)]
+        return (select_rows(self.cache, idx), self.mask[idx.to(dev)], self.lengths[idx.to(dev)],
+                [self.slot_len[p] for p in parents], self.slot_logprobs[idx.to(self.slot_logprobs.device)])
 
     # ------------------------------------------------------------------ appending
     @torch.inference_mode()
@@ -269,12 +271,7 @@ class Session:
         parents, slots = self._renumber(rows)
         new = object.__new__(Session)
         new.lm, new.tokens_forwarded, new._unchecked = self.lm, 0, list(self._unchecked)
-        idx = torch.tensor(parents, dtype=torch.long)
-        dev = self.mask.device
-        new.cache = select_rows(self.cache, idx)
-        new.mask, new.lengths = self.mask[idx.to(dev)], self.lengths[idx.to(dev)]
-        new.slot_len = [self.slot_len[p] for p in parents]
-        new.slot_logprobs = self.slot_logprobs[idx.to(self.slot_logprobs.device)]
+        new.cache, new.mask, new.lengths, new.slot_len, new.slot_logprobs = self._slots_of(parents)
         new._set_rows(rows, slots, source=self)
         return new
 
