@@ -36,7 +36,8 @@ def readme_commands() -> list[list[str]]:
         args = [x.strip('"') for x in re.findall(r'"[^"]*"|\S+', text)[1:]]
         if args and args[0] not in SKIP and args not in cmds and not any("..." in x or x.isupper() for x in args):
             cmds.append(args)
-    return cmds
+    # a bare name in the prose (`probe plan`) stands for its fuller form where the README has one
+    return [c for c in cmds if not (len(c) == 1 and any(d[0] == c[0] and len(d) > 1 for d in cmds))]
 
 
 def _small(args):
