@@ -3,15 +3,10 @@ from __future__ import annotations
 
 import click
 
+from ..progress import note as _log   # a note on stderr (nothing with probe --quiet)
 from .common import emit_json, load_kwargs, load_options, table
 
 DEFAULT_MODELS = ("embedded:base", "embedded:aligned")
-
-
-def _log(msg):
-    """A note on stderr (nothing with probe --quiet)."""
-    from ..progress import note
-    note(msg)
 
 
 def _f(x, spec):

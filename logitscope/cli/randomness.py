@@ -6,14 +6,10 @@ from pathlib import Path
 
 import click
 
+from ..progress import note as _log   # a note on stderr (nothing with probe --quiet)
 from .common import emit_json, load_kwargs, load_options, table, visible
 
 DEFAULT_MODELS = ("embedded:base", "embedded:aligned", "uniform")
-
-
-def _log(msg):
-    from ..progress import note
-    note(msg)
 
 
 def _common(f):
