@@ -127,25 +127,53 @@ def percentile_ci(replicates, level: float = 0.95) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def bounds_over_unexplored(f, absolute, unexplored: float) -> tuple[float, float]:
+def water_fill(a, t: float) -> np.ndarray:
+    """a + x with x >= 0, sum(x) = t, raising the smallest entries of `a` to one level L
+    (sum(max(L - a_i, 0)) = t): the most even way to add mass t. For every other way of adding t,
+    this vector is majorised by it, so it gives the minimum of any Schur-convex function (sum of
+    squares, expected chi-square) and the maximum of any Schur-concave one (entropy)."""
+    a = np.asarray(a, dtype=np.float64)
+    t = float(max(t, 0.0))
+    if not len(a) or t == 0:
+        return a.copy()
+    s = np.sort(a)
+    for j in range(1, len(s) + 1):                   # the j smallest raised to one level (all of them at j = k)
+        level = (t + s[:j].sum()) / j
+        if j == len(s) or level <= s[j]:
+            return np.maximum(a, level)
+
+
+def bounds_over_unexplored(f, absolute, unexplored: float, *, convex: bool) -> tuple[float, float]:
     """(min, max) of `f(p)` over every place the `unexplored` (pruned) mass of an exact readout could
     have gone: p = (a + x) / sum(a + x) with a the answers' absolute probabilities, x >= 0 and
-    sum(x) <= unexplored (mass left invalid adds nothing). The vertices (none of it, or all of it on
-    one answer) and a constrained optimisation from several starts (scipy's SLSQP) for each side;
-    the range therefore holds f at every allocation, the exact readout's own value included."""
+    sum(x) <= unexplored (mass left invalid adds nothing).
+
+    `f` is symmetric and convex (`convex=True`: expected chi-square, which grows with sum(p^2)) or
+    symmetric and concave (`convex=False`: entropy). The p reachable this way form a polytope (the
+    image of {x >= 0, sum(x) <= u} under the linear-fractional map x -> (a + x) / (S + sum x)), whose
+    vertices are the readout itself and "all of u on answer i". Hence, in closed form:
+    - the maximum of a convex f (the minimum of a concave f) is at one of those k + 1 vertices;
+    - the minimum of a convex f (the maximum of a concave f) is at the water-filled allocation
+      (`water_fill`: the most even one; it is majorised by every other allocation of the same
+      total), using all of u: moving mass to the smallest answers lowers sum(p^2) and raises the
+      entropy. A bounded search over the total (0..u) guards the last step for other measures.
+    Every candidate is a feasible allocation, so the range never overshoots."""
     a = np.asarray(absolute, dtype=np.float64)
     u = float(max(unexplored, 0.0))
+    if a.sum() <= 0 and u <= 0:
+        raise ValueError("no valid mass and no unexplored mass: the measure is undefined")
 
-    def val(x):
-        return f((a + x) / (a + x).sum())
-    starts = [np.zeros_like(a)] + [u * np.eye(len(a))[i] for i in range(len(a))] + [np.full_like(a, u / len(a))]
-    got = [val(x) for x in starts if (a + x).sum() > 0]
+    def val(q):
+        return float(f(q / q.sum()))
+    vertices = ([val(a)] if a.sum() > 0 else []) + ([val(a + u * e) for e in np.eye(len(a))] if u > 0 else [])
+    even = [val(water_fill(a, t)) for t in (0.0, u) if a.sum() + t > 0]
     if u > 0 and len(a) > 1:
-        from scipy.optimize import minimize
-        cons = [{"type": "ineq", "fun": lambda x: u - x.sum()}]
-        for sign in (1.0, -1.0):
-            for x0 in starts[:1] + starts[-1:] + [u * np.eye(len(a))[int(np.argmin(a))]]:
-                res = minimize(lambda x, s=sign: s * val(np.clip(x, 0, None)), x0, method="SLSQP",
-                               bounds=[(0.0, u)] * len(a), constraints=cons, options={"ftol": 1e-12, "maxiter": 200})
-                got.append(val(np.clip(res.x, 0, None)))
-    return float(min(got)), float(max(got))
+        from scipy.optimize import minimize_scalar
+        sign = 1.0 if convex else -1.0
+        lo_t = 0.0 if a.sum() > 0 else u * 1e-9
+        res = minimize_scalar(lambda t: sign * val(water_fill(a, t)), bounds=(lo_t, u), method="bounded",
+                              options={"xatol": u * 1e-9})
+        even.append(val(water_fill(a, float(np.clip(res.x, lo_t, u)))))
+    if convex:
+        return min(even), max(vertices)
+    return min(vertices), max(even)

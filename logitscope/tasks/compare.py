@@ -127,15 +127,16 @@ def _single(name):
         note = (f"exact answer distributions; the interval bounds the difference over wherever the pruned "
                 f"(unexplored) mass could go: {u[0]:.1e} / {u[1]:.1e}")
         out_rows = []
-        for label, f, better, key in (("answer entropy (bits)", entropy_bits, "higher", "entropy_bits"),
-                                      ("expected chi-square (1500 samples)", lambda p: chi2_expected(p, 1500), "lower",
-                                       "chi2_expected")):
+        for label, f, convex, better, key in (("answer entropy (bits)", entropy_bits, False, "higher", "entropy_bits"),
+                                              ("expected chi-square (1500 samples)", lambda p: chi2_expected(p, 1500),
+                                               True, "lower", "chi2_expected")):
             v = [g[key] for g in got]
             if any(x is None for x in v):
                 out_rows.append(_row(f"{name}: {label}", *v, None, None, None, better, (1, 1), "exact",
                                      "no valid answer reached"))
                 continue
-            span = [bounds_over_unexplored(f, list(g["answers"].values()), g["unexplored_mass"]) for g in got]
+            span = [bounds_over_unexplored(f, list(g["answers"].values()), g["unexplored_mass"], convex=convex)
+                    for g in got]
             out_rows.append(_row(f"{name}: {label}", v[0], v[1], v[1] - v[0], span[1][0] - span[0][1],
                                  span[1][1] - span[0][0], better, (1, 1), "exact", note))
         return out_rows
