@@ -154,8 +154,9 @@ def test_bad_input_is_one_line(tiny_dir, tmp_path, args, msg):
 
 
 def test_generation_shows_a_bar_and_notes_reused_samples(tiny_dir, tmp_path, monkeypatch):
-    """Samples done / total on a tqdm bar (progress.bar); a rerun says what it reused; stderr holds
-    nothing else (the bar is off when stderr is not a terminal, as under CliRunner)."""
+    """Token steps done / total on a bar (progress.bar; the samples done beside them); a rerun says
+    what it reused; stderr holds nothing else (a run shorter than progress.EVERY prints no line when
+    stderr is not a terminal, as under CliRunner)."""
     from logitscope import progress
     bars, real = [], progress.bar
 
@@ -168,6 +169,9 @@ def test_generation_shows_a_bar_and_notes_reused_samples(tiny_dir, tmp_path, mon
             self.n += k
             self.inner.update(k)
 
+        def also(self, text):
+            self.inner.also(text)
+
         def __enter__(self):
             return self
 
@@ -177,7 +181,7 @@ def test_generation_shows_a_bar_and_notes_reused_samples(tiny_dir, tmp_path, mon
     args = ["entropy", "--model", tiny_dir, "--samples", "3", "--max-new-tokens", "4", "--out", str(tmp_path)]
     first = CliRunner().invoke(main, args)
     assert first.exit_code == 0, first.output
-    assert len(bars) == 1 and bars[0].total == 3 and bars[0].n == 3 and bars[0].unit == "samples"
+    assert len(bars) == 1 and bars[0].total == 4 and bars[0].n == 4 and bars[0].unit == "token steps"
     assert first.stderr == ""
     again = CliRunner().invoke(main, args)
     assert again.stderr == f"{tiny_dir}: 3 of 3 samples reused\n" and len(bars) == 1

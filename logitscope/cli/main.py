@@ -21,8 +21,7 @@ class Group(click.Group):
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
         except KeyboardInterrupt as exc:
-            click.echo(str(exc) or "interrupted: the results written so far are kept; rerun the same command to "
-                       "resume", err=True)
+            click.echo(interrupted_message(exc), err=True)
             sys.exit(130)
         except MemoryError:
             click.echo("error: out of memory; lower --batch-size or use a smaller --dtype", err=True)
@@ -32,6 +31,22 @@ class Group(click.Group):
                 click.echo("error: out of memory; lower --batch-size or use a smaller --dtype / --quantize", err=True)
                 sys.exit(1)
             raise
+        except OSError as exc:               # a file the user named that cannot be read or written
+            if exc.filename is None or exc.strerror is None:
+                raise
+            click.echo(f"error: {exc.strerror}: {exc.filename}", err=True)
+            sys.exit(1)
+
+
+def interrupted_message(exc: BaseException) -> str:
+    """Ctrl-C: every result file this command took, what each holds (models already finished too),
+    and how to go on; without any, the task's own message."""
+    from ..tasks.results import kept_lines
+    lines = kept_lines()
+    if not lines:
+        return str(exc) or "interrupted: the results written so far are kept; rerun the same command to resume"
+    return "\n".join(["interrupted: the results written so far are kept:", *(f"  {x}" for x in lines),
+                      "rerun the same command to resume"])
 
 
 @click.group(cls=Group)
@@ -39,6 +54,8 @@ class Group(click.Group):
 @click.option("--quiet", "-q", is_flag=True, help="no progress bars or notes on stderr (results and errors only)")
 def main(quiet):
     """logitscope: exact next-token and answer distributions of language models."""
+    from ..tasks.results import forget
+    forget()
     if quiet:
         from ..progress import set_quiet
         set_quiet(True)

@@ -9,6 +9,11 @@ also save each round of the games in flight as `rounds` records); a `summary` re
 when a run completes. Data-parallel processes write `.rankN` shards beside the file; readers take
 the union. While a process writes a file it holds `<file>.lock` (and names itself in
 `<file>.owner`); both are removed when it lets go (summary written, or the process exits).
+
+A file name never starts with a dot or a dash and never holds a path separator (a model given as
+`./tinym` writes `tinym-<hash>.jsonl`); a file named the older way (`._tinym-<hash>.jsonl`) is
+renamed to the new name the first time a run takes it, so a rerun after an upgrade resumes. Every
+file a command reads or writes is remembered (`kept_lines`): Ctrl-C names each one and what it holds.
 """
 from __future__ import annotations
 
@@ -28,10 +33,38 @@ from ..errors import UserError
 WAIT = os.environ.get("LOGITSCOPE_WAIT") == "1"      # `--wait`: wait for a result file another run holds
 _HELD: dict = {}                                     # result files this process holds
 _REPORTED: set = set()
+_TOUCHED: dict = {}                                  # files this command took, by path: what Ctrl-C names
+_FINISHED: set = set()                               # ... and those whose summary it wrote
+UNIT_WORDS = {"integers": "settings", "letters": "settings", "sequences": "sequences", "entropy": "samples",
+              "diversity": "samples", "personas": "samples", "poetry": "poem draws", "reward": "answers"}
 
 
 def slug(text: str) -> str:
+    """A file-name piece: no path separator, never starting with a dot or a dash ('./tinym' -> 'tinym')."""
+    return _old_slug(text).lstrip("._-") or "model"
+
+
+def _old_slug(text: str) -> str:
+    """The names results had before (a leading dot kept: './tinym' -> '._tinym'), found for resume."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "model"
+
+
+def make_dir(path: Path, out=None) -> None:
+    """Create a result directory, or one clear line saying why it cannot be (`out`: the --out given)."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        return
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+    given = f" (--out {out})" if out is not None else ""
+    for above in [path, *path.parents]:
+        if above.exists() or above.is_symlink():
+            if not above.is_dir():
+                raise UserError(f"cannot write results under {above}: it is a file, not a directory{given}; "
+                                "--out takes a directory") from None
+            break
+    raise UserError(f"cannot create the result directory {path}{given}: {why}") from None
 
 
 def config_hash(config: dict) -> str:
@@ -75,14 +108,48 @@ class ResultFile:
     """`<out>/<task>/<name>-<hash>.jsonl` for one (task, model, config)."""
 
     def __init__(self, out: str | Path, task: str, name: str, config: dict, *, rank: int | None = None):
+        self.out, self.name, self.task = out, name, task
         self.dir = Path(out) / task
         self.config = config
         self.hash = config_hash(config)
         self.stem = f"{slug(name)}-{self.hash}"
+        self.legacy = f"{_old_slug(name)}-{self.hash}"      # the name before; == stem for most models
         self.path = self.dir / (f"{self.stem}.jsonl" if rank is None else f"{self.stem}.rank{rank}.jsonl")
+        self.wanted = None            # units this run asks for (a task sets it): Ctrl-C says 'n of wanted'
 
     def files(self) -> list[Path]:
-        return sorted(self.dir.glob(f"{self.stem}*.jsonl"))
+        return sorted(self.dir.glob(f"{self.stem}*.jsonl")) or self._legacy_files()
+
+    def _legacy_files(self) -> list[Path]:
+        if self.legacy == self.stem:
+            return []
+        return sorted(self.dir.glob(f"{self.legacy}*.jsonl"))
+
+    def adopt_legacy(self) -> None:
+        """Rename files named the older way (`._tinym-<hash>.jsonl`) to this name, so a rerun after
+        the naming changed resumes them; said in one note. A file under both names is left alone."""
+        for old in self._legacy_files():
+            new = self.dir / (self.stem + old.name[len(self.legacy):])
+            if new.exists():
+                print(f"warning: {old} and {new} both exist; {new} is used, {old} is left as it is", file=sys.stderr)
+                continue
+            old.rename(new)
+            from ..progress import note
+            note(f"renamed {old} to {new.name} (result names no longer start with a dot)")
+
+    def kept_line(self, finished: bool) -> str:
+        """'embedded:aligned: 12 of 50 games complete and 4 part-played (their rounds so far) in PATH';
+        '(finished)' after the count when this command wrote the file's summary."""
+        units = self.records("unit")
+        what = "games" if self.task.startswith("determinism") else UNIT_WORDS.get(self.task, "records")
+        n = len(units) if self.wanted is None else min(len(units), self.wanted)
+        text = f"{self.name}: {n}" + (f" of {self.wanted}" if self.wanted is not None else "") + f" {what} complete"
+        done = {u.get("game") for u in units}
+        part = {g for r in self.records("rounds") for g in r.get("games", ()) if g not in done}
+        if part:
+            text += f" and {len(part)} part-played (their rounds so far)"
+        where = self.path if self.path.exists() or not self.files() else self.files()[0]
+        return text + (" (finished)" if finished else "") + f" in {where}"
 
     def records(self, kind: str) -> list[dict]:
         """All `kind` records in the file and its shards. A torn last line (a killed run) is
@@ -108,6 +175,7 @@ class ResultFile:
         """Unit records already written, by `key` (later duplicates are ignored). A writer asks
         this first, so the file is locked for this process before it is read."""
         self.lock()
+        _TOUCHED.setdefault(str(self.path), self)
         got = {}
         for rec in self.records("unit"):
             got.setdefault(rec[key], rec)
@@ -120,16 +188,21 @@ class ResultFile:
         if str(self.path) in _HELD:
             return
         import filelock
-        self.dir.mkdir(parents=True, exist_ok=True)
+        make_dir(self.dir, self.out)
         lock = filelock.FileLock(str(self.path) + ".lock")
         owner = Path(str(self.path) + ".owner")
         try:
             lock.acquire(timeout=-1 if WAIT else 0)
+            owner.write_text(f"process {os.getpid()} on {platform.node()} since {time.strftime('%H:%M:%S')}\n")
         except filelock.Timeout:
             who = owner.read_text().strip() if owner.exists() else "another process"
             raise UserError(f"{self.path} is being written by {who}; wait for it to finish, or rerun with --wait") from None
-        owner.write_text(f"process {os.getpid()} on {platform.node()} since {time.strftime('%H:%M:%S')}\n")
+        except OSError as exc:
+            if lock.is_locked:
+                lock.release()
+            raise UserError(f"cannot write results to {self.dir} (--out {self.out}): {exc.strerror or exc}") from None
         _HELD[str(self.path)] = lock
+        self.adopt_legacy()
 
     def release(self) -> None:
         """Let go of this file (no-op when not held): the lock and owner files are removed."""
@@ -139,8 +212,8 @@ class ResultFile:
         """Open for appending (the file locked for this process first); writes the `run` header
         when the file is new."""
         self.lock()
+        _TOUCHED.setdefault(str(self.path), self)
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
             new = not self.path.exists() or self.path.stat().st_size == 0
             fh = open(self.path, "a", encoding="utf-8")
         except OSError as exc:
@@ -182,7 +255,45 @@ def write_record(fh, rec: dict) -> None:
 def write_summary(fh, summary: dict) -> None:
     """The run's last record; the file's lock is let go (another run may now take it)."""
     write_record(fh, {"type": "summary", **summary})
+    _FINISHED.add(fh.name)
     _release(fh.name)
+
+
+def track(path, label: str, what: str, wanted: int | None = None) -> None:
+    """Name a result file written without `ResultFile` (one JSON record a line) for Ctrl-C's message."""
+    _TOUCHED.setdefault(str(path), _Plain(Path(path), label, what, wanted))
+
+
+def forget() -> None:
+    """A new command starts: no file taken yet."""
+    _TOUCHED.clear()
+    _FINISHED.clear()
+
+
+def kept_lines() -> list[str]:
+    """One line per file this command took: whose it is, what it holds, and where.
+    'embedded:base: 50 of 50 games complete (finished) in results/determinism-rps/embedded_base-1a2b.jsonl'."""
+    out = []
+    for path, f in _TOUCHED.items():
+        try:
+            out.append(f.kept_line(path in _FINISHED))
+        except OSError:
+            out.append(f"{path} (unreadable now)")
+    return out
+
+
+class _Plain:
+    def __init__(self, path: Path, label: str, what: str, wanted):
+        self.path, self.label, self.what, self.wanted = path, label, what, wanted
+
+    def kept_line(self, finished: bool) -> str:
+        n = 0
+        if self.path.exists():
+            with open(self.path, encoding="utf-8") as fh:
+                n = sum(1 for line in fh if line.strip().startswith("{") and line.rstrip().endswith("}"))
+        n = n if self.wanted is None else min(n, self.wanted)
+        of = f" of {self.wanted}" if self.wanted is not None else ""
+        return f"{self.label}: {n}{of} {self.what}" + (" (finished)" if finished else "") + f" in {self.path}"
 
 
 def _release(path: str) -> None:

@@ -143,8 +143,10 @@ def run_attractor(models, *, prompt=PROMPT, edits=EDITS, samples=10, max_new_tok
         rf = ResultFile(out, "attractor", lm.spec, config)
         done = rf.done("unit")
         reused = sum(f"edit:{e}" in done for e in edits)
-        if reused:
-            progress.note(f"{lm.spec}: " + progress.reused(reused, len(edits), "edits"))
+        if reused or "original" in done:
+            progress.note(f"{lm.spec}: " + ("its continuation and " if "original" in done else "")
+                          + progress.reused(reused, len(edits), "edits")
+                          + (f", {len(edits) - reused} to run" if reused < len(edits) else ""))
         with rf.open({"provenance": provenance(lm, seed)}) as fh, \
                 progress.bar(len(edits), f"{lm.spec}: attractor", "edits", initial=reused) as bar:
             if "original" not in done:

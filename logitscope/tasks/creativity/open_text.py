@@ -28,27 +28,37 @@ def generation_units(lm, rf, prompt_ids: list[int], samples: int, *, max_new_tok
                      top_p=1.0, seed=0, stop=None, greedy=False, extra=None, log=None) -> list[dict]:
     """Samples 0..samples-1 of continuations of `prompt_ids` as generation records, generated where
     the result file does not have them yet (written a batch at a time, so a kill loses one batch).
-    Shows a progress bar of samples (with an ETA); samples already in the file are reported as a
-    note through `log` (default `progress.note`)."""
+    A progress bar ticks on the token steps of the batch in flight and says the samples done beside
+    them; samples already in the file are reported as a note through `log` (default `progress.note`)."""
     from ... import progress
     from ...kernels.engine.generate import default_batch, generate
     from ..results import append, provenance
     done = rf.done("index")
     todo = [i for i in range(samples) if i not in done]
+    rf.wanted = samples
     if samples - len(todo):
-        (log or progress.note)(f"{lm.spec}: " + progress.reused(samples - len(todo), samples, "samples"))
+        (log or progress.note)(f"{lm.spec}: " + progress.reused(samples - len(todo), samples, "samples")
+                               + (f", {len(todo)} to generate" if todo else ""))
     if todo:
         batch = default_batch(lm, len(prompt_ids) + max_new_tokens)
+        chunks = [todo[s:s + batch] for s in range(0, len(todo), batch)]
         with rf.open({"provenance": provenance(lm, seed), **(extra or {})}) as fh, \
-                progress.bar(samples, f"{lm.spec}: generating", "samples", initial=samples - len(todo)) as bar:
-            for s in range(0, len(todo), batch):
-                chunk = todo[s:s + batch]
+                progress.bar(len(chunks) * max_new_tokens, f"{lm.spec}: generating", "token steps") as bar:
+            bar.also(f"samples done {samples - len(todo)}/{samples}")
+            steps = [0]
+
+            def step(live):
+                steps[0] += 1
+                bar.update(1)
+            for chunk in chunks:
+                steps[0] = 0
                 got = generate(lm, prompt_ids, indices=chunk, max_new_tokens=max_new_tokens, temperature=temperature,
-                               top_p=top_p, seed=seed, stop=stop, greedy=greedy, batch_size=batch)
+                               top_p=top_p, seed=seed, stop=stop, greedy=greedy, batch_size=batch, on_step=step)
+                bar.update(max_new_tokens - steps[0])            # the steps a batch that ended early skipped
                 recs = [g.to_json(lm.tokenizer) for g in got]
                 append(fh, recs)
                 done.update({r["index"]: r for r in recs})
-                bar.update(len(chunk))
+                bar.also(f"samples done {sum(i in done for i in range(samples))}/{samples}")
     return [done[i] for i in range(samples)]
 
 

@@ -3,8 +3,8 @@ write per-game records and a summary (net score, outcome rates, determinism over
 win / loss / tie), split across processes under `accelerate launch` or `torchrun`."""
 from __future__ import annotations
 
+from ... import progress as progress_of
 from ...errors import UserError
-from ...progress import bar as bar_of
 from .play import run_model
 from .rules import Game, get_game
 
@@ -44,8 +44,8 @@ def run_determinism(models, game_name: str, *, games=500, rounds=10, seed=0, out
             with state.split_between_processes(list(range(games))) as mine:
                 indices, rank = list(mine), state.process_index
         main = state is None or state.is_main_process
-        bar = bar_of(games if indices is None else len(indices), f"{lm.spec} {game.name}", "games") \
-            if progress and main else None
+        mine = games if indices is None else len(indices)      # a bar of rounds, and games done beside them
+        bar = progress_of.bar(mine * rounds, f"{lm.spec} {game.name}", "rounds") if progress and main else None
         try:
             records, rf = run_model(lm, game, games=games, rounds=rounds, seed=seed, out=out, adversary=adversary,
                                     batch_size=batch_size, min_mass=min_mass, progress=bar, indices=indices, rank=rank)

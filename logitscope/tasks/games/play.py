@@ -139,8 +139,10 @@ def run_model(lm, game: Game, *, games: int, rounds: int, seed: int, out, advers
 
     Each round of the games in flight is saved as it is decided (one `rounds` record per batch and
     round), so an interruption loses at most the round in progress; a rerun finishes part-played
-    games from their next round, then plays the rest. Ctrl-C ends with `Interrupted`, whose message
-    says what was kept."""
+    games from their next round, then plays the rest, and says what it reused. Ctrl-C ends with
+    `Interrupted`, whose message says what was kept. `progress` (a `progress.Bar` of
+    `games x rounds` rounds) ticks once per round of the batch in flight and says the games done."""
+    from ... import progress as news
     from ...errors import Interrupted
     from ..results import ResultFile, append, model_config, provenance, write_record
 
@@ -151,12 +153,21 @@ def run_model(lm, game: Game, *, games: int, rounds: int, seed: int, out, advers
     wanted = list(range(games)) if indices is None else list(indices)
     played = {g: rec for g, rec in part_played(rf, done).items() if g in set(wanted)}
     todo = [g for g in wanted if g not in done]
+    rf.wanted = len(wanted)
     if todo and not getattr(lm, "is_oracle", False):
         from ...kernels.engine.forward import check_length
         need = longest_game(lm, game, rounds)
         check_length(lm, need, f"a {rounds}-round {game.name} game (up to {need} tokens)")
+    if rank in (None, 0) and (len(todo) < len(wanted) or played):
+        news.note(f"{lm.spec} {game.name}: " + reused_games(len(wanted) - len(todo), len(wanted), len(played),
+                                                             len(todo), len(done)))
+
+    def games_done():
+        if progress:
+            progress.also(f"games done {sum(g in done for g in wanted)}/{len(wanted)}")
     if progress:
-        progress.update(len(wanted) - len(todo) + sum(len(r["moves"]) for r in played.values()) / rounds)
+        progress.update((len(wanted) - len(todo)) * rounds + sum(len(r["moves"]) for r in played.values()))
+        games_done()
     if not todo:
         return [done[g] for g in sorted(set(wanted))], rf
     batch = batch_size or default_batch(lm, rounds)
@@ -173,7 +184,7 @@ def run_model(lm, game: Game, *, games: int, rounds: int, seed: int, out, advers
         for g in chunk:
             saved[g] = r + 1
         if progress:
-            progress.update(len(chunk) / rounds)
+            progress.update(len(chunk))
     saved = {g: len(rec["moves"]) for g, rec in played.items()}
     try:
         with fh:
@@ -183,6 +194,7 @@ def run_model(lm, game: Game, *, games: int, rounds: int, seed: int, out, advers
                 append(fh, recs)
                 for rec in recs:
                     done[rec["game"]] = rec
+                games_done()
     except BaseException as exc:                         # stopped: let the file go (its records stay)
         rf.release()
         if not isinstance(exc, KeyboardInterrupt):
@@ -192,6 +204,19 @@ def run_model(lm, game: Game, *, games: int, rounds: int, seed: int, out, advers
                           f"part-played (their rounds so far) kept in {rf.path}; rerun the same command to "
                           "resume") from None
     return [done[g] for g in sorted(set(wanted))], rf
+
+
+def reused_games(kept: int, wanted: int, part: int, todo: int, in_file: int) -> str:
+    """'30 of 50 games reused, 4 part-played go on from their saved rounds, 16 to play (the file holds 60)'."""
+    from ...progress import reused
+    text = reused(kept, wanted, "games")
+    if part:
+        text += f", {part} part-played go on from their saved rounds"
+    if todo - part > 0:
+        text += f", {todo - part} to play"
+    if in_file > kept:
+        text += f" (the file holds {in_file})"
+    return text
 
 
 def part_played(rf, done: dict) -> dict:

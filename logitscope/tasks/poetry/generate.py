@@ -114,8 +114,15 @@ def _draws(lm, rf, known, topic, header, per_model, max_attempts, seed, temperat
             break
         start = max(done, default=-1) + 1
         n = min(max_attempts - len(done), max(2, int((per_model - ok) * 1.5) + 1))
+        kept = f"{topic}: {ok} of {len(done)} draws kept"
+        bar.also(kept)
+        steps = [0]
+
+        def step(live, n=n, kept=kept, steps=steps):   # the bar's text moves while draws are made
+            steps[0] += 1
+            bar.also(f"{kept}, drawing {n} more (token {steps[0]} of at most {MAX_NEW_TOKENS})")
         got = generate(lm, ids, indices=[attempt_index(topic, a) for a in range(start, start + n)],
-                       max_new_tokens=MAX_NEW_TOKENS, temperature=temperature, seed=seed, stop=stop)
+                       max_new_tokens=MAX_NEW_TOKENS, temperature=temperature, seed=seed, stop=stop, on_step=step)
         recs = []
         for a, g in zip(range(start, start + n), got):
             text = g.text.split(stop)[0] if stop else g.text
@@ -125,7 +132,9 @@ def _draws(lm, rf, known, topic, header, per_model, max_attempts, seed, temperat
         with rf.open(header) as fh:
             append(fh, recs)
         done.update({r["attempt"]: r for r in recs})
-        bar.update(min(per_model, sum(r["poem"] is not None for r in done.values())) - min(per_model, ok))
+        now = sum(r["poem"] is not None for r in done.values())
+        bar.also(f"{topic}: {now} of {len(done)} draws kept")
+        bar.update(min(per_model, now) - min(per_model, ok))
     return [done[a] for a in sorted(done)]
 
 
@@ -153,8 +162,10 @@ def run_generate(models, *, topics=None, per_model=20, seed=0, temperature=1.0, 
         known = list(rf.done("unit").values())           # locks the file, then reads it once
         have = sum(min(per_model, sum(1 for r in known if r.get("kind") == "draw" and r["topic"] == t and r["poem"]))
                    for t in topics)
-        if have:
-            progress.note(f"{lm.spec}: " + progress.reused(have, per_model * len(topics), "poems"))
+        drawn = sum(1 for r in known if r.get("kind") == "draw" and r["topic"] in topics)
+        if drawn:                                        # earlier draws are reused, kept poems or not
+            progress.note(f"{lm.spec}: " + progress.reused(have, per_model * len(topics), "poems")
+                          + f" ({drawn} earlier draws reused)")
         per = {}
         with progress.bar(per_model * len(topics), f"poems {lm.spec}", "poems", initial=have) as bar:
             for topic in topics:

@@ -69,7 +69,7 @@ def run_judge(poems_dir, judge, axis, *, topics=None, per_model=None, comparison
     summary row per topic. `per_model` None: the most poems every model has on each topic."""
     from ... import progress
     from ...probes.ranking import judge_bias, kappas
-    from ..results import as_lm, config_hash
+    from ..results import as_lm, config_hash, track
     check_axis(axis)
     poems = load_poems(poems_dir, runs)
     every = not topics
@@ -93,8 +93,10 @@ def run_judge(poems_dir, judge, axis, *, topics=None, per_model=None, comparison
         path = judgements_path(out, c.topic, axis, who, tag)
         done, _ = judged(path, c.pairs, tag)
         todo = [p for p in c.pairs if p.pair not in done]
+        track(path, f"judge {lm.spec} {c.topic}/{axis}", "judgements", len(c.pairs))
         if done:
-            progress.note(f"{c.topic}/{axis}: " + progress.reused(len(done), len(c.pairs), "judged pairs"))
+            progress.note(f"{c.topic}/{axis}: " + progress.reused(len(done), len(c.pairs), "judged pairs")
+                          + (f", {len(todo)} to judge" if todo else ""))
         with progress.bar(len(c.pairs), f"judge {c.topic}/{axis}", "pairs", initial=len(done)) as bar:
             for s in range(0, len(todo), 8):
                 for rec in judge_pairs(lm, todo[s:s + 8], c.text, c.topic, axis, min_mass=min_mass):

@@ -64,6 +64,7 @@ def score_file(rm, input_path, output_path, *, batch_size=8, log=print) -> dict:
     """Score every good line of `input_path` into `output_path` (resuming); returns counts."""
     from ...kernels.reward import score
     from ...progress import bar, reused
+    from ..results import make_dir, track
     good, bad = read_records(input_path)
     for n, reason in bad:
         log(f"{input_path}:{n}: skipped: {reason}")
@@ -77,9 +78,11 @@ def score_file(rm, input_path, output_path, *, batch_size=8, log=print) -> dict:
                 except (json.JSONDecodeError, KeyError, TypeError):
                     continue            # a torn last line from a kill: that record is scored again
     todo = [(n, r) for n, r in good if n not in done]
+    track(out, f"{rm.spec} rewards of {input_path}", "scored records", len(good))
     if len(todo) < len(good):
-        log(f"{input_path}: {reused(len(good) - len(todo), len(good), 'records')}")
-    out.parent.mkdir(parents=True, exist_ok=True)
+        log(f"{input_path}: {reused(len(good) - len(todo), len(good), 'records')}"
+            + (f", {len(todo)} to score" if todo else ""))
+    make_dir(out.parent)
     with open(out, "a", encoding="utf-8") as fh, bar(len(good), f"{rm.spec} rewards", "records",
                                                      initial=len(good) - len(todo)) as b:
         step = max(batch_size * 8, 1)

@@ -84,10 +84,12 @@ def run_sequences(models, *, samples=200, temperatures=(1.0,), top_ps=(1.0,), se
                 rf = ResultFile(out, "sequences", lm.spec, config)
                 done = rf.done("index")
                 todo = [i for i in range(samples) if i not in done]
+                rf.wanted = samples
                 t0 = time.perf_counter()
                 what = f"{lm.spec} sequences T={t:g} top-p={p:g}"
                 if len(todo) < samples:
-                    (log or note)(f"{what}: {reused(samples - len(todo), samples, 'sequences')}")
+                    (log or note)(f"{what}: {reused(samples - len(todo), samples, 'sequences')}"
+                                  + (f", {len(todo)} to sample" if todo else ""))
                 if todo:
                     with rf.open({"provenance": provenance(lm, seed)}) as fh, \
                             bar(samples, what, "sequences", initial=samples - len(todo), show=progress) as b:

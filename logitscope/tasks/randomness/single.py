@@ -83,9 +83,11 @@ def run_single(task: SingleTask, models, *, paraphrase=None, temperatures=(1.0,)
         done = rf.done("unit")
         units = [(pi, t, p) for pi in picks for t in temperatures for p in top_ps]
         todo = [u for u in units if _key(*u) not in done]
+        rf.wanted = len(units)
         t0 = time.perf_counter()
         if len(todo) < len(units):
-            (log or note)(f"{lm.spec} {task.name}: {reused(len(units) - len(todo), len(units), 'settings')}")
+            (log or note)(f"{lm.spec} {task.name}: {reused(len(units) - len(todo), len(units), 'settings')}"
+                          + (f", {len(todo)} to compute" if todo else ""))
         if todo:
             with rf.open({"provenance": provenance(lm, seed), "source": task.source}) as fh, \
                     bar(len(todo), f"{lm.spec} {task.name}", "settings") as b:
