@@ -204,7 +204,7 @@ def test_the_report_shows_each_persona_run_size_as_its_own_row(tmp_path):
     table = next(b for b in personas(collect(tmp_path)).blocks if b["kind"] == "table")
     n_col = table["headers"].index("n")
     assert sorted(row[n_col] for row in table["rows"]) == ["100", "20"]
-    assert {row[table["headers"].index("first")] for row in table["rows"]} == {"3.50 (3)", "1.25 (3)"}
+    assert {row[table["headers"].index("first H")] for row in table["rows"]} == {"3.50 (3)", "1.25 (3)"}
 
 
 @pytest.mark.parametrize("ages", [[0, 40, 81], [20, 101], [35], [0, 120, 7, 63]])

@@ -172,8 +172,8 @@ def test_paraphrase_table_keeps_a_models_formats_apart(every_kind, tmp_path):
     _ok(["report", str(res_dir)])
     rows = _rows(_section((res_dir / "report.html").read_text(), "paraphrases"))
     want = next(u["chi2_sampled"] for u in recs if u["type"] == "unit" and u["temperature"] == 1.0)
-    got = {r[0]: r[1] for r in rows if r[0].startswith(a)}
-    assert got == {f"{a} (raw)": f"{want:.0f}", f"{a} (chat)": f"{want + 9000:.0f}"}
+    got = {r[0]: (r[1], r[2]) for r in rows if r[0].startswith(a)}               # n, paraphrase 0
+    assert got == {f"{a} (raw)": ("1500", f"{want:.0f}"), f"{a} (chat)": ("1500", f"{want + 9000:.0f}")}
 
 
 def test_tradeoff_kind_from_registry_format_or_scores(every_kind, tmp_path):

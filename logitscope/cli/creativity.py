@@ -50,7 +50,7 @@ def entropy(models, prompt, samples, max_new_tokens, temperature, top_p, seed, o
         emit_json([{k: v for k, v in r.items() if not k.endswith("_by_position")} for r in rows])
         return
     click.echo(f"{prompt!r}: {samples} samples x up to {max_new_tokens} tokens, T={temperature:g}, top-p={top_p:g}; "
-               "entropy in bits (top 5 renormalised: 0 .. 2.32)")
+               "entropy in bits (top 5 renormalised: 0 .. 2.32); 95% CI: percentile bootstrap over texts")
     click.echo(table([[r["model"], r["format"], r["tokens"], _f(r["mean_top5_entropy_bits"], ".3f"),
                        "[" + ", ".join(_f(x, ".3f") for x in (r["top5_entropy_ci95"] or [None, None])) + "]",
                        _f(r["mean_entropy_bits"], ".3f"), _f(100 * r["low_entropy_share"], ".1f"),
@@ -85,11 +85,13 @@ def attractor(models, prompt, edits, samples, max_new_tokens, sample_original, t
     if as_json:
         emit_json([{k: v for k, v in r.items() if k not in ("records", "original_record")} for r in rows])
         return
-    body = []
+    from ..report.sections_creative import UNMATCHED_CELLS, unmatched_note
+    body, unmatched = [], []
     for r in rows:
         for e in r["edits"]:
             if not e["matched"]:
-                body.append([r["model"], e["edit"], "no match", "", "", "", "", ""])
+                body.append([r["model"], e["edit"], *UNMATCHED_CELLS])
+                unmatched.append(unmatched_note(r["model"], e["edit"]))
                 continue
             body.append([r["model"], e["edit"], _f(e["attraction_bits"], "+.3f"), _f(e["attraction_bits_first8"], "+.3f"),
                          _f(e["attraction_bits_after8"], "+.3f"), f"{e['recovered']} of {e['regenerations']}",
@@ -102,6 +104,8 @@ def attractor(models, prompt, edits, samples, max_new_tokens, sample_original, t
                "shown (counted from 1)")
     click.echo(table(body, ["model", "edit", "attraction (bits/token)", "first 8 (bits/token)", "after 8 (bits/token)",
                             "recovered", "median token", "ROUGE-L pert / ctrl"]))
+    for line in unmatched:
+        click.echo(line)
     for r in rows:
         click.echo(f"{r['model']}: {r['original'].strip()[:110]!r}")
     click.echo(f"wrote {page}")
@@ -149,6 +153,7 @@ def personas(models, samples, max_new_tokens, temperature, top_p, seed, out, as_
     import json
 
     from ..report.outputs import persona_figures
+    from ..report.sections_personas import age_cell, field_cell
     where = persona_figures([r["results"] for r in rows], rows[0]["samples"])
     figs = [persona_panels(rows, where["panels"], "customer personas"), name_clouds(rows, where["names"]),
             review_map(rows, where["reviews"], seed)]
@@ -160,15 +165,15 @@ def personas(models, samples, max_new_tokens, temperature, top_p, seed, out, as_
     if as_json:
         emit_json(rows)
         return
-    click.echo(f"{samples} personas per model, each generated on its own; entropy of each field's values in bits "
-               "(higher = more varied)")
+    click.echo(f"{samples} personas per model, each generated on its own; '<field> H': entropy of the field's valid "
+               "values in bits (higher = more varied), distinct values in brackets; 'none valid' where no persona "
+               "gave one")
     fields = ["first_name", "last_name", "gender", "age", "nationality", "ethnicity", "mbti"]
     click.echo(table([[r["model"], r["framing"], r["samples"] - r["unparseable"],
-                       *[f"{_f(r['fields'][f]['entropy_bits'], '.2f')} ({r['fields'][f]['unique']})" for f in fields],
-                       _f(r["age_mean"], ".0f") + " +- " + _f(r["age_sd"], ".0f"), f"{r['mbti_types']}/16",
+                       *[field_cell(r["fields"][f]) for f in fields], age_cell(r), f"{r['mbti_types']} of 16",
                        _f(r["review_words_mean"], ".0f"), _f(r["vader_mean"], "+.2f")] for r in rows],
-                     ["model", "framing", "parsed", *[f.replace("_name", "") for f in fields], "age", "MBTI",
-                      "review words", "VADER"]))
+                     ["model", "framing", "parsed", *[f"{f.replace('_name', '')} H" for f in fields],
+                      "age mean +- sd", "MBTI types", "review words", "VADER"]))
     for r in rows:
         tops = "; ".join(f"{f}: " + ", ".join(f"{v} {c}" for v, c in r["fields"][f]["top"][:3])
                          for f in ("first_name", "last_name", "nationality"))

@@ -13,16 +13,18 @@ def _f(x, spec=".1f"):
 
 
 def determinism_table(rows: list[dict]) -> str:
+    """One row per model; outcomes in the study's order (win, tie, loss), as in the report."""
+    from ..report.numbers import prob
     body = []
     for r in rows:
         lo, hi = r["net_score_ci95"]
         after = r["determinism_after"]
         body.append([r["model"], f"{r['net_score']:+.1f} [{_f(lo, '+.1f')}, {_f(hi, '+.1f')}]",
-                     _f(r["win_rate"]), _f(r["loss_rate"]), _f(r["tie_rate"]), _f(r["determinism"], ".3f"),
-                     _f(after["win"], ".3f"), _f(after["loss"], ".3f"), _f(after["tie"], ".3f"),
-                     _f(r["invalid_mass"], ".4f"), f"{r['unexplored_mass']:.1e}", r.get("no_valid_rounds", 0), r["games"]])
-    return table(body, ["model", "net (95% CI)", "win%", "loss%", "tie%", "determinism", "after win",
-                        "after loss", "after tie", "invalid", "unexplored", "no valid move", "games"])
+                     _f(r["win_rate"]), _f(r["tie_rate"]), _f(r["loss_rate"]), _f(r["determinism"], ".3f"),
+                     _f(after["win"], ".3f"), _f(after["tie"], ".3f"), _f(after["loss"], ".3f"),
+                     prob(r["invalid_mass"], 4), f"{r['unexplored_mass']:.1e}", r.get("no_valid_rounds", 0), r["games"]])
+    return table(body, ["model", "net (95% CI)", "win%", "tie%", "loss%", "determinism", "after win",
+                        "after tie", "after loss", "invalid", "unexplored", "no valid move", "games"])
 
 
 @click.command()
@@ -54,6 +56,8 @@ def determinism(game, models, games, rounds, seed, adversary, batch_size, min_ma
     click.echo(f"{game}: {games} games x {rounds} rounds, seed {seed}, adversary reads {adversary} move "
                "probabilities; rates in %, determinism = P(most likely move)")
     click.echo(determinism_table(rows))
+    from ..probes.determinism import NET_CI
+    click.echo(f"net = (wins - losses) / rounds x 100 per game, in [-100, 100]; its CI: {NET_CI}")
     if any(r.get("no_valid_rounds") for r in rows):
         click.echo("no valid move: rounds in which the model's continuation spelled no move; its move was drawn "
                    "uniformly there (not from its own distribution)")

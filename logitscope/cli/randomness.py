@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..progress import note as _log   # a note on stderr (nothing with probe --quiet)
+from ..report.numbers import prob     # a probability that rounds to 0 in scientific notation
 from .common import emit_json, load_kwargs, load_options, table, visible
 
 DEFAULT_MODELS = ("embedded:base", "embedded:aligned", "uniform")
@@ -44,7 +45,7 @@ def _single(task, models, paraphrase, temperatures, top_ps, samples, seed, out, 
     labels = list(rows[0]["probs"])
     click.echo(f"{task.name}: exact answer distributions, P(answer | valid); chi-square for {samples} valid samples")
     click.echo(table([[r["model"], r["paraphrase"], f"{r['temperature']:g}", f"{r['top_p']:g}",
-                       *[f"{r['probs'][a]:.3f}" for a in labels], f"{r['valid_mass']:.3f}",
+                       *[prob(r["probs"][a]) for a in labels], prob(r["valid_mass"]),
                        _fmt(r["entropy_bits"], ".3f"), _fmt(r["chi2_expected"], ".1f"), _fmt(r["chi2_sampled"], ".1f"),
                        _fmt(r["p_value"], ".2g"), r["mode"]] for r in rows],
                      ["model", "para", "T", "top-p", *labels, "valid", "H bits", "E[chi2]", "chi2", "p", "mode"]))
@@ -120,18 +121,18 @@ def dist(model, prompt, infix, top_k, answers, method, temperature, top_p, min_m
     click.echo(f"model {out['model']}  format {out['format']}  prompt {out['prompt_text']!r}")
     if out.get("top"):
         click.echo(f"next token at T={temperature:g}, top-p={top_p:g}")
-        click.echo(table([[i + 1, t["token_id"], visible(t["token"]), f"{t['prob']:.4f}"]
+        click.echo(table([[i + 1, t["token_id"], visible(t["token"]), prob(t["prob"], 4)]
                           for i, t in enumerate(out["top"])], ["#", "id", "token", "prob"]))
-        click.echo(f"the {len(out['top'])} shown hold {1 - out['mass_below']:.4f} of the mass, the rest "
-                   f"{out['mass_below']:.4f}")
+        click.echo(f"the {len(out['top'])} shown hold {prob(1 - out['mass_below'], 4)} of the mass, the rest "
+                   f"{prob(out['mass_below'], 4)}")
         click.echo(f"entropy {out['entropy_bits']:.3f} bits (full vocabulary)   "
                    f"top-5 entropy {out['top5_entropy_bits']:.3f} bits")
     if answers:
         label = "exact" if out["method"] == "exact" else "APPROXIMATE (first-token readout)"
         click.echo(f"\nanswers ({label}, T={temperature}, top-p={top_p})")
-        click.echo(table([[a, f"{p:.5f}", f"{out['renormalised'][a]:.4f}"] for a, p in out["answers"].items()],
+        click.echo(table([[a, prob(p, 5), prob(out["renormalised"][a], 4)] for a, p in out["answers"].items()],
                          ["answer", "P(answer)", "P(answer | valid)"]))
-        click.echo(f"valid {out['valid_mass']:.5f}   invalid {out['invalid_mass']:.5f}   "
+        click.echo(f"valid {prob(out['valid_mass'], 5)}   invalid {prob(out['invalid_mass'], 5)}   "
                    f"unexplored {out['unexplored_mass']:.2e}   ({out['forwards']} forward passes)")
 
 
@@ -189,7 +190,7 @@ def reward(rm_spec, input_path, output_path, prompt, response, task, models, tem
     labels = list(res["rewards"])
     rows = [["reward", *[f"{res['rewards'][a]:.3f}" for a in labels], "", ""]]
     for m in res["models"]:
-        rows.append([m["model"], *[f"{m['probs'][a]:.3f}" for a in labels],
+        rows.append([m["model"], *[prob(m["probs"][a]) for a in labels],
                      "-" if m["pearson"] is None else f"{m['pearson']:+.2f}",
                      "-" if m["spearman"] is None else f"{m['spearman']:+.2f}"])
     click.echo(f"{task}: reward of each answer to {res['prompt']!r} ({rm.spec}); rows below: P(answer | valid)")

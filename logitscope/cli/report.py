@@ -27,7 +27,8 @@ def report(results_dir, out, scores, as_json):
     for p in res["problems"]:
         click.echo(f"listed in the report: {p}", err=True)
     click.echo(f"sections: {', '.join(res['sections'])}")
-    click.echo(f"wrote {res['html']} and {res['markdown']}")
+    click.echo(f"wrote {res['html']} (figures inside the page) and {res['markdown']} (the same in markdown; its "
+               f"figures as PNGs in {res['markdown_figures']}/)")
 
 
 @click.command()

@@ -8,23 +8,29 @@ LOW_BITS = 0.1      # a token whose top-5 entropy is below this is "near-determi
 WINDOW = 8          # recovery: tokens per rolling window
 
 
-def _t_band(x: np.ndarray) -> tuple[float, float, float]:
-    """Mean and 95% t-interval of the values (nan half-width below 2 values)."""
-    from scipy import stats
+BAND = ("95% percentile bootstrap of the mean over the texts that reached each position (2000 resamples, "
+        "seeded): inside the measure's range by construction")
+
+
+def _band(x: np.ndarray, seed: int) -> tuple[float, float, float]:
+    """Mean and 95% percentile bootstrap interval of the mean (nan below 2 values). Every resample's
+    mean lies within [min, max] of the values, so the band stays inside the measure's range (top 5:
+    [0, log2 5]; full vocabulary: [0, log2 V]); a t-interval did not (below 0 near a floor)."""
+    from .stats import boot_mean, percentile_ci
     m = float(x.mean())
     if len(x) < 2:
         return m, float("nan"), float("nan")
-    half = float(stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
-    return m, m - half, m + half
+    lo, hi = percentile_ci(boot_mean(x, np.random.default_rng(seed)))
+    return m, lo, hi
 
 
-def by_position(series: list[list[float]]) -> dict:
-    """Per position over the samples that reached it: mean, 95% band (t-interval of the mean) and n."""
+def by_position(series: list[list[float]], seed: int = 0) -> dict:
+    """Per position over the samples that reached it: mean, 95% band (BAND) and n."""
     length = max((len(s) for s in series), default=0)
     mean, lo, hi, n = [], [], [], []
     for k in range(length):
         x = np.array([s[k] for s in series if len(s) > k], dtype=np.float64)
-        m, a, b = _t_band(x)
+        m, a, b = _band(x, seed + k)
         mean.append(m), lo.append(a), hi.append(b), n.append(len(x))
     return {"mean": mean, "lo": lo, "hi": hi, "n": n}
 
@@ -64,7 +70,7 @@ def entropy_summary(samples: list[dict]) -> dict:
             "mean_top5_entropy_bits": mean_top5, "top5_entropy_ci95": ci_top5, "estimator": ESTIMATOR,
             "low_entropy_share": float((flat_top5 < LOW_BITS).mean()) if len(flat_top5) else None,
             "finish": finish,
-            "entropy_by_position": by_position(full), "top5_by_position": by_position(top5)}
+            "entropy_by_position": by_position(full), "top5_by_position": by_position(top5), "band": BAND}
 
 
 def recovery_position(probs: list[float], level: float, window: int = WINDOW) -> int | None:

@@ -100,10 +100,12 @@ def run_report(results_dir="results", out=None, scores=None) -> dict:
              "by the study model they come from; a run of a study model also shows its own study figure in its "
              "row.")
     note = EMBEDDED_NOTE if {r.model for r in res.runs} & set(EMBEDDED) else ""
+    md, figures = out.with_suffix(".md"), out.with_name(out.stem + "_files")
+    files = (f"This page holds its figures (nothing to fetch); {md.name} beside it is the same report in markdown, "
+             f"and the folder {figures.name}/ holds that markdown's figures as PNG files. The links to token pages "
+             "and result files point into the results directory.")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_html(title, intro, sections, out.parent, note), encoding="utf-8")
-    md = out.with_suffix(".md")
-    md.write_text(render_markdown(title, intro, sections, out.with_name(out.stem + "_files"), out.parent, note),
-                  encoding="utf-8")
-    return {"html": str(out), "markdown": str(md), "sections": [s.key for s in sections],
+    out.write_text(render_html(title, f"{intro} {files}", sections, out.parent, note), encoding="utf-8")
+    md.write_text(render_markdown(title, intro, sections, figures, out.parent, note), encoding="utf-8")
+    return {"html": str(out), "markdown": str(md), "markdown_figures": str(figures), "sections": [s.key for s in sections],
             "problems": [f"{f}:{n}: {why}" for f, n, why in res.problems] + failed}

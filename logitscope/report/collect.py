@@ -59,6 +59,22 @@ class Results:
         return [(r, s) for r in self.of(task) for s in r.by_n(key)]
 
 
+def is_oracle(r: Run) -> bool:
+    """A run of the uniform oracle (no model, no prompt format): its provenance says so, or the
+    registry does for its name."""
+    if r.header.get("provenance", {}).get("model_info", {}).get("kind") == "oracle":
+        return True
+    from ..kernels.models.registry import lookup
+    entry = lookup(r.model) if r.model else None
+    return entry is not None and entry.kind == "oracle"
+
+
+def run_format(r: Run) -> str:
+    """The prompt format a run used, as a table shows it: "oracle" for the uniform oracle (it has none),
+    "?" for a file that does not say."""
+    return r.config.get("format") or ("oracle" if is_oracle(r) else "?")
+
+
 PARTIAL = {"rounds"}        # work in flight a task resumes from (games: each round of the games in flight)
 HIDDEN = {"task", "model", "prompts", "templates", "chat_prompt", "source"}
 

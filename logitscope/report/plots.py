@@ -72,6 +72,7 @@ def _plt():
 
 def answer_bars(rows: list[dict], path: Path, title: str) -> Path | str:
     """Grouped bars: P(answer | valid) per model, one group per answer (first setting of each model)."""
+    from .numbers import prob
     plt = _plt()
     if plt is None:
         return HINT
@@ -84,7 +85,7 @@ def answer_bars(rows: list[dict], path: Path, title: str) -> Path | str:
     colours = model_colours(list(first))
     for j, (model, r) in enumerate(first.items()):
         ax.bar([i + j * width for i in range(len(labels))], [r["probs"][a] for a in labels], width,
-               label=f"{model} (valid {r['valid_mass']:.2f})", color=colours[model])
+               label=f"{model} (valid {prob(r['valid_mass'], 2)})", color=colours[model])
     ax.axhline(1 / len(labels), color="gray", lw=0.8, ls="--", label="uniform")
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(labels))], labels)
     ax.set_ylabel("P(answer | valid)")
@@ -149,7 +150,8 @@ def _save(fig, plt, path: Path) -> Path:
 
 def entropy_curves(rows: list[dict], path: Path, title: str) -> Path | str:
     """Full-vocabulary and top-5 entropy (bits) against token position, one line per model with its
-    95% band over samples (Mohammadi 2024's token-entropy figure), saved as a PNG."""
+    95% band over samples (`probes.tokens.BAND`: a percentile bootstrap, inside the measure's range;
+    Mohammadi 2024's token-entropy figure), saved as a PNG."""
     plt = _plt()
     if plt is None:
         return HINT
@@ -185,6 +187,8 @@ def entropy_figure(rows: list[dict], title: str, labels: list[str] | None = None
                  transform=axes[0].get_yaxis_transform())
     axes[0].set_ylim(0, 2.6)
     axes[1].set_ylim(bottom=0)
+    for ax in axes:                   # what the shading is, on the figure itself (a PNG travels without a caption)
+        ax.set_title("shaded: 95% percentile bootstrap of the mean over texts", fontsize=7, color="#555")
     fig.legend(fontsize=7, loc="upper center", ncol=min(len(rows), 2), bbox_to_anchor=(0.5, 0.0))
     fig.suptitle(title, fontsize=10)
     return fig

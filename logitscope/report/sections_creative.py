@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import outputs, references
 from .page import Section
+from ..probes.tokens import BAND, entropy_summary
 from .plots import model_colour
 from .sections_random import _f, _plt
 
@@ -17,11 +18,12 @@ def entropy(res) -> Section | None:
     rows_ = res.sized("entropy", "samples")
     if not rows_:
         return None
+    rows_ = [(r, _recomputed(r, m)) for r, m in rows_]
     s = Section("entropy", "Token entropy of open-ended text")
     s.text("Entropy of each generated token's next-token distribution in bits: full vocabulary, and top 5 "
            "renormalised over the five most likely tokens (0 .. 2.32 bits, Mohammadi 2024). Means are "
            "token-weighted over every generated token of the run; each 95% CI is a percentile bootstrap over "
-           "texts of that same mean. One row per run (n = texts).")
+           "texts of that same mean, computed here from the run's texts. One row per run (n = texts).")
     rows = []
     for r, m in rows_:
         rows.append([r.model, m["format"], m["samples"], r.config.get("max_new_tokens", "-"),
@@ -30,20 +32,45 @@ def entropy(res) -> Section | None:
                      _f(100 * m["low_entropy_share"], ".1f") if m["low_entropy_share"] is not None else "-"])
     s.table(["model", "format", "n", "max tokens", "T", "top-p", "tokens", "top-5 H (bits/token)", "95% CI",
              "full H (bits/token)", "95% CI", "% tokens < 0.1 bit"], rows,
-            "token-weighted means per generated token; CI: bootstrap over texts (older runs: a t-interval over "
-            "per-text means, as their summary recorded)")
+            "token-weighted means per generated token; CI: percentile bootstrap over texts (inside the measure's "
+            "range; '-' where the file lacks some of the run's texts and its summary recorded another interval)")
     references.mohammadi(s, "entropy")
     from .plots import entropy_figure
     labels = [f"{r.model} (n={m['samples']}, {r.config.get('max_new_tokens', '?')} tokens, T={m['temperature']:g}; "
               f"mean {m['mean_top5_entropy_bits']:.3f})" for r, m in rows_]
     s.figure(entropy_figure([m for _, m in rows_], "token entropy by position", labels),
-             "top-5 and full entropy by generated position, 95% band over samples (t-interval per position)", "entropy")
+             "top-5 and full entropy by generated position; shaded: " + BAND.replace("seeded", "seed 0 + position")
+             + " (top 5: [0, 2.32] bits; full: [0, log2 vocabulary])", "entropy")
     pages = [(f"{r.model} (n={m['samples']})", outputs.tokens_page(r.path, m["samples"])) for r, m in rows_]
     pages = [(t, p) for t, p in pages if p.exists()]
     if pages:
         s.links("Every token coloured by its probability, with its top 5 on hover:", pages)
     s.provenance(res.of("entropy"))
     return s
+
+
+def _recomputed(r, m: dict) -> dict:
+    """A run's entropy summary with its intervals computed now from the file's texts 0..n-1 (the
+    texts the summary counted), by the current estimators (bands inside the measure's range). Where
+    the file lacks some texts, the summary as recorded if its intervals are the current ones, else
+    without the intervals an earlier version recorded (t-intervals, which could leave the range)."""
+    n = m["samples"]
+    got: dict = {}
+    for u in r.units:
+        if isinstance(u.get("index"), int) and 0 <= u["index"] < n and "top5_entropy_bits" in u:
+            got.setdefault(u["index"], u)
+    if len(got) == n:
+        new = entropy_summary([got[i] for i in range(n)])
+        return {**m, **{k: new[k] for k in ("entropy_ci95", "top5_entropy_ci95", "entropy_by_position",
+                                            "top5_by_position", "band")}}
+    m = dict(m)
+    if not m.get("band"):
+        for key in ("entropy_by_position", "top5_by_position"):
+            c = m[key]
+            m[key] = {**c, "lo": [float("nan")] * len(c["mean"]), "hi": [float("nan")] * len(c["mean"])}
+    if not m.get("estimator"):
+        m["entropy_ci95"] = m["top5_entropy_ci95"] = None
+    return m
 
 
 def _ci(ci) -> str:
@@ -60,23 +87,37 @@ def attractor(res) -> Section | None:
            "token (0: the edit is ignored), over all its tokens, its first 8 and the tokens after the first 8. "
            "Recovered = regenerations whose 8-token mean probability returns to the controls' level, from the "
            "median token shown (counted from 1).")
-    rows = []
+    rows, unmatched = [], []
     for r in runs:
         for e in r.summary["edits"]:
             if not e["matched"]:
-                rows.append([r.model, e["edit"], "no match", "", "", "", "", ""])
+                rows.append([r.model, e["edit"], *UNMATCHED_CELLS])
+                unmatched.append(unmatched_note(r.model, e["edit"]))
                 continue
             bits = [_f(_attraction_bits(e, part), "+.3f") for part in ("", "_first8", "_after8")]
             rows.append([r.model, e["edit"], *bits, *_recovery(e),
                          f"{e['mean_rouge_l_perturbed']:.3f} / {e['mean_rouge_l_control']:.3f}"])
     s.table(["model", "edit", "attraction (bits/token)", "first 8 tokens", "after 8", "recovered", "median token",
              "ROUGE-L perturbed / control"], rows)
+    for line in unmatched:
+        s.text(line)
     references.mohammadi(s, "attractor")
     pages = sorted((res.root / "attractor").glob("*.html"))
     if pages:
         s.links("Original, perturbed and control continuations, every token coloured:", [(p.name, p) for p in pages])
     s.provenance(runs)
     return s
+
+
+UNMATCHED_CELLS = ("not measured: edit not found", "-", "-", "-", "-", "-")
+
+
+def unmatched_note(model: str, edit: str) -> str:
+    """What an edit that found nothing to change means (the table row says only 'not measured')."""
+    left = edit.partition("=>")[0].strip()
+    return (f"{model}, edit {edit!r}: {left!r} does not occur as a word after the first sentence of this model's "
+            "continuation, so nothing was perturbed and nothing measured; choose an --edit from words the "
+            "continuation uses (shown in the result file and on the attractor page).")
 
 
 def _attraction_bits(e: dict, part: str):

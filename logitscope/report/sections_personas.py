@@ -16,6 +16,22 @@ def _invalid(summary: dict) -> str:
     return ", ".join(f"{f.replace('_name', '')} {n}" for f, n in got.items() if n) or "none"
 
 
+def field_cell(stats: dict) -> str:
+    """'1.58 (3)': entropy in bits of a field's valid values and how many distinct; 'none valid'."""
+    if not stats["unique"]:
+        return "none valid"
+    return f"{_f(stats['entropy_bits'], '.2f')} ({stats['unique']})"
+
+
+def age_cell(m: dict) -> str:
+    """'34 +- 8' (mean and sd of the valid ages), '34 (one age)', or 'no ages'."""
+    if m.get("age_mean") is None:
+        return "no ages"
+    if m.get("age_sd") is None:
+        return f"{m['age_mean']:.0f} (one age)"
+    return f"{m['age_mean']:.0f} +- {m['age_sd']:.0f}"
+
+
 def personas(res) -> Section | None:
     sized = res.sized("personas", "samples")                 # one row per (model, settings, n)
     if not sized:
@@ -25,13 +41,12 @@ def personas(res) -> Section | None:
     fields = ["first_name", "last_name", "gender", "age", "nationality", "ethnicity", "mbti"]
     rows = [[r.model, m["framing"], m["samples"], m["samples"] - m["unparseable"],
              f"{m.get('temperature', 1.0):g}", m.get("seed", "-"),
-             *[f"{_f(m['fields'][f]['entropy_bits'], '.2f')} ({m['fields'][f]['unique']})"
-               for f in fields], f"{m['mbti_types']}/16", _f(m["vader_mean"], "+.2f"),
-             _invalid(m)] for r, m in sized]
-    s.table(["model", "framing", "n", "parsed", "T", "seed", *[f.replace("_name", "") for f in fields], "MBTI types",
-             "VADER",
-             "invalid values"], rows,
-            "entropy in bits of each field's valid values (distinct values); invalid: values that failed their "
+             *[field_cell(m["fields"][f]) for f in fields], age_cell(m), f"{m['mbti_types']} of 16",
+             _f(m["vader_mean"], "+.2f"), _invalid(m)] for r, m in sized]
+    s.table(["model", "framing", "n", "parsed", "T", "seed", *[f"{f.replace('_name', '')} H" for f in fields],
+             "age mean +- sd", "MBTI types", "VADER", "invalid values"], rows,
+            "<field> H: entropy in bits of the field's valid values (distinct values in brackets; 'none valid' "
+            "where no persona gave one); invalid: values that failed their "
             "field's check (a name of letters, an age 0-120, a gender or MBTI type from its set), their text kept "
             "in the result file's summary (invalid_values)")
     references.mohammadi(s, "personas")

@@ -6,8 +6,9 @@ a Section, or None when there are no results of its kind."""
 from __future__ import annotations
 
 from . import references, study
-from .collect import differing
+from .collect import differing, run_format
 from .page import Section
+from .numbers import prob
 from .plots import heatmap, model_colour
 
 
@@ -41,7 +42,7 @@ def sequences(res) -> Section | None:
     rows = []
     for r, m in rows_:
         ref = study.TABLE1.get(study.study_name(r.model))
-        rows.append([r.model, r.config.get("format"), f"{m['temperature']:g}", f"{m['top_p']:g}", m["sequences"],
+        rows.append([r.model, run_format(r), f"{m['temperature']:g}", f"{m['top_p']:g}", m["sequences"],
                      m["parsed"], _f(m["repeat_mode"], "d"), _f(m["mean_repeats"], ".3f"),
                      _f(None if m["mean_repeats"] is None else abs(m["mean_repeats"] - expected_repeats()), ".3f"),
                      _f(m["repeat_mse_vs_uniform"], ".4f"), _f(m["chi2"], ".1f"), "-" if ref is None else str(ref)])
@@ -70,23 +71,25 @@ def games(res) -> Section | None:
     rows_ = res.sized("determinism-rps", "games") + res.sized("determinism-hide-seek", "games")
     if not rows_:
         return None
+    from ..probes.determinism import NET_CI, OUTCOMES
     s = Section("games", "Games against a greedy adversary (Table 2, Figure 4)")
-    s.text("Net score = wins - losses per round x 100 with its 95% t-interval over games; determinism = the "
-           "probability of the model's most likely move (1/3 uniform in RPS). One row per run.")
+    s.text(f"Net score = (wins - losses) / rounds x 100 per game, in [-100, 100], averaged over games; its 95% CI "
+           f"is a {NET_CI.replace('95% ', '')}, inside the score's range. Determinism = the probability of the "
+           "model's most likely move (1/3 uniform in RPS). One row per run.")
     rows = []
     for r, m in rows_:
-        lo, hi = m["net_score_ci95"]
+        lo, hi = _net_ci(r, m)
         ref = study.TABLE2.get(study.study_name(r.model))
         ref_net = None if ref is None else (ref[3] if m["game"] == "rps" else ref[6])
         ref_net = study.UNIFORM_GAMES[m["game"]] if m["model"] == "uniform" else ref_net
-        rows.append([m["game"], r.model, r.config.get("format"), m["adversary"], m["games"], m["rounds"],
+        rows.append([m["game"], r.model, run_format(r), m["adversary"], m["games"], m["rounds"],
                      f"{m['win_rate']:.1f}", f"{m['tie_rate']:.1f}", f"{m['loss_rate']:.1f}",
                      f"{m['net_score']:+.2f} [{_f(lo, '+.2f')}, {_f(hi, '+.2f')}]", f"{m['determinism']:.3f}",
                      f"{m.get('no_valid_rounds', 0)} of {m['games'] * m['rounds']}", _f(ref_net, "+.1f")])
     s.table(["game", "model", "format", "adversary", "games", "rounds", "win %", "tie %", "loss %", "net (95% CI)",
              "determinism", "no valid move (rounds)", "this model in the study (net)"], rows,
-            "outcome rates in % (Table 2 layout); in a round where the model reached no valid move its move was "
-            "drawn uniformly, so net score and determinism there are not the model's")
+            f"outcome rates in % (Table 2 layout); net CI: {NET_CI}; in a round where the model reached no valid "
+            "move its move was drawn uniformly, so net score and determinism there are not the model's")
     references.games(s)
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 3.2))
@@ -96,19 +99,38 @@ def games(res) -> Section | None:
     for j, (r, m) in enumerate(rows_):
         after = m["determinism_after"]
         k = seen[r.model] = seen.get(r.model, -1) + 1           # a model's second run hatched, third dotted...
-        ax.bar([i + j * width for i in range(3)], [after[o] or 0 for o in ("win", "tie", "loss")], width,
+        ax.bar([i + j * width for i in range(3)], [after[o] or 0 for o in OUTCOMES], width,
                color=model_colour(r.model), hatch=("", "//", "..", "xx")[k % 4], edgecolor="white",
                label=f"{r.model} ({m['game']}, {m['games']} games x {m['rounds']} rounds"
                      + (f"; {diff[r.path]})" if diff.get(r.path) else ")"))
-        for i, o in enumerate(("win", "tie", "loss")):
+        for i, o in enumerate(OUTCOMES):
             if after[o] is None:                                # that outcome never came before a round
                 ax.text(i + j * width, 0.02, "none", rotation=90, ha="center", va="bottom", fontsize=6, color="#555")
-    ax.set_xticks([i + 0.4 - width / 2 for i in range(3)], ["after a win", "after a tie", "after a loss"])
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(3)], [f"after a {o}" for o in OUTCOMES])
     ax.set_ylabel("P(most likely move)"), ax.set_ylim(0, 1)
+    ax.set_title("Determinism by the previous round's outcome (Figure 4)", fontsize=9)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     s.figure(fig, "determinism by the previous round's outcome (Figure 4)", "games-determinism")
     s.provenance(res.of("determinism-rps", "determinism-hide-seek"))
     return s
+
+
+def _net_ci(r, m) -> list:
+    """The net score's CI of one run (n = m["games"]): NET_CI over the file's games 0..n-1 (the games
+    this summary counted); where the file lacks some of them, the interval the summary recorded if it
+    is that same bootstrap, else none (an earlier version recorded a t-interval, which can leave
+    [-100, 100])."""
+    from ..probes.determinism import net_ci, net_scores
+    n = m["games"]
+    got: dict = {}
+    for u in r.units:
+        if isinstance(u.get("game"), int) and 0 <= u["game"] < n and "outcomes" in u:
+            got.setdefault(u["game"], u)
+    if len(got) == n:
+        ci = net_ci(net_scores([got[i] for i in range(n)]))
+    else:
+        ci = m["net_score_ci95"] if m.get("net_score_ci_method") else [None, None]
+    return [None if x is None or x != x else x for x in ci]
 
 
 def reward(res) -> Section | None:
@@ -120,13 +142,17 @@ def reward(res) -> Section | None:
         m = r.summary
         labels = list(m["rewards"])
         rows = [["reward", *[f"{m['rewards'][a]:.2f}" for a in labels], ""]]
-        ref = study.TABLE7.get(study.study_name(m["reward_model"]))
-        if ref and len(ref) == len(labels):
+        ref = study.TABLE7.get(study.study_name(m["reward_model"])) if m["task"] == "integers" else None
+        if ref and labels == [str(i) for i in range(len(ref))]:     # Table 7 is per integer 0..10, nothing else
             rows.append(["this reward model in the study (Table 7)", *[f"{x:.2f}" for x in ref], ""])
         for mm in m.get("models", []):
-            rows.append([f"P | valid: {mm['model']}", *[f"{mm['probs'][a]:.3f}" for a in labels],
+            rows.append([f"P | valid: {mm['model']}", *[prob(mm["probs"][a]) for a in labels],
                          _f(mm["spearman"], "+.2f")])
         s.table(["", *labels, "Spearman with reward"], rows, f"{m['task']}: {m['reward_model']} on {m['prompt']!r}")
-    references.reward(s)
+    if any(r.summary["task"] != "integers" for r in runs):
+        s.text("The study publishes reward per integer answer (0-10) only: there is no per-letter reward to set "
+               "beside letters, so their tables have no study row.")
+    if any(r.summary["task"] == "integers" for r in runs):
+        references.reward(s)
     s.provenance(runs)
     return s

@@ -201,6 +201,7 @@ def attractor_html(rows, out) -> Path:
     the regenerations from it and the original prefix once with the controls, every token coloured."""
     import html
 
+    from ...report.numbers import prob
     from ...views import tokens as T
     sections = []
     for r in rows:
@@ -214,7 +215,7 @@ def attractor_html(rows, out) -> Path:
                 continue
             body += (f"<p>{html.escape(attraction_text(e))}.<br>{html.escape(recovery_text(e))}: the first token from "
                      f"which 8 tokens' mean probability is back at the controls' mean token probability "
-                     f"({e['control_mean_token_prob']:.3f}).<br>ROUGE-L F1 against the original remainder: "
+                     f"({prob(e['control_mean_token_prob'])}).<br>ROUGE-L F1 against the original remainder: "
                      f"{e['mean_rouge_l_perturbed']:.3f} perturbed, {e['mean_rouge_l_control']:.3f} control.</p>")
             body += T.prompt_block(rec["perturbed_prefix"], "the continuation up to the edit, perturbed (shown once; "
                                                             "the regenerations continue it)")
