@@ -373,3 +373,15 @@ def test_links_from_the_report_resolve(tmp_path):
     for h in hrefs:
         assert (out.parent / h).resolve().is_file(), h
     assert collect(res).of("entropy")
+
+
+def test_tiny_repeat_mse_in_the_sequences_table(tmp_path):
+    """An MSE of shares far below 1e-4 (a near-uniform model over many sequences) is not printed as 0.0000."""
+    res = tmp_path / "res"
+    _ok(["sequences", "--model", "uniform", "--samples", "5", "--out", str(res)])
+    f = next((res / "sequences").glob("*.jsonl"))
+    recs = [json.loads(x) for x in f.read_text().splitlines()]
+    recs[-1]["repeat_mse_vs_uniform"] = 3e-6
+    f.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    t = _tables(_section(_report(res, tmp_path), "sequences"))[0]
+    assert t[1][t[0].index("MSE vs uniform")] == "3.0e-06", t

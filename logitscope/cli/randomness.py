@@ -89,7 +89,7 @@ def sequences(models, infix, temperatures, top_ps, seed, out, as_json, samples, 
     click.echo("sequences of ten integers 0-10; repeats per sequence (uniform: mode 3); pooled chi-square of all numbers")
     click.echo(table([[r["model"], f"{r['temperature']:g}", f"{r['top_p']:g}", r["parsed"], r["unparseable"],
                        _fmt(r["repeat_mode"], "d"), _fmt(r["mean_repeats"], ".2f"),
-                       _fmt(r["repeat_mse_vs_uniform"], ".4f"), _fmt(r["chi2"], ".1f"), _fmt(r["p_value"], ".2g")]
+                       prob(r["repeat_mse_vs_uniform"], 4), _fmt(r["chi2"], ".1f"), _fmt(r["p_value"], ".2g")]
                       for r in rows],
                      ["model", "T", "top-p", "parsed", "unparseable", "mode", "mean", "MSE vs uniform", "chi2", "p"]))
     for r in rows:

@@ -45,7 +45,7 @@ def sequences(res) -> Section | None:
         rows.append([r.model, run_format(r), f"{m['temperature']:g}", f"{m['top_p']:g}", m["sequences"],
                      m["parsed"], _f(m["repeat_mode"], "d"), _f(m["mean_repeats"], ".3f"),
                      _f(None if m["mean_repeats"] is None else abs(m["mean_repeats"] - expected_repeats()), ".3f"),
-                     _f(m["repeat_mse_vs_uniform"], ".4f"), _f(m["chi2"], ".1f"), "-" if ref is None else str(ref)])
+                     prob(m["repeat_mse_vs_uniform"], 4), _f(m["chi2"], ".1f"), "-" if ref is None else str(ref)])
     s.table(["model", "format", "T", "top-p", "n", "parsed", "mode repeats", "mean repeats", "|mean - 3.24|",
              "MSE vs uniform", "chi2", "this model in the study (Table 1)"], rows,
             "repeats per sequence, one row per run (n = sequences asked for)")
