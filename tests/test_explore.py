@@ -1,6 +1,7 @@
 """`next_token` against a hand computation, the views' exact numbers, and the explorer's routes on a
 tiny model (Starlette's TestClient): the records the Python API gives, one-line 4xx answers to bad
 requests with the server serving on, and model work serialised under one lock."""
+import json
 import math
 import threading
 import time
@@ -24,6 +25,7 @@ from logitscope.explore.app import create_app  # noqa: E402
 from logitscope.explore.runner import ModelRunner  # noqa: E402
 
 PROMPT, INFIX = "Pick a number", "Number:"
+LOCAL = "http://127.0.0.1:8765"            # the address the explorer answers at (its guard refuses other names)
 
 
 class Data(HTMLParser):
@@ -129,7 +131,7 @@ def client():
     lm = tiny_lm("llama", peak=3.0, seed=2)
     from logitscope.kernels.models.loading import load_model
     app = create_app([ModelRunner(lm)], load=lambda spec, log: load_model(spec, log=log))
-    with TestClient(app) as c:
+    with TestClient(app, base_url=LOCAL) as c:
         c.lm = lm
         yield c
 
@@ -181,8 +183,27 @@ BAD = [  # (method, path, body or raw bytes, status, words in the message)
     ("post", "/api/next", {}, 400, "missing field 'prompt'"),
     ("post", "/api/next", {"prompt": 7}, 400, "'prompt' must be a string"),
     ("post", "/api/next", {"prompt": "hi", "format": "xml"}, 400, "unknown format"),
-    ("post", "/api/next", {"prompt": "hi", "temperature": 0}, 400, "temperature must be > 0"),
-    ("post", "/api/next", {"prompt": "hi", "top_p": 2}, 400, "top-p"),
+    ("post", "/api/next", {"prompt": "hi", "temperature": 0}, 400, "'temperature' must be a number in [0.01, 100] (got 0)"),
+    ("post", "/api/next", {"prompt": "hi", "top_p": 2}, 400, "'top_p' must be a number in (0, 1] (got 2)"),
+    ("post", "/api/next", b'{"prompt": "hi", "temperature": Infinity}', 400, "in [0.01, 100] (got Infinity)"),
+    ("post", "/api/next", b'{"prompt": "hi", "temperature": -Infinity}', 400, "in [0.01, 100] (got -Infinity)"),
+    ("post", "/api/next", b'{"prompt": "hi", "temperature": NaN}', 400, "in [0.01, 100] (got NaN)"),
+    ("post", "/api/next", {"prompt": "hi", "temperature": 1e308}, 400, "in [0.01, 100] (got 1e+308)"),
+    ("post", "/api/next", b'{"prompt": "hi", "temperature": 1e400}', 400, "in [0.01, 100] (got Infinity)"),
+    ("post", "/api/next", {"prompt": "hi", "temperature": 1e-300}, 400, "in [0.01, 100]"),
+    ("post", "/api/next", b'{"prompt": "hi", "top_p": NaN}', 400, "'top_p' must be a number in (0, 1] (got NaN)"),
+    ("post", "/api/next", {"prompt": "hi", "top_p": 0}, 400, "'top_p' must be a number in (0, 1] (got 0)"),
+    ("post", "/api/answers", {"prompt": "hi", "answers": "0-10", "temperature": 1e308}, 400, "in [0.01, 100]"),
+    ("post", "/api/answers", b'{"prompt": "hi", "answers": "0-10", "min_mass": Infinity}', 400,
+     "'min_mass' must be a number in [0, 1) (got Infinity)"),
+    ("post", "/api/answers", {"prompt": "hi", "answers": "0-10", "min_mass": 1}, 400, "in [0, 1) (got 1)"),
+    ("post", "/api/sample", b'{"prompt": "hi", "temperature": Infinity}', 400, "in [0.01, 100] (got Infinity)"),
+    ("post", "/api/sample", b'{"prompt": "hi", "top_p": -Infinity}', 400, "(0, 1] (got -Infinity)"),
+    ("post", "/api/sample", {"prompt": "hi", "seed": -1}, 400, "'seed' must be between 0 and"),
+    ("post", "/api/sample", {"prompt": "hi", "seed": 2 ** 64}, 400, "'seed' must be between 0 and"),
+    ("post", "/api/sample", {"prompt": "hi", "max_new_tokens": 10 ** 9}, 400, "'max_new_tokens' must be between"),
+    ("post", "/api/next", {"prompt": "hi", "k": 10 ** 30}, 400, "'k' must be between 1 and 200"),
+    ("post", "/api/next", {"prompt": "hi", "model": -1}, 400, "no model -1"),
     ("post", "/api/next", {"prompt": "hi", "temperature": "hot"}, 400, "'temperature' must be a number"),
     ("post", "/api/next", {"prompt": "hi", "k": 0}, 400, "'k' must be between 1 and 200"),
     ("post", "/api/next", {"prompt": "hi", "branch": [-1]}, 400, "'branch'"),
@@ -228,7 +249,7 @@ def test_models_load_from_the_page_once_each_and_two_at_most(tmp_path):
     def load(spec, log):
         loads.append(spec)
         return load_model(spec, log=log)
-    with TestClient(create_app([], load=load)) as c:
+    with TestClient(create_app([], load=load), base_url=LOCAL) as c:
         assert c.get("/api/state").json()["models"] == [] and c.get("/api/state").json()["can_load"]
         r = c.post("/api/next", json={"prompt": PROMPT})
         assert r.status_code == 400 and "no model loaded yet" in r.json()["error"]
@@ -334,7 +355,6 @@ def test_api_objects_render_the_explorers_views_in_a_notebook(llama_lm):
 def test_top_k_under_top_p_are_the_models_next_most_likely_tokens(tmp_path, top_p):
     """Top-p leaves fewer than k tokens: the rest of the k shown are the model's next most likely
     tokens (at sampling probability 0), not the lowest ids; probe dist shows the same tokens and masses."""
-    import json
 
     import torch
     from click.testing import CliRunner
@@ -359,3 +379,91 @@ def test_top_k_under_top_p_are_the_models_next_most_likely_tokens(tmp_path, top_
     out = json.loads(r.output)
     assert [t["token_id"] for t in out["top"]] == want
     assert out["mass_below"] == nt.mass_below and [t["prob"] for t in out["top"]] == list(nt.probs)
+
+
+# ---- who may use the explorer (explore/guard.py): its own address, its own page, its token ----
+
+def guarded(lm, host="127.0.0.1", port=8765, token=None, load=None):
+    """A client of an explorer that listens on host:port (the address the client's requests name)."""
+    app = create_app([ModelRunner(lm)], load=load, host=host, port=port, token=token)
+    return TestClient(app, base_url=f"http://{f'[{host}]' if ':' in host else host}:{port}")
+
+
+def refused(r, words: str) -> bool:
+    return r.status_code == 403 and list(r.json()) == ["error"] and words in r.json()["error"] and \
+        "\n" not in r.json()["error"]
+
+
+def test_a_request_to_another_host_name_is_refused(lm):
+    """DNS rebinding: a page of evil.example.com, its name pointed at 127.0.0.1, asks with its own Host."""
+    with guarded(lm) as c:
+        for host in ("evil.example.com", "evil.example.com:8765", "127.0.0.1:9999", "127.0.0.1.evil.com:8765",
+                     "localhost:8765@evil.com", ""):
+            r = c.get("/api/state", headers={"host": host})
+            assert refused(r, "answers only as"), host
+            assert refused(c.post("/api/next", json={"prompt": PROMPT}, headers={"host": host}), "answers only as")
+        page = c.get("/", headers={"host": "evil.example.com"})
+        assert page.status_code == 403 and page.text.count("\n") == 1 and "Host 'evil.example.com'" in page.text
+        for host in ("127.0.0.1:8765", "localhost:8765", "LOCALHOST:8765", "[::1]:8765", "localhost.:8765"):
+            assert c.get("/api/state", headers={"host": host}).status_code == 200, host
+        assert c.get("/").status_code == 200 and c.get("/static/app.js").status_code == 200
+    with guarded(lm, host="192.0.2.7", token="t") as c:                 # the --host given, and loopback names
+        for host in ("192.0.2.7:8765", "127.0.0.1:8765"):
+            assert c.get("/api/state?token=t", headers={"host": host}).status_code == 200
+        assert refused(c.get("/api/state?token=t", headers={"host": "192.0.2.8:8765"}), "answers only as")
+
+
+def test_a_cross_origin_post_is_refused_and_the_pages_own_is_served(lm, tmp_path):
+    """A page elsewhere POSTs text/plain (no preflight) to /api/next and /api/load: 403, and nothing is loaded."""
+    from logitscope.testing import save_tiny_lm
+    loads = []
+    other = str(save_tiny_lm(tmp_path / "m", "llama", seed=1))
+    with guarded(lm, load=lambda spec, log: loads.append(spec)) as c:
+        attacks = [{"origin": "http://evil.example.com"}, {"origin": "null"},
+                   {"origin": "http://127.0.0.1:3000"}, {"origin": "http://localhost:8765"},
+                   {"origin": "https://127.0.0.1:8765.evil.com"},
+                   {"sec-fetch-site": "cross-site"}, {"sec-fetch-site": "same-site"},
+                   {"origin": "http://127.0.0.1:8765", "sec-fetch-site": "cross-site"}]
+        for headers in attacks:
+            for path, body in (("/api/next", {"prompt": PROMPT}), ("/api/load", {"spec": other}),
+                               ("/api/answers", {"prompt": PROMPT, "answers": "0-10"})):
+                r = c.post(path, content=json.dumps(body), headers={"content-type": "text/plain", **headers})
+                assert refused(r, "may not use this explorer"), (path, headers)
+        assert loads == [] and c.get("/api/jobs/1").status_code == 404           # no load, no job started
+        same = {"origin": "http://127.0.0.1:8765", "sec-fetch-site": "same-origin"}
+        assert c.post("/api/next", json={"prompt": PROMPT}, headers=same).status_code == 200
+        assert c.post("/api/next", json={"prompt": PROMPT}).status_code == 200     # no Origin: a program (curl)
+        assert c.get("/api/state", headers={"origin": "http://evil.example.com"}).status_code == 200   # reads: CORS
+        job = wait(c, c.post("/api/load", json={"spec": other}, headers=same).json())
+        assert job["state"] == "error" and loads == [other]                   # the page's own load went through
+
+
+def test_a_server_beyond_loopback_needs_its_token(lm):
+    """--host 192.0.2.7 (or 0.0.0.0): without the printed token 403; the tokenised URL sets a cookie
+    for this port, and the page's own requests then carry it."""
+    token = "abc123-secret"
+    for host, names in (("192.0.2.7", ["192.0.2.7:8765"]), ("0.0.0.0", ["box.lan:8765", "10.1.2.3:8765"])):
+        with guarded(lm, host=host, token=token) as c:
+            for name in names:
+                hdr = {"host": name}
+                assert refused(c.get("/api/state", headers=hdr), "needs its token")
+                assert c.get("/", headers=hdr).status_code == 403
+                assert refused(c.get("/api/state?token=abc123-secreT", headers=hdr), "needs its token")
+                assert refused(c.get("/api/state", headers={**hdr, "authorization": "token wrong"}), "needs its token")
+                assert c.get("/api/state", headers={**hdr, "authorization": f"token {token}"}).status_code == 200
+                assert c.get("/api/state", headers={**hdr, "cookie": f"logitscope-explore-8765={token}"}).status_code == 200
+                assert refused(c.get("/api/state", headers={**hdr, "cookie": f"logitscope-explore-9999={token}"}),
+                               "needs its token")
+            r = c.get(f"/?token={token}", headers={"host": names[0]})
+            assert r.status_code == 200 and "logitscope explore" in r.text
+            cookie = r.headers["set-cookie"]
+            assert cookie.startswith(f"logitscope-explore-8765={token};") and "HttpOnly" in cookie and \
+                "SameSite=Strict" in cookie
+            same = {"host": names[0], "origin": f"http://{names[0]}"}
+            assert c.post("/api/next", json={"prompt": PROMPT}, headers=same).status_code == 200   # the cookie
+            assert c.get("/static/app.js", headers={"host": names[0]}).status_code == 200
+            c.cookies.clear()
+            assert refused(c.post("/api/next", json={"prompt": PROMPT}, headers=same), "needs its token")
+    with guarded(lm, token=token) as c:                                   # --token on loopback: the same
+        assert refused(c.get("/api/state"), "needs its token") and c.get(f"/api/state?token={token}").status_code == 200
+

@@ -9,7 +9,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -46,8 +45,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _get(url: str, data: bytes | None = None):
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"} if data else {})
+def _get(url: str, data: bytes | None = None, headers: dict | None = None):
+    req = urllib.request.Request(url, data=data, headers={**({"Content-Type": "application/json"} if data else {}),
+                                                          **(headers or {})})
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.status, json.loads(r.read())
@@ -55,34 +55,37 @@ def _get(url: str, data: bytes | None = None):
         return e.code, json.loads(e.read())
 
 
+def start(*args: str):
+    """`probe explore ARGS` in a subprocess: (its URL as its startup line says it, the process)."""
+    env = {**os.environ, "LOGITSCOPE_QUIET": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "logitscope.cli", "explore", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    line = proc.stdout.readline()
+    assert line.startswith("logitscope explore: http://"), line + proc.stderr.read()
+    url = line.split()[2]
+    assert line == f"logitscope explore: {url}  (Ctrl-C to stop)\n"
+    return url, proc
+
+
+def stop(proc) -> None:
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
 @pytest.fixture(scope="module")
 def server(models):
     port = _free_port()
-    env = {**os.environ, "LOGITSCOPE_QUIET": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "logitscope.cli", "explore", "--model", models[0], "--model",
-                             models[1], "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)
-    url = f"http://127.0.0.1:{port}/"
+    url, proc = start("--model", models[0], "--model", models[1], "--port", str(port))
+    assert url == f"http://127.0.0.1:{port}/"
     try:
-        t0 = time.monotonic()
-        while True:
-            assert proc.poll() is None, proc.stderr.read()
-            try:
-                if _get(url + "api/state")[0] == 200:
-                    break
-            except OSError:                                       # not up yet (URLError, a timeout)
-                pass
-            assert time.monotonic() - t0 < 90, "the explorer did not start"
-            time.sleep(0.2)
+        assert _get(url + "api/state")[0] == 200
         yield url, proc
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        stop(proc)
 
 
 def test_the_command_says_its_url_listens_on_localhost_only_and_serves_on_after_bad_requests(server):
     url, proc = server
-    assert proc.stdout.readline().strip() == f"logitscope explore: {url}  (Ctrl-C to stop)"
     import psutil
     conns = psutil.Process(proc.pid).net_connections(kind="inet")
     assert {c.laddr.ip for c in conns if c.status == psutil.CONN_LISTEN} == {"127.0.0.1"}
@@ -92,6 +95,10 @@ def test_the_command_says_its_url_listens_on_localhost_only_and_serves_on_after_
         assert status == 400 and list(body) == ["error"] and words in body["error"]
     status, body = _get(url + "api/next", json.dumps({"prompt": PROMPT}).encode())
     assert status == 200 and body["record"]["prompt_text"].endswith(PROMPT)
+    for headers, words in [({"Host": "evil.example.com"}, "answers only as"),                  # DNS rebinding
+                           ({"Origin": "http://evil.example.com", "Content-Type": "text/plain"}, "cross-origin")]:
+        status, body = _get(url + "api/next", json.dumps({"prompt": PROMPT}).encode(), headers)
+        assert status == 403 and list(body) == ["error"] and words in body["error"], body
 
 
 def test_a_model_that_fails_to_load_ends_the_command_with_one_line(tmp_path):
@@ -276,3 +283,87 @@ def test_a_bad_answer_set_says_so_on_the_page_and_the_page_goes_on(server, drive
     type_into(d, "k", "5")
     until(d, "window.explore.columns.every(c => c.next && c.next.top.length === 5)")
     check_next(d, 0, lms[0], "Pick a number between 0 and 10.", 5, 1.0, infix="")   # the page's first prompt
+
+
+def test_ctrl_c_says_the_explorer_stopped(tmp_path):
+    """A server has no results to keep or resume: Ctrl-C says it stopped, in one line."""
+    import signal
+    url, proc = start("--port", str(_free_port()))
+    try:
+        assert _get(url + "api/state")[0] == 200
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            stop(proc)
+    assert err.strip() == "logitscope explore stopped" and proc.returncode == 130, err
+
+
+def _evil_site(html: str):
+    """Another web site on this machine (http://localhost:PORT/) serving one page: (its URL, the server)."""
+    import http.server
+    import threading
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = html.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return f"http://localhost:{srv.server_address[1]}/", srv
+
+
+@browser
+def test_a_page_of_another_site_cannot_use_the_explorer(server, driver):
+    """A page open elsewhere POSTs text/plain (no preflight) to the explorer, as a browser lets it:
+    the explorer starts no job and loads nothing; its own page goes on working."""
+    url, _ = server
+    answers = json.dumps({"prompt": PROMPT, "answers": "0-10"}).encode()
+    before = int(_get(url + "api/answers", answers)[1]["job"])                   # a program's request: served
+    attack = f"""<!DOCTYPE html><title>evil</title><script>
+      const post = (path, body) => fetch({json.dumps(url)} + path, {{method: "POST", mode: "no-cors",
+        headers: {{"Content-Type": "text/plain"}}, body: JSON.stringify(body)}}).catch(() => null);
+      Promise.all([post("api/answers", {{prompt: "x", answers: "0-10"}}), post("api/load", {{spec: "embedded:base"}}),
+                   post("api/next", {{prompt: "x"}})]).then(() => {{ document.title = "sent"; }});
+    </script>"""
+    evil, srv = _evil_site(attack)
+    try:
+        driver.get(evil)
+        until(driver, "document.title === 'sent'")
+    finally:
+        srv.shutdown()
+    after = int(_get(url + "api/answers", answers)[1]["job"])
+    assert after == before + 1                                                    # the page's POST started nothing
+    driver.get(url)
+    until(driver, "document.querySelectorAll('.column .ls-next').length === 2")
+
+
+@browser
+def test_with_a_token_the_tokenised_url_opens_the_page_and_its_requests_carry_it(models, driver, shots):
+    """`--token` (as any non-loopback --host): the startup line's URL carries the token; without it a
+    403 with one line; the page opened from it works (its own requests carry the token in a cookie)."""
+    url, proc = start("--model", models[0], "--port", str(_free_port()), "--token")
+    try:
+        base, token = url.split("?token=")
+        assert len(token) >= 32 and base.startswith("http://127.0.0.1:")
+        status, body = _get(base + "api/state")
+        assert status == 403 and "needs its token" in body["error"]
+        driver.get(base)
+        assert "needs its token" in driver.find_element("tag name", "body").text
+        driver.get(url)
+        until(driver, "window.explore.columns.length === 1 && window.explore.columns[0].next")
+        driver.find_element("id", "read-answers").click()
+        until(driver, "window.explore.columns[0].answers")
+        driver.get(base)                                                          # the cookie, no token in the URL
+        until(driver, "window.explore.columns.length === 1 && window.explore.columns[0].next")
+        driver.save_screenshot(str(shots / "explore-8-with-token.png"))
+    finally:
+        stop(proc)
+        driver.delete_all_cookies()

@@ -15,19 +15,23 @@ INSTALL_HINT = 'probe explore needs the explorer\'s web server: pip install -e "
 @click.option("--dtype", default=None, help="fp32 | bf16 | fp16 (default fp32 on CPU, bf16 on GPU)")
 @click.option("--device", default=None, help="cpu | cuda | cuda:1 (default: cuda if available)")
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="address to listen on (the default answers this machine only)")
+              help="address to listen on (the default answers this machine only; any other needs the token the "
+                   "startup line prints in the URL)")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
-def explore(models, fmt, dtype, device, host, port):
+@click.option("--token", "need_token", is_flag=True,
+              help="need the printed token on the loopback address too (other users of a shared machine reach it)")
+def explore(models, fmt, dtype, device, host, port, need_token):
     """A local web page: a prompt's next-token distribution (click a token to go on), sampled
     continuations coloured by probability or entropy, exact answer probabilities with their token
-    paths, two models side by side; export as JSON or an HTML snapshot."""
+    paths, two models side by side; export as JSON or an HTML snapshot.
+
+    It answers only requests to the address it listens on, from its own page (a page of another site
+    gets a 403) or from programs such as curl; beyond the loopback address, only with its token."""
     from ..errors import UserError
     from ..progress import note
     try:
-        import uvicorn
-
-        from ..explore.app import create_app
-        from ..explore.runner import ModelRunner
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
     except ImportError as exc:
         raise UserError(f"{INSTALL_HINT} ({exc.name} is missing)") from None
     from ..kernels.models.loading import load_model
@@ -36,6 +40,24 @@ def explore(models, fmt, dtype, device, host, port):
 
     def load(spec, log=note):
         return load_model(spec, fmt=fmt, dtype=dtype, device=device, log=log)
+    try:
+        _serve(load, models, host, port, need_token)
+    except KeyboardInterrupt:                 # uvicorn stops on Ctrl-C, then raises it again
+        raise KeyboardInterrupt("logitscope explore stopped") from None
+
+
+def _serve(load, models, host, port, need_token):
+    """Bind the port, load the models, say the URL (with the token where one is needed), serve until Ctrl-C."""
+    import secrets
+    import socket
+
+    import uvicorn
+
+    from ..errors import UserError
+    from ..explore.app import create_app
+    from ..explore.guard import ANY_ADDRESS, is_loopback
+    from ..explore.runner import ModelRunner
+    from ..progress import note
     sock = _bind(host, port)
     runners = []
     for spec in models:
@@ -44,11 +66,13 @@ def explore(models, fmt, dtype, device, host, port):
         if getattr(lm, "is_oracle", False):
             raise UserError("the uniform oracle has no next-token distribution to explore")
         runners.append(ModelRunner(lm))
-    app = create_app(runners, load=load)
-    url = f"http://{host if ':' not in host else f'[{host}]'}:{sock.getsockname()[1]}/"
+    bound = sock.getsockname()[1]
+    token = secrets.token_hex(24) if need_token or not is_loopback(host) else None
+    app = create_app(runners, load=load, host=host, port=bound, token=token)
+    shown = socket.gethostname() if host in ANY_ADDRESS else host
+    url = f"http://{shown if ':' not in shown else f'[{shown}]'}:{bound}/" + (f"?token={token}" if token else "")
     click.echo(f"logitscope explore: {url}  (Ctrl-C to stop)")
-    config = uvicorn.Config(app, log_level="warning")
-    uvicorn.Server(config).run(sockets=[sock])
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
 
 
 def _bind(host: str, port: int):

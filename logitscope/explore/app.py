@@ -12,12 +12,14 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..errors import UserError
 from ..views.common import STYLE as VIEWS_STYLE
+from .guard import Guard
 from .jobs import Jobs
 from .query import MAX_NEW_TOKENS, answer_space, float_field, int_field, parse_body, parse_query
 from .runner import ModelRunner
@@ -52,9 +54,7 @@ class Explorer:
     def answers(self, body) -> dict:
         q = parse_query(body, len(self.runners))
         space = answer_space(body.get("answers"))
-        min_mass = float_field(body, "min_mass", 1e-6)
-        if not 0 <= min_mass < 1:
-            raise UserError(f"field 'min_mass' must be in [0, 1) (got {min_mass})")
+        min_mass = float_field(body, "min_mass", 1e-6, 0.0, 1.0, open_hi=True)
         runner = self.runners[q.model]
         runner.check_answers(space)
         return self.jobs.start("answers", lambda job: runner.answers(q, space, min_mass, job)).to_json()
@@ -126,8 +126,11 @@ async def _http_error(request, exc: HTTPException):
     return _error(exc.status_code, messages.get(exc.status_code, str(exc.detail)))
 
 
-def create_app(runners: list[ModelRunner], load=None) -> Starlette:
-    """The explorer for these models; `load(spec, log=...) -> LM` lets the page load more (up to two)."""
+def create_app(runners: list[ModelRunner], load=None, *, host: str = "127.0.0.1", port: int | None = None,
+               token: str | None = None) -> Starlette:
+    """The explorer for these models; `load(spec, log=...) -> LM` lets the page load more (up to two).
+    `host`, `port`, `token`: where it listens and its secret, for the guard (`guard.Guard`) that
+    answers only requests to that address from its own page (or from programs), with the token."""
     ex = Explorer(runners, load)
 
     async def index(request):
@@ -144,6 +147,7 @@ def create_app(runners: list[ModelRunner], load=None) -> Starlette:
               Route("/api/load", _route(ex.load_model), methods=["POST"]),
               Route("/api/jobs/{job_id}", _route(ex.job), methods=["GET"]),
               Mount("/static", StaticFiles(directory=STATIC), name="static")]
-    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+    guard = Middleware(Guard, host=host, port=port, token=token)
+    app = Starlette(routes=routes, middleware=[guard], exception_handlers={HTTPException: _http_error})
     app.state.explorer = ex
     return app

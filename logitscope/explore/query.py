@@ -3,6 +3,7 @@ refused with one line (`UserError`, answered as a 400)."""
 from __future__ import annotations
 
 import json
+import math
 import re
 import tempfile
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ MAX_BRANCH = 512
 MAX_NEW_TOKENS = 512
 BUILTIN = re.compile(r"^(rps|hide-seek|hide-and-seek|\d+-\d+(\+words)?|[A-Za-z]-[A-Za-z])$")
 FORMATS = ("raw", "tulu", "llama3-instruct", "chat")
+TEMPERATURE = (0.01, 100.0)     # below: float32 logits / T overflow into one-hot or NaN; above: uniform in all but name
 
 
 @dataclass(frozen=True)
@@ -73,8 +75,9 @@ def parse_query(body: dict, n_models: int) -> Query:
     branch = _get(body, "branch", list, [])
     if len(branch) > MAX_BRANCH or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in branch):
         raise UserError(f"field 'branch' must be at most {MAX_BRANCH} token ids (whole numbers >= 0)")
-    return Query(model, prompt, fmt, _get(body, "infix", str, ""), tuple(branch),
-                 _get(body, "temperature", float, 1.0), _get(body, "top_p", float, 1.0))
+    temperature = float_field(body, "temperature", 1.0, *TEMPERATURE)
+    top_p = float_field(body, "top_p", 1.0, 0.0, 1.0, open_lo=True)
+    return Query(model, prompt, fmt, _get(body, "infix", str, ""), tuple(branch), temperature, top_p)
 
 
 def int_field(body: dict, name: str, default: int, lo: int, hi: int) -> int:
@@ -84,8 +87,15 @@ def int_field(body: dict, name: str, default: int, lo: int, hi: int) -> int:
     return value
 
 
-def float_field(body: dict, name: str, default: float) -> float:
-    return _get(body, name, float, default)
+def float_field(body: dict, name: str, default: float, lo: float, hi: float, *, open_lo: bool = False,
+                open_hi: bool = False) -> float:
+    """A finite number in [lo, hi] (an open end where asked); JSON's Infinity and NaN are refused."""
+    value = _get(body, name, float, default)
+    inside = (lo < value if open_lo else lo <= value) and (value < hi if open_hi else value <= hi)
+    if not (math.isfinite(value) and inside):
+        span = f"{'(' if open_lo else '['}{lo:g}, {hi:g}{')' if open_hi else ']'}"
+        raise UserError(f"field '{name}' must be a number in {span} (got {json.dumps(body[name])[:40]})")
+    return value
 
 
 def answer_space(text):
