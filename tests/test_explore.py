@@ -467,3 +467,75 @@ def test_a_server_beyond_loopback_needs_its_token(lm):
     with guarded(lm, token=token) as c:                                   # --token on loopback: the same
         assert refused(c.get("/api/state"), "needs its token") and c.get(f"/api/state?token={token}").status_code == 200
 
+
+# ---- token paths as a person reads them ----
+
+def test_a_boundary_set_on_a_path_names_its_likeliest_tokens_at_that_step(monkeypatch):
+    """A path's last step "any of N tokens that start with a boundary" names the set's most probable
+    tokens at that step (at the page's T and top-p) with their share of the set's mass: against a fresh
+    forward of the prompt + the path's tokens, in float64."""
+    import torch
+
+    import logitscope.kernels.engine.answers as answers_mod
+    monkeypatch.setattr(answers_mod, "BIG_SET", 3)                 # tiny vocabularies have no big sets
+    monkeypatch.setattr(answers_mod, "_INDEXES", {})
+    lm = tiny_lm("llama", peak=3.0, seed=2)
+    T, top_p = 1.3, 0.97
+    with guarded(lm) as c:
+        job = wait(c, c.post("/api/answers", json={"prompt": PROMPT, "infix": INFIX, "answers": "0-10",
+                                                  "temperature": T, "top_p": top_p}).json())
+    rec = job["result"]["record"]
+    from logitscope.kernels.engine.spaces import parse_answers
+    sets = answers_mod.answer_index(lm, parse_answers("0-10")).set_ids
+    ids = lm.encode(PROMPT, INFIX)
+    seen, named = {}, 0
+    for p in rec["paths"]:
+        seen[p["answer"]] = seen.get(p["answer"], 0) + 1
+        if not p["set"]:
+            continue
+        if seen[p["answer"]] > 25:                                 # past the shown rows: not named
+            assert "likely" not in p["set"]
+            continue
+        member = next(s for s in sets if len(s) == p["set"]["size"] and s[:5].tolist() == p["set"]["examples"])
+        q = transform(next_logprobs(lm, [ids + p["ids"]])[0], T, top_p).double().exp()[torch.from_numpy(member)]
+        order = torch.argsort(q, descending=True)[:3]
+        assert [t["id"] for t in p["set"]["likely"]] == member[order.numpy()].tolist()
+        for t, j in zip(p["set"]["likely"], order):
+            assert t["share"] == pytest.approx(float(q[j] / q.sum()), abs=1e-6)
+            assert t["piece"] == ModelRunner(lm).piece(t["id"])              # the token's text, bytes as <0xNN>
+        named += 1
+    assert named >= 5
+    answer = next(p["answer"] for p in rec["paths"] if p["set"])
+    html = job["result"]["paths_html"][answer]
+    assert "likeliest here: " in html and "e.g." not in html.split("<details")[0]
+
+
+def test_a_byte_of_a_split_character_shows_as_its_byte_with_a_legend(lm):
+    """A token that is one byte of a multi-byte character ("—" is E2 80 94) reads <0xE2>, not U+FFFD."""
+    runner = ModelRunner(lm)
+    ids = [lm.tokenizer.convert_tokens_to_ids(t) for t in ("â", "Ģ")]
+    assert lm.tokenizer.decode([ids[0]]) == "\ufffd"
+    assert runner.piece(ids[0]) == "<0xE2>" and runner.piece(ids[1]) == "<0x80>"
+    assert runner.piece(lm.tokenizer.convert_tokens_to_ids("Ġ")) == " "           # whole text stays text
+    rec = {"answers": {"x": 0.5}, "paths": [{"answer": "x", "ids": ids, "pieces": [runner.piece(i) for i in ids],
+                                             "set": None, "prob": 0.5}]}
+    html = paths_html(rec, "x")
+    assert html.count('<span class="ls-byte">&lt;0xE2&gt;</span>') == 2            # the chip and the legend
+    assert "one byte of a character split across tokens" in html and "\ufffd" not in html
+    plain = {**rec, "paths": [{**rec["paths"][0], "pieces": ["a", "b"]}]}
+    assert "class=\"ls-byte\"" not in paths_html(plain, "x")                          # no bytes, no legend
+
+
+def test_paths_after_the_first_few_fold_under_one_line_that_says_what_they_carry():
+    probs = [0.2 / 2 ** j for j in range(30)]
+    rec = {"answers": {"x": sum(probs)}, "paths": [{"answer": "x", "ids": [j], "set": None, "prob": p}
+                                                   for j, p in enumerate(probs)]}
+    html = paths_html(rec, "x")
+    top, folded = html.split("<details", 1)
+    assert len(data_of(top, "ls-path")) == 5 and len(data_of(folded, "ls-path")) == 20       # 25 shown in all
+    assert len(data_of(folded, "ls-below")) == 1 and "5 more paths" in folded                 # the rest, summed
+    mass = sum(probs[5:])
+    assert f"show the next 20 paths (the 25 after the first 5 carry {mass:.4f}, {mass / sum(probs):.1%} of P(x))" in folded
+    assert "show the next 3 paths (the 3 after" in paths_html({**rec, "paths": rec["paths"][:8]}, "x")
+    few = {**rec, "paths": rec["paths"][:5]}
+    assert "<details" not in paths_html(few, "x") and len(data_of(paths_html(few, "x"), "ls-path")) == 5

@@ -233,7 +233,12 @@ def test_the_page_shows_the_python_apis_numbers(server, driver, lms, shots, tmp_
     assert len(got["paths"]) == 25 and all(abs(float(g) - p["prob"]) <= 1e-9 for g, p in zip(got["paths"], mine))
     assert abs(float(got["sum"]) - wants[0].answers["3"]) <= 1e-9
     assert abs(float(got["rest"]) - sum(p["prob"] for p in mine[25:])) <= 1e-9
+    visible = "[...document.querySelectorAll('.column:first-child .ls-paths tr.ls-path')].filter(r => r.checkVisibility()).length"
+    assert d.execute_script(f"return {visible}") == 5                 # the rest fold under one line, above the sample
     full_shot(d, shots / "explore-3-answers-and-paths.png")
+    d.find_element(By.CSS_SELECTOR, ".column:first-child .ls-more-paths summary").click()
+    assert d.execute_script(f"return {visible}") == 25
+    full_shot(d, shots / "explore-3b-all-shown-paths.png")
 
     # a sampled continuation, coloured by probability, then by top-5 entropy
     d.find_element(By.ID, "sample").click()

@@ -8,12 +8,13 @@ import threading
 from collections import OrderedDict
 
 from ..errors import UserError
-from ..views.answers import answers_html, paths_html
+from ..views.answers import PATHS_SHOWN, answers_html, paths_html
 from ..views.nexttoken import next_token_html
 from .query import Query
 from ..views.sample import sample_html
 
 KEEP_LOGPROBS = 32
+LIKELY = 3          # a boundary set's members named on a path row: its most probable at that step
 
 
 class ModelRunner:
@@ -101,6 +102,7 @@ class ModelRunner:
             p["pieces"] = [self.piece(i) for i in p["ids"]]
             if p["set"]:
                 p["set"] = {**p["set"], "example_pieces": [self.piece(i) for i in p["set"]["examples"]]}
+        self.name_sets(q, ids, space, rec, job)
         return {"record": rec, "html": answers_html(rec, pick=True, style=False),
                 "paths_html": {a: paths_html(rec, a, style=False) for a in rec["answers"]}}
 
@@ -120,7 +122,55 @@ class ModelRunner:
         rec.update({"seed": seed, "temperature": q.temperature, "top_p": q.top_p, "max_new_tokens": max_new_tokens})
         return {"record": rec, "html": sample_html(rec)}
 
+    def name_sets(self, q: Query, ids: list, space, rec: dict, job) -> None:
+        """For each shown path (an answer's first `PATHS_SHOWN`) whose last step is any token of a big
+        boundary set: the set's `LIKELY` most probable tokens at that step, at the query's T and top-p,
+        each with its share of the set's probability (`set["likely"]`: [{"id", "piece", "share"}]).
+        One forward of the prompt and the path's tokens per such path, in batches."""
+        import torch
+
+        from ..kernels.engine.answers import answer_index
+        from ..kernels.engine.forward import next_logprobs
+        from ..kernels.engine.sampling import transform
+        shown, count = [], {}
+        for p in rec.get("paths", []):
+            count[p["answer"]] = count.get(p["answer"], 0) + 1
+            if p["set"] and count[p["answer"]] <= PATHS_SHOWN:
+                shown.append(p)
+        if not shown:
+            return
+        sets = answer_index(self.lm, space).set_ids         # the path records its set by size and first ids
+        members = {}
+        for st in (p["set"] for p in shown):
+            key = (st["size"], tuple(st["examples"]))
+            if key not in members:
+                members[key] = next((torch.from_numpy(x) for x in sets
+                                     if len(x) == st["size"] and x[:len(st["examples"])].tolist() == st["examples"]), None)
+        job.say(f"naming the likeliest boundary tokens of {len(shown)} paths")
+        for start in range(0, len(shown), 16):
+            chunk = shown[start:start + 16]
+            with self.lock:
+                lps = next_logprobs(self.lm, [ids + p["ids"] for p in chunk])
+            for p, lp in zip(chunk, lps):
+                member = members[(p["set"]["size"], tuple(p["set"]["examples"]))]
+                if member is None:
+                    continue
+                probs = transform(lp, q.temperature, q.top_p).double().exp()[member]
+                total = float(probs.sum())
+                top = torch.topk(probs, min(LIKELY, len(member)))
+                p["set"]["likely"] = [{"id": int(member[j]), "piece": self.piece(int(member[j])),
+                                       "share": float(v) / total if total > 0 else 0.0}
+                                      for v, j in zip(top.values.tolist(), top.indices.tolist())]
+
     def piece(self, i: int) -> str:
+        """A token's text; a token that is not whole UTF-8 on its own (a byte of a character split
+        across tokens) shows those bytes as `<0xE2>`."""
         if i not in self._pieces:
-            self._pieces[i] = self.lm.tokenizer.decode([int(i)])
+            from ..kernels.engine.vocab import vocab_index
+            text = self.lm.tokenizer.decode([int(i)])
+            raw = vocab_index(self.lm.tokenizer, self.vocab).token_bytes[int(i)] if "\ufffd" in text else None
+            if raw is not None:
+                text = "".join(f"<0x{ord(c) - 0xDC00:02X}>" if 0xDC80 <= ord(c) <= 0xDCFF else c
+                               for c in raw.decode("utf-8", "surrogateescape"))
+            self._pieces[i] = text
         return self._pieces[i]

@@ -3,12 +3,15 @@ and its share of the valid mass, the valid / invalid / unexplored mass, and (rea
 `trace=True`) the token paths that carry one answer's probability.
 
 Paths name their tokens by id; a record whose paths carry `pieces` (and whose sets carry
-`example_pieces`), as the explorer adds, shows the tokens' text instead."""
+`example_pieces`, or `likely`: the set's most probable tokens at that step with their shares), as
+the explorer adds, shows the tokens' text instead. Bytes that are not UTF-8 on their own (a
+character split across tokens) are marked `<0xE2>`, with a legend."""
 from __future__ import annotations
 
-from .common import bar, esc, fragment, num, prob, shown
+from .common import BYTE_LEGEND, bar, esc, fragment, has_bytes, num, prob, token_html
 
 PATHS_SHOWN = 25
+PATHS_OPEN = 5          # the rest of the shown paths fold away under one line
 
 
 def _method(rec: dict) -> str:
@@ -58,24 +61,45 @@ def answers_html(rec: dict, *, pick: bool = False, chosen: str | None = None, st
     return fragment(body, style)
 
 
+def _share(x: float) -> str:
+    return "<1%" if x < 0.005 else f"{x:.0%}"
+
+
+def _chip(piece: str) -> str:
+    return f"<span>{token_html(piece)}</span>"
+
+
 def _tokens(path: dict) -> str:
     """A path's tokens as boxes (text where the record has it, else ids); a last step that is any token
-    of a big set (every token that starts with a boundary) as one dashed box with its size and examples."""
+    of a big set (every token that starts with a boundary) as one dashed box with its size and its
+    likeliest members at that step (or, without them, some members by id)."""
     names = path.get("pieces")
-    chips = [f'<span title="id {i}">{esc(shown(names[j]) if names else f"id {i}")}</span>'
+    chips = [f'<span title="id {i}">{token_html(names[j]) if names else f"id {i}"}</span>'
              for j, i in enumerate(path["ids"])]
     if path.get("set"):
         st = path["set"]
-        ex = st.get("example_pieces")
-        examples = [shown(x) for x in ex[:3]] if ex else [f"id {i}" for i in st["examples"][:3]]
-        chips.append(f'<span class="ls-set" title="the token after the answer: any of these">any of {st["size"]:,} '
-                     f"tokens that start with a boundary (e.g. {esc(', '.join(examples))})</span>")
+        if st.get("likely"):
+            what = "likeliest here: " + ", ".join(f'{_chip(t["piece"])} {_share(t["share"])}' for t in st["likely"])
+            tip = "the token after the answer: any of these; the likeliest with their share of this step's boundary mass"
+        else:
+            ex = st.get("example_pieces")
+            what = "e.g. " + ", ".join([_chip(x) for x in ex[:3]] if ex else [f"id {i}" for i in st["examples"][:3]])
+            tip = "the token after the answer: any of these"
+        chips.append(f'<span class="ls-set" title="{tip}">any of {st["size"]:,} tokens that start with a '
+                     f"boundary ({what})</span>")
     return f'<span class="ls-path-toks">{"".join(chips)}</span>'
 
 
-def paths_html(rec: dict, answer: str, *, limit: int = PATHS_SHOWN, style: bool = True) -> str:
-    """The token paths the exact readout found for `answer`, most probable first (the first `limit`),
-    each with its probability and share of the answer's; then what the rest carry together."""
+def _texts(path: dict) -> list[str]:
+    st = path.get("set") or {}
+    return list(path.get("pieces") or []) + [t["piece"] for t in st.get("likely") or []] + \
+        list(st.get("example_pieces") or [])[:3]
+
+
+def paths_html(rec: dict, answer: str, *, limit: int = PATHS_SHOWN, first: int = PATHS_OPEN, style: bool = True) -> str:
+    """The token paths the exact readout found for `answer`, most probable first (the first `limit`;
+    after the first `first` folded under one line that says what they carry), each with its probability
+    and share of the answer's; then what the rest carry together."""
     mine = [p for p in rec.get("paths") or [] if p["answer"] == answer]
     p_answer = rec["answers"][answer]
     total = sum(p["prob"] for p in mine)
@@ -96,8 +120,21 @@ def paths_html(rec: dict, answer: str, *, limit: int = PATHS_SHOWN, style: bool 
     head = (f'<p class="ls-note">P({esc(answer)}) = <b>{prob(p_answer)}</b> is carried by {len(mine):,} token '
             f'paths (their sum: <b class="ls-paths-sum" data-p="{num(total)}">{prob(total)}</b>); each path is the '
             "tokens the model writes, in order; most probable first</p>")
-    table = ('<table class="ls-bars"><tr><th>#</th><th>tokens</th><th>P(path)</th><th>share</th></tr>'
-             f'{"".join(rows)}</table>')
+    cols = '<colgroup><col class="ls-c-rank"><col><col class="ls-c-p"><col class="ls-c-share"></colgroup>'
+    table = (f'<table class="ls-bars ls-path-table">{cols}<tr><th>#</th><th>tokens</th><th>P(path)</th><th>share</th></tr>'
+             f'{"".join(rows[:first])}</table>')
+    def legend(paths):                             # where shown tokens have bytes that are not text alone
+        return f'<p class="ls-note">{BYTE_LEGEND}</p>' if any(has_bytes(t) for p in paths for t in _texts(p)) else ""
+    top = legend(mine[:first])
+    if len(rows) > first:
+        folded = mine[first:]
+        mass = sum(p["prob"] for p in folded)
+        nxt = min(limit, len(mine)) - first
+        more = "" if top else legend(mine[first:limit])
+        table += (f'<details class="ls-more-paths"><summary>show the next {nxt:,} paths (the {len(folded):,} after '
+                  f'the first {first} carry {prob(mass)}, {share(mass)} of P({esc(answer)}))</summary>'
+                  f'<table class="ls-bars ls-path-table">{cols}{"".join(rows[first:])}</table>{more}</details>')
+    table += top
     body = f'<div class="ls-view ls-paths" data-answer="{esc(answer)}" data-p="{num(p_answer)}">{head}{table}</div>'
     return fragment(body, style)
 

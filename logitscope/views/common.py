@@ -3,6 +3,7 @@ left alone), number formats, visible whitespace, and the wrapper that makes a fr
 from __future__ import annotations
 
 import html
+import re
 
 STYLE = """
 .ls-view { font: 13px/1.45 system-ui, sans-serif; color: #222; margin: 0.4em 0; max-width: 60em; }
@@ -43,7 +44,17 @@ tr.ls-chosen td { background: #ffe9b3; }
                      font-family: ui-monospace, monospace; white-space: pre; background: #fff; line-height: 1.7; }
 .ls-path-toks span.ls-set { border-style: dashed; background: #f4f4f4; font: 12px system-ui, sans-serif;
                             white-space: normal; }
+.ls-path-toks span .ls-byte, .ls-byte { border: 0; padding: 0; margin: 0; background: #f3e6f7; color: #7a4aa0;
+                                        font-family: ui-monospace, monospace; }
+table.ls-path-table { width: 100%; max-width: 46em; table-layout: fixed; }
+table.ls-path-table col.ls-c-rank { width: 2.5em; } table.ls-path-table col.ls-c-p { width: 6.5em; }
+table.ls-path-table col.ls-c-share { width: 5em; }
+details.ls-more-paths > summary { cursor: pointer; color: #2a5ea8; font-size: 12px; margin: 0.2em 0; }
 """
+
+BYTES = re.compile(r"&lt;0x[0-9A-F]{2}&gt;")
+BYTE_LEGEND = ('<span class="ls-byte">&lt;0xE2&gt;</span>: one byte of a character split across tokens (not text '
+               "on its own; the tokens around it complete the character)")
 
 
 def prob(p: float) -> str:
@@ -71,6 +82,16 @@ def shown(piece: str) -> str:
     if not piece:
         return "\u2205"
     return piece.replace(" ", "\u2423").replace("\n", "\u21b5").replace("\t", "\u21e5").replace("\r", "\u240d")
+
+
+def token_html(piece: str) -> str:
+    """Token text in one line, escaped, with bytes that are not text on their own (`<0xE2>`, as the
+    explorer writes them) marked."""
+    return BYTES.sub(lambda m: f'<span class="ls-byte">{m.group(0)}</span>', esc(shown(piece)))
+
+
+def has_bytes(piece: str) -> bool:
+    return bool(BYTES.search(esc(piece or "")))
 
 
 def visible_html(piece: str) -> str:
