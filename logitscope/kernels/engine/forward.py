@@ -125,9 +125,8 @@ def row_logsumexp(x: torch.Tensor, block: int = 8) -> torch.Tensor:
 def log_softmax_flagged(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(float32 log-softmax, a 0-d bool tensor: no NaN / +inf logit) without waiting for the device:
     callers check the flag where they read results on the host anyway (`raise_unless_finite`)."""
-    logits = logits.float()
-    ok = ~(torch.isnan(logits) | torch.isposinf(logits)).any()
-    return torch.log_softmax(logits, dim=-1), ok
+    lp = torch.log_softmax(logits.float(), dim=-1)
+    return lp, ~torch.isnan(lp).any()      # a NaN or +inf logit (or a row of -inf) makes its row's log-softmax NaN
 
 
 def raise_unless_finite(ok) -> None:

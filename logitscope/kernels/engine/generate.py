@@ -34,14 +34,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ...errors import UserError
-from .forward import body_and_head, check_length, checked_log_softmax, head_logits, raise_unless_finite, run, \
+from ...errors import ModelError, UserError
+from .forward import body_and_head, check_length, checked_log_softmax, head_logits, run, \
     to_device
 from .sampling import check_settings, row_rng, transform
 from .session import Session, rows_per_chunk
+from .table import TOP, slot_stats, step_table
 from .vocab import vocab_index
 
-TOP = 5
 LN2 = math.log(2.0)
 MAX_BATCH = 128
 
@@ -90,17 +90,8 @@ def distribution_stats(lp: torch.Tensor, k: int = TOP, p: torch.Tensor | None = 
     """For log-probs [n, vocab] (and their probabilities `p`, if already taken): (entropy bits [n],
     top-k entropy bits [n], top-k log-probs [n, k], top-k ids [n, k]), float64 on the CPU.
     Zero-probability tokens (top-p) add nothing (`entr(0) = 0`)."""
-    return tuple(x.cpu() for x in _stats(lp, k, p))
-
-
-def _stats(lp: torch.Tensor, k: int = TOP, p: torch.Tensor | None = None):
-    """`distribution_stats` where the log-probs are (no copy back)."""
-    p = lp.exp() if p is None else p
-    ent = -torch.mul(p, lp).nansum(-1).double() / LN2            # 0 x -inf (a token top-p cut) adds 0
-    vals, ids = torch.topk(lp, min(k, lp.shape[-1]), dim=-1)
-    q = torch.softmax(vals.double(), -1)
-    top_ent = -torch.where(q > 0, q * q.log(), torch.zeros((), dtype=q.dtype, device=q.device)).sum(-1) / LN2
-    return ent, top_ent, vals.double(), ids
+    ent, top_ent, vals, ids = slot_stats(lp, p, k)
+    return ent.cpu(), top_ent.cpu(), vals.double().cpu(), ids.cpu()
 
 
 class _Row:
@@ -136,10 +127,12 @@ def default_batch(lm, tokens_per_row: int) -> int:
 @torch.inference_mode()
 def generate(lm, prompt, n: int = 1, max_new_tokens: int = 64, *, temperature: float = 1.0, top_p: float = 1.0,
              seed: int = 0, stop: str | None = None, indices=None, batch_size: int | None = None,
-             greedy: bool = False, infix: str = "", on_step=None) -> list[Sample]:
+             greedy: bool = False, infix: str = "", on_step=None, compile: str | bool | None = None) -> list[Sample]:
     """Samples `indices` (default 0..n-1) of continuations of `prompt` (a user prompt, rendered in
     the LM's format with `infix`; or token ids, used as they are). `greedy` takes the most likely
-    token instead of drawing. Returns one `Sample` per index, in order."""
+    token instead of drawing. `compile` ("auto" | "on" | "off"; default: the LM's setting, see
+    `load_model`) decodes on static slots with the compiled step (`static.py`); the texts and
+    numbers are the eager loop's. Returns one `Sample` per index, in order."""
     check_settings(temperature, top_p)
     if max_new_tokens < 1:
         raise UserError(f"--max-new-tokens must be at least 1 (got {max_new_tokens})")
@@ -153,106 +146,143 @@ def generate(lm, prompt, n: int = 1, max_new_tokens: int = 64, *, temperature: f
     if not indices:
         return []
     batch = batch_size or default_batch(lm, len(ids) + max_new_tokens)
+    from .static import use_static
+    static = use_static(lm, compile)
     root = Session(lm, ids, 1)
     out = []
     for s in range(0, len(indices), batch):
         chunk = indices[s:s + batch]
-        out += _run(root.copy([0] * len(chunk)), chunk, max_new_tokens, temperature, top_p, seed, stop, greedy, on_step)
+        if static is not None:
+            steps = _StaticSteps(static, root, len(chunk), max_new_tokens, temperature, top_p, greedy)
+        else:
+            steps = _EagerSteps(root.copy([0] * len(chunk)), temperature, top_p, greedy)
+        out += _run(steps, chunk, max_new_tokens, seed, stop, greedy, on_step)
     return out
 
 
-def _run(session, chunk, max_new_tokens, temperature, top_p, seed, stop, greedy, on_step) -> list[Sample]:
+class _EagerSteps:
+    """The loop's device side on a `Session` (eager): rows share slots until their tokens differ,
+    finished rows are dropped once they are an eighth of the batch."""
+
+    def __init__(self, session, temperature, top_p, greedy):
+        self.session, self.temperature, self.top_p, self.greedy = session, temperature, top_p, greedy
+        self.lm, self.dev, self.vocab = session.lm, session.slot_logprobs.device, session.slot_logprobs.shape[-1]
+        self.live_rows = None                          # the rows of `uniforms` the session rows are
+
+    def table(self, uniforms) -> torch.Tensor:
+        """The step's table for the session's rows (uniforms: [rows of the batch] on the device)."""
+        session = self.session
+        model_lp = session.slot_logprobs
+        lp = model_lp if self.temperature == 1.0 and self.top_p == 1.0 else transform(model_lp, self.temperature, self.top_p)
+        session.pending_flags()                        # a NaN/inf logit shows as a NaN entropy in the table
+        u = None if self.greedy else (uniforms if self.live_rows is None else uniforms[self.live_rows])
+        return step_table(model_lp, lp, to_device(torch.tensor(session.slot, dtype=torch.long), self.dev), u)
+
+    def advance(self, picks, done, live, uniforms) -> torch.Tensor:
+        """Feed each live row its pick (a finished row a pad token) and return the next table;
+        `live` lists the batch rows still in the session (changed here when finished rows go)."""
+        pad = self.session.lm.pad_id
+        chunks = [[pad] if done[r] else [t] for r, t in zip(live, picks)]
+        finished = [j for j, r in enumerate(live) if done[r]]
+        if finished and len(finished) * 8 >= len(live):
+            keep = [j for j, r in enumerate(live) if not done[r]]
+            self.session.keep(keep)
+            chunks = [chunks[j] for j in keep]
+            live[:] = [live[j] for j in keep]
+            self.live_rows = to_device(torch.tensor(live, dtype=torch.long), self.dev)
+        self.session.append(chunks, read=False)
+        return self.table(uniforms)
+
+
+class _StaticSteps:
+    """The loop's device side on static slots with the captured step (`static.DecodeStep`): the
+    prompt's slot loaded into every slot of a bucket; each step the host turns the rows' picks into
+    slots (rows with one slot and one pick share the new slot; finished rows share one), gathers
+    in place when that changed, and runs the step, which returns the next table."""
+
+    def __init__(self, static, root, rows, max_new_tokens, temperature, top_p, greedy):
+        from .static import bucket
+        self.lm, self.rows = root.lm, rows
+        self.width = bucket(rows)
+        self.slots = static.slots(self.width, root.slot_len[0] + max_new_tokens)
+        self.slots.load(root, 0)
+        self.step = static.step(temperature, top_p, greedy)
+        self.root, self.temperature, self.top_p, self.greedy = root, temperature, top_p, greedy
+        self.slot = [0] * rows                         # each batch row's slot
+        self.dev, self.vocab = self.slots.device, root.slot_logprobs.shape[-1]
+        self.row_slot = self._row_slot()
+
+    def _row_slot(self) -> torch.Tensor:
+        return to_device(torch.tensor(self.slot + [0] * (self.width - self.rows), dtype=torch.long), self.dev)
+
+    def table(self, uniforms) -> torch.Tensor:
+        """The first table, from the prefilled prompt (eager; every row on slot 0)."""
+        model_lp = self.root.slot_logprobs
+        lp = model_lp if self.temperature == 1.0 and self.top_p == 1.0 else transform(model_lp, self.temperature, self.top_p)
+        self.root.check()
+        first = torch.zeros(self.rows, dtype=torch.long, device=model_lp.device)
+        return step_table(model_lp, lp, first, None if self.greedy else uniforms[:self.rows])
+
+    def advance(self, picks, done, live, uniforms) -> torch.Tensor:
+        new, parents, ids = {}, [], []
+        for r, t in enumerate(picks):
+            key = (-1, -1) if done[r] else (self.slot[r], t)
+            if key not in new:
+                new[key] = len(parents)
+                parents.append(self.slot[r])
+                ids.append(self.lm.pad_id if done[r] else t)
+            self.slot[r] = new[key]
+        if parents != list(range(len(parents))):
+            self.slots.gather(to_device(torch.tensor(parents + list(range(len(parents), self.width))), self.dev))
+            self.row_slot = self._row_slot()
+        ids += [self.lm.pad_id] * (self.width - len(ids))
+        return self.step(self.slots, to_device(torch.tensor(ids, dtype=torch.long), self.dev), self.row_slot, uniforms)
+
+
+def _run(steps, chunk, max_new_tokens, seed, stop, greedy, on_step) -> list[Sample]:
     """The loop. Each step is computed where the model is (statistics, draws and the picked tokens'
-    log-probs for every row, as one [rows, 5 + 2 x TOP] table) and copied back once; the rows'
-    uniform numbers are drawn up front (one per token from each row's own generator, exactly the
-    numbers a draw per step would take) and sent to the device once."""
-    lm = session.lm
-    table = vocab_index(lm.tokenizer, session.slot_logprobs.shape[-1]).token_bytes
+    log-probs for every row, as one [rows, 5 + 2 x TOP] table, `table.step_table`) and copied back
+    once; the rows' uniform numbers are drawn up front (one per token from each row's own
+    generator, exactly the numbers a draw per step would take) and sent to the device once."""
+    lm = steps.lm
     rows = [_Row(i, seed, greedy) for i in chunk]
-    live = list(range(len(rows)))                      # session row j is rows[live[j]]
-    plain = temperature == 1.0 and top_p == 1.0
-    dev = session.slot_logprobs.device
-    uniforms = None if greedy else to_device(torch.from_numpy(np.stack([r.rng.random(max_new_tokens) for r in rows])), dev)
-    u_rows = torch.arange(len(rows), device=dev)      # the rows of `uniforms` the live session rows use
+    token_bytes = None
+    live = list(range(len(rows)))                      # the eager session's row j is rows[live[j]]
+    width = getattr(steps, "width", len(rows))
+    uniforms = None
+    if not greedy:
+        u = np.full((max_new_tokens, width), 0.5)
+        u[:, :len(rows)] = np.stack([r.rng.random(max_new_tokens) for r in rows], 1)
+        uniforms = to_device(torch.from_numpy(u), steps.dev)
+    table_d = steps.table(None if greedy else uniforms[0])
     for step in range(max_new_tokens):
-        model_lp = session.slot_logprobs               # [slots, vocab], T = 1
-        lp = model_lp if plain else transform(model_lp, temperature, top_p)
-        slots = to_device(torch.tensor(session.slot, dtype=torch.long), dev)
-        table_d = _step_table(model_lp, lp, slots, None if greedy else uniforms[u_rows, step])
-        flags = session.pending_flags()
-        if flags:                                      # the forward's NaN/inf check rides along
-            table_d = torch.cat([table_d.flatten(), torch.stack(flags).all().double().reshape(1)])
         host = table_d.cpu().numpy()                   # the step's one copy back
-        if flags:
-            raise_unless_finite(bool(host[-1]))
-            host = host[:-1].reshape(len(live), -1)
-        picks = host[:, 0].astype(np.int64).tolist()
-        chunks = []
-        for j, r in enumerate(live):
-            row, t, h = rows[r], picks[j], host[j]
-            if row.done:                                # finished, waiting to be dropped
-                chunks.append([lm.pad_id])
+        static = isinstance(steps, _StaticSteps)
+        mine = host[:len(rows)] if static else host
+        if not np.isfinite(mine[:, 3]).all():
+            raise ModelError("the model produced NaN/inf logits; try --dtype fp32 or no quantisation")
+        if token_bytes is None:
+            token_bytes = vocab_index(lm.tokenizer, steps.vocab).token_bytes
+        order = range(len(rows)) if static else live
+        picks = mine[:, 0].astype(np.int64).tolist()
+        for j, r in enumerate(order):
+            row, t, h = rows[r], picks[j], mine[j]
+            if row.done:                                # finished: fed a pad token until dropped
                 continue
             alts = list(zip(h[5 + TOP:5 + 2 * TOP].astype(np.int64).tolist(), h[5:5 + TOP].tolist()))
-            row.add(t, table[t] if t < len(table) else None, float(h[1]), float(h[2]), float(h[3]), float(h[4]),
-                    alts, stop)
-            chunks.append([t] if not row.done else [lm.pad_id])
+            row.add(t, token_bytes[t] if t < len(token_bytes) else None, float(h[1]), float(h[2]), float(h[3]),
+                    float(h[4]), alts, stop)
         if on_step:
-            on_step(sum(not rows[r].done for r in live))
-        if step + 1 == max_new_tokens or all(rows[r].done for r in live):
+            on_step(sum(not rows[r].done for r in order))
+        if step + 1 == max_new_tokens or all(r.done for r in rows):
             break
-        finished = [j for j, r in enumerate(live) if rows[r].done]
-        if finished and len(finished) * 8 >= len(live):
-            keep = [j for j, r in enumerate(live) if not rows[r].done]
-            session.keep(keep)
-            chunks = [chunks[j] for j in keep]
-            live = [live[j] for j in keep]
-            u_rows = to_device(torch.tensor(live, dtype=torch.long), dev)
-        session.append(chunks, read=False)
+        done = [r.done for r in rows]
+        table_d = steps.advance(picks, done, live, None if greedy else uniforms[step + 1])
     for r in rows:
         if r.sample.finish != "eos":                   # flush a character cut off at the end
             r.sample.pieces[-1] += r.utf8.decode(b"", final=True)
         r.sample._tokenizer = lm.tokenizer
     return [r.sample for r in rows]
-
-
-BLOCK = 4096
-
-
-def _step_table(model_lp, lp, s, u) -> torch.Tensor:
-    """float64 [rows, 5 + 2 x TOP] on the model's device, one row per session row (`s`: its slot):
-    picked id, its log-prob under the model and under the sampling distribution, the entropy and
-    top-5 entropy (bits) of its distribution, the top-5 probabilities, the top-5 ids."""
-    p = lp.exp()                                        # [slots, vocab], read by the statistics and the draw
-    ent, top_ent, top_lp, top_ids = _stats(lp, p=p)
-    picks = _draw(lp, p, s, u)
-    cols = [picks.double()[:, None], model_lp[s, picks].double()[:, None], lp[s, picks].double()[:, None],
-            ent[s][:, None], top_ent[s][:, None], top_lp[s].exp(), top_ids[s].double()]
-    return torch.cat(cols, 1)
-
-
-def _draw(lp: torch.Tensor, p: torch.Tensor, s: torch.Tensor, u: torch.Tensor | None) -> torch.Tensor:
-    """One token id per session row (`s`: its slot), on the device: the argmax (`u` None), or
-    inverse-CDF with the row's own uniform number u: the block of `BLOCK` tokens where u x total
-    falls (cumulative float32 block sums, accumulated in float64), then the token within it
-    (float64 cumulative sum of that block only): no float64 copy of the whole vocabulary."""
-    if u is None:
-        return lp.argmax(-1)[s]
-    n, vocab = p.shape
-    main = (vocab // BLOCK) * BLOCK
-    parts = [p[:, :main].reshape(n, -1, BLOCK).sum(-1)] if main else []
-    if main < vocab:
-        parts.append(p[:, main:].sum(-1, keepdim=True))
-    bcdf = torch.cat(parts, -1).double().cumsum(-1)                      # [slots, blocks]
-    target = u * bcdf[s, -1]
-    k = torch.searchsorted(bcdf[s], target[:, None], right=True)[:, 0].clamp(max=bcdf.shape[1] - 1)
-    before = torch.where(k > 0, bcdf[s, (k - 1).clamp(min=0)], torch.zeros_like(target))
-    cols = (k * BLOCK)[:, None] + torch.arange(BLOCK, device=p.device)[None]
-    inside = torch.where(cols < vocab, p[s[:, None], cols.clamp(max=vocab - 1)], torch.zeros((), device=p.device))
-    c = inside.double().cumsum(-1) + before[:, None]
-    t = torch.searchsorted(c, target[:, None], right=True)[:, 0]
-    last = torch.clamp(((cols < vocab) & (inside > 0)).long().cumsum(-1).argmax(-1), min=0)   # the block's last live token
-    return (k * BLOCK + torch.minimum(t, last)).clamp(max=vocab - 1)
 
 
 @torch.inference_mode()

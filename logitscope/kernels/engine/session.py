@@ -146,35 +146,38 @@ class Session:
 
     def _forward(self, chunks: list[list[int]]) -> None:
         """Forward each slot's new ids (right-padded), then compact the cache. Built on the host
-        from the chunks' lengths: nothing here waits for the device."""
+        from the chunks' lengths: nothing here waits for the device. When every slot gets as many
+        ids (a decode step) the padding, the last-position gather and the compaction are left out."""
         n, dev = len(chunks), self.lm.input_device
         counts = [len(c) for c in chunks]
         width = max(counts)
-        ids = torch.full((n, width), self.lm.pad_id, dtype=torch.long)
-        new_mask = torch.zeros((n, width), dtype=torch.long)
-        for i, c in enumerate(chunks):
-            if c:
-                ids[i, :len(c)] = torch.tensor(c, dtype=torch.long)
-                new_mask[i, :len(c)] = 1
-        new_mask = to_device(new_mask, dev)
-        pos = self.lengths.unsqueeze(-1) + torch.arange(width, device=dev).unsqueeze(0)
-        mask = torch.cat([self.mask, new_mask], -1)
+        even = min(counts) == width
+        if even:
+            ids, new_mask = torch.tensor(chunks, dtype=torch.long), None
+            mask = torch.nn.functional.pad(self.mask, (0, width), value=1)
+        else:
+            ids = torch.tensor([c + [self.lm.pad_id] * (width - len(c)) for c in chunks], dtype=torch.long)
+            new_mask = to_device(torch.tensor([[1] * len(c) + [0] * (width - len(c)) for c in chunks]), dev)
+            mask = torch.cat([self.mask, new_mask], -1)
+        pos = self.lengths[:, None] if width == 1 else \
+            self.lengths.unsqueeze(-1) + torch.arange(width, device=dev).unsqueeze(0)
         base = body_and_head(self.lm.model)[0]
         out = run(base, input_ids=to_device(ids, dev), attention_mask=mask, position_ids=pos, **cache_kwargs(base, self.cache))
         moved = [i for i, k in enumerate(counts) if k]      # slots given an empty chunk keep their distribution
-        last = take_positions(out.last_hidden_state, moved, [counts[i] - 1 for i in moved])
+        last = out.last_hidden_state[:, -1] if even else \
+            take_positions(out.last_hidden_state, moved, [counts[i] - 1 for i in moved])
         new, ok = log_softmax_flagged(head_logits(self.lm.model, last))
         self._unchecked.append(ok)
         if len(moved) == n:
-            self.slot_logprobs = new.to(self.slot_logprobs.device)
+            self.slot_logprobs = new if new.device == self.slot_logprobs.device else new.to(self.slot_logprobs.device)
         else:
             lp = self.slot_logprobs.clone()
             lp[torch.tensor(moved, device=lp.device)] = new.to(lp.device)
             self.slot_logprobs = lp
         self.tokens_forwarded += sum(counts)
         self.slot_len = [a + b for a, b in zip(self.slot_len, counts)]
-        self.mask = _compact(self.cache, mask, self.slot_len, holes=min(counts) < width)
-        self.lengths = self.lengths + new_mask.sum(-1)
+        self.mask = mask if even else _compact(self.cache, mask, self.slot_len, holes=True)
+        self.lengths = self.lengths + width if even else self.lengths + new_mask.sum(-1)
 
     def append_text(self, chunks: list[str]) -> torch.Tensor:
         """Append text to each row; the row's whole text is re-tokenised and must extend the ids

@@ -1,0 +1,68 @@
+"""A generation step's table, computed where the model is: statistics of every slot's next-token
+distribution, each row's draw and the picked token's log-probs, as one float64 tensor copied back
+once. Plain tensor code with no host reads and no data-dependent Python, so the eager loop and the
+compiled step (`static.DecodeStep`) run the same function.
+
+Columns (`step_table`): 0 picked id, 1 its log-prob under the model (T = 1), 2 under the sampling
+distribution, 3 the entropy in bits of the sampling distribution over the full vocabulary, 4 the
+entropy of its top 5 renormalised (Mohammadi 2024's measure), 5..9 the top-5 probabilities, 10..14
+the top-5 ids. A NaN/inf logit makes its row's entropy NaN (the host checks it with the table).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+TOP = 5
+LN2 = math.log(2.0)
+BLOCK = 4096
+COLUMNS = 5 + 2 * TOP
+
+
+def slot_stats(lp: torch.Tensor, p: torch.Tensor | None = None, k: int = TOP):
+    """For log-probs [n, vocab] (and their probabilities `p`): (entropy bits [n] float64, top-k
+    entropy bits [n] float64, top-k log-probs [n, k] float32, top-k ids [n, k]). A token at
+    probability 0 (cut by top-p) adds nothing (entr(0) = 0); a NaN row stays NaN."""
+    p = lp.exp() if p is None else p
+    ent = torch.special.entr(p).sum(-1).double() / LN2
+    vals, ids = torch.topk(lp, min(k, lp.shape[-1]), dim=-1)
+    top_ent = torch.special.entr(torch.softmax(vals.double(), -1)).sum(-1) / LN2
+    return ent, top_ent, vals, ids
+
+
+def step_table(model_lp: torch.Tensor, lp: torch.Tensor, s: torch.Tensor, u: torch.Tensor | None) -> torch.Tensor:
+    """float64 [rows, COLUMNS] on the model's device, one row per session row (`s`: its slot) from
+    the slots' log-probs under the model (`model_lp`) and under the sampling distribution (`lp`),
+    [slots, vocab] each, and each row's uniform number `u` (None: greedy)."""
+    p = lp.exp()                                        # read by the statistics and the draw
+    ent, top_ent, top_lp, top_ids = slot_stats(lp, p)
+    per_slot = torch.cat([ent[:, None], top_ent[:, None], top_lp.double().exp(), top_ids.double()], 1)
+    picks = _draw(lp, p, s, u)
+    picked = torch.stack([picks.double(), model_lp[s, picks].double(), lp[s, picks].double()], 1)
+    return torch.cat([picked, per_slot[s]], 1)
+
+
+def _draw(lp: torch.Tensor, p: torch.Tensor, s: torch.Tensor, u: torch.Tensor | None) -> torch.Tensor:
+    """One token id per session row (`s`: its slot), on the device: the argmax (`u` None), or
+    inverse-CDF with the row's own uniform number u: the block of `BLOCK` tokens where u x total
+    falls (cumulative float32 block sums, accumulated in float64), then the token within it
+    (float64 cumulative sum of that block only): no float64 copy of the whole vocabulary."""
+    if u is None:
+        return lp.argmax(-1)[s]
+    n, vocab = p.shape
+    main = (vocab // BLOCK) * BLOCK
+    parts = [p[:, :main].reshape(n, -1, BLOCK).sum(-1)] if main else []
+    if main < vocab:
+        parts.append(p[:, main:].sum(-1, keepdim=True))
+    bcdf = (torch.cat(parts, -1) if len(parts) > 1 else parts[0]).double().cumsum(-1)[s]   # [rows, blocks]
+    target = u * bcdf[:, -1]
+    k = torch.searchsorted(bcdf, target[:, None], right=True)[:, 0].clamp(max=bcdf.shape[1] - 1)
+    before = torch.where(k > 0, bcdf.gather(1, (k - 1).clamp(min=0)[:, None])[:, 0], 0.0)
+    cols = (k * BLOCK)[:, None] + torch.arange(BLOCK, device=p.device)[None]
+    live = cols < vocab
+    inside = torch.where(live, p[s[:, None], cols.clamp(max=vocab - 1)], 0.0)
+    c = inside.double().cumsum(-1) + before[:, None]
+    t = torch.searchsorted(c, target[:, None], right=True)[:, 0]
+    last = (live & (inside > 0)).long().cumsum(-1).argmax(-1)           # the block's last live token
+    return (k * BLOCK + torch.minimum(t, last)).clamp(max=vocab - 1)

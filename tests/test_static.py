@@ -1,0 +1,109 @@
+"""Static slots and the captured decode step (kernels/engine/static.py).
+
+- On static slots, the step run eagerly gives the eager Session loop's texts and numbers (fp32,
+  1e-5) for Llama, Gemma-3 (sliding window 8, exceeded) and Qwen2, sampled, top-p and greedy.
+- Compiled with fullgraph=True (no graph break), the step runs 100 steps with forks and a
+  compaction without recompiling after its warm-up, and equals the eager step to 1e-5.
+"""
+import numpy as np
+import pytest
+import torch
+
+from logitscope.kernels.engine import static
+from logitscope.kernels.engine.generate import generate
+from logitscope.testing import tiny_lm
+
+
+def _static_engine(lm, compiled):
+    lm._static_engine = static.StaticEngine(lm, compiled=compiled)
+    return lm._static_engine
+
+
+def _close(a, b, tol=1e-5):
+    for x, y in zip(a, b):
+        assert x.ids == y.ids and x.finish == y.finish and x.text == y.text
+        for f in ("logprob", "sample_logprob", "entropy", "top5_entropy"):
+            assert np.allclose(getattr(x, f), getattr(y, f), atol=tol, rtol=0), f
+        assert [[t for t, _ in r] for r in x.top5] == [[t for t, _ in r] for r in y.top5]
+        assert np.allclose([[p for _, p in r] for r in x.top5], [[p for _, p in r] for r in y.top5], atol=tol)
+
+
+@pytest.mark.parametrize("arch", ["llama_lm", "gemma_lm", "qwen_lm"])
+@pytest.mark.parametrize("settings", [dict(temperature=1.0), dict(temperature=1.3, top_p=0.9), dict(greedy=True)])
+def test_static_slots_equal_the_session_loop(arch, settings, request):
+    """The same seeded samples, token for token, and the same per-token numbers (1e-5), with rows
+    forking at the first token, finishing at different steps (a stop string) and 40 tokens past
+    Gemma-3's sliding window of 8."""
+    lm = request.getfixturevalue(arch)
+    kw = dict(n=7, max_new_tokens=40, seed=5, stop="s", **settings)
+    eager = generate(lm, "Move: rock", compile="off", **kw)
+    _static_engine(lm, compiled=False)
+    try:
+        got = generate(lm, "Move: rock", compile="on", **kw)
+    finally:
+        del lm._static_engine
+    assert len({len(s.ids) for s in eager}) > 1 or settings.get("greedy")
+    _close(eager, got)
+
+
+def test_buckets():
+    assert [static.bucket(n) for n in (1, 2, 3, 5, 100, 128, 129)] == [1, 2, 4, 8, 128, 128, 256]
+    assert static.capacity_bucket(10) == 64 and static.capacity_bucket(300) == 512
+
+
+def test_compile_setting():
+    assert static.compile_wanted("auto", "cuda") and not static.compile_wanted("auto", "cpu")
+    assert static.compile_wanted("on", "cpu") and not static.compile_wanted("off", "cuda")
+    from logitscope.errors import UserError
+    with pytest.raises(UserError, match="--compile takes auto, on, off"):
+        static.compile_wanted("yes", "cpu")
+
+
+def _drive(lm, step, parents_at, steps=100, rows=6):
+    """`steps` decode steps of `rows` rows on static slots from one prompt, feeding each slot the
+    token its first row drew, with the in-place gathers `parents_at[k]` before step k. Returns the
+    tables (host float64)."""
+    from logitscope.kernels.engine.session import Session
+    root = Session(lm, lm.encode("Move: rock"), 1)
+    slots = static.StaticSlots(lm, static.bucket(rows), static.capacity_bucket(root.slot_len[0] + steps + 1))
+    slots.load(root, 0)
+    rng = np.random.default_rng(0)
+    row_slot = torch.arange(slots.slots) % rows
+    ids = torch.full((slots.slots,), 5, dtype=torch.long)
+    tables = []
+    for k in range(steps):
+        if k in parents_at:
+            slots.gather(torch.tensor(parents_at[k]))
+        table = step(slots, ids, row_slot, torch.from_numpy(rng.random(slots.slots)))
+        host = table.numpy().copy()
+        tables.append(host)
+        ids = torch.from_numpy(host[:, 0].astype(np.int64))[:slots.slots]
+    return tables
+
+
+def test_compiled_step_is_one_graph_without_recompiles():
+    """torch.compile(fullgraph=True, dynamic=False) on the step (inductor on the CPU): a graph break
+    would raise; after the warm-up step, 100 steps with two forks and a compaction (in-place
+    gathers) compile nothing new (dynamo's error_on_recompile); every table equals the eager
+    step's to 1e-5."""
+    import torch._dynamo
+    lm = tiny_lm("llama", None)
+    lm.model.config._attn_implementation = "sdpa"
+    parents_at = {1: [0, 0, 0, 0, 0, 0, 6, 7],            # every slot forks from the prompt's
+                  30: [0, 1, 2, 2, 3, 3, 6, 7],            # two forks
+                  60: [1, 2, 4, 5, 5, 5, 5, 5]}            # a compaction: slots 0 and 3 dropped
+    eager = _drive(lm, static.DecodeStep(lm, temperature=1.0, compiled=False), parents_at)
+    torch._dynamo.reset()
+    step = static.DecodeStep(lm, temperature=1.0, compiled=True)
+    from torch._dynamo.utils import counters
+    counters.clear()
+    warm = _drive(lm, step, parents_at, steps=1)
+    assert counters["stats"]["unique_graphs"] == 1 and not counters["graph_break"]
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        got = _drive(lm, step, parents_at)
+    assert counters["stats"]["unique_graphs"] == 1
+    assert step.fn is not step._step                        # still the compiled function (no fallback)
+    assert np.allclose(warm[0], eager[0], atol=1e-5)
+    for a, b in zip(eager, got):
+        assert np.array_equal(a[:, 0], b[:, 0])             # the same draws
+        assert np.allclose(a, b, atol=1e-5, rtol=0)
