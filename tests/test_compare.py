@@ -328,3 +328,19 @@ def test_games_whose_moves_fell_back_to_uniform_get_no_verdict(tiny, tmp_path):
     assert "no valid move" in r.output
     _ok(["report", str(tmp_path)])
     assert "no valid move (rounds)" in (tmp_path / "report.html").read_text()
+
+
+def test_the_net_score_difference_interval_stays_inside_its_bounds():
+    """Net scores per game lie in [-100, 100], so B - A lies in [-200, 200]. Welch's t-interval on nine
+    +100 games and a 0 against nine -100 and a 0 ran to -209.7; the bootstrap interval stays inside,
+    holds the estimate, and agrees with scipy's percentile bootstrap of the same statistic."""
+    from scipy import stats
+
+    from logitscope.tasks.compare import boot_diff
+    a, b = np.array([100.0] * 9 + [0.0]), np.array([-100.0] * 9 + [0.0])
+    d, lo, hi = boot_diff(a, b)
+    assert d == -180 and -200 <= lo <= d <= hi <= 200
+    ref = stats.bootstrap((b, a), lambda x, y, axis=-1: x.mean(axis) - y.mean(axis), method="percentile",
+                          n_resamples=4000, random_state=1).confidence_interval
+    assert abs(lo - ref.low) <= 10 and abs(hi - ref.high) <= 10
+    assert boot_diff([1.0], [2.0, 3.0]) == (1.5, None, None)

@@ -10,7 +10,7 @@ numbers are the ones the task's own summary and the report show for the same (mo
 - sequences: distance of the mean number of repeats per sequence from a uniform source's
   (|mean - 3.24|; lower = closer to uniform = more random), a conservative 95% interval of the
   difference from each mean's t-interval (see `_sequences`);
-- rps / hide-seek: net score per game against the greedy adversary (Welch 95% CI);
+- rps / hide-seek: net score per game against the greedy adversary (95% percentile bootstrap CI over games);
 - entropy: token-weighted mean top-5 entropy per generated token (bits), bootstrap CI of the
   difference (texts resampled per model), the estimator of the entropy summary;
 - diversity: mean pairwise embedding cosine (bootstrap CI of the difference, texts resampled).
@@ -34,16 +34,20 @@ QUICK = {"sequences": 20, "games": 10, "rounds": 5, "entropy": (8, 32), "diversi
 FULL = {"sequences": 100, "games": 50, "rounds": 10, "entropy": (20, 64), "diversity": (100, 128)}
 
 
-def welch(a, b) -> tuple[float, float | None, float | None]:
-    """(mean of b - mean of a, 95% CI) by Welch's t-test (scipy); no CI below 2 values a side."""
-    from scipy import stats
+def boot_diff(a, b, seed: int = 0) -> tuple[float, float | None, float | None]:
+    """(mean of b - mean of a, 95% CI): the percentile interval of a bootstrap that resamples each
+    side's units on its own (seeded). It stays inside the range the units allow (net scores in
+    [-100, 100] give a difference in [-200, 200]; a t-interval over such bounded scores ran past
+    them). No CI below 2 units a side."""
+    from ..probes.stats import boot_mean, percentile_ci
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if not len(a) or not len(b):
         return float("nan"), None, None
     if len(a) < 2 or len(b) < 2:
         return float(b.mean() - a.mean()), None, None
-    ci = stats.ttest_ind(b, a, equal_var=False).confidence_interval(0.95)
-    return float(b.mean() - a.mean()), float(ci.low), float(ci.high)
+    rng = np.random.default_rng(seed)
+    lo, hi = percentile_ci(boot_mean(b, rng) - boot_mean(a, rng))
+    return float(b.mean() - a.mean()), lo, hi
 
 
 def _num(x):
@@ -190,11 +194,11 @@ def _game(name):
         got = [run_determinism([lm], name, games=n["games"], rounds=n["rounds"], seed=seed, out=out, load=load,
                                progress=not progress.QUIET)[0] for lm in lms]
         nets = [net_scores(run_units(g["results"], "game", g["games"])) for g in got]
-        d, lo, hi = welch(*nets)
+        d, lo, hi = boot_diff(*nets, seed=seed)
         det = [g["determinism"] for g in got]
         fallback = [g.get("no_valid_rounds", 0) for g in got]
         rounds = [g["games"] * n["rounds"] for g in got]
-        note = f"determinism {det[0]:.3f} / {det[1]:.3f}; CI: Welch t over games"
+        note = f"determinism {det[0]:.3f} / {det[1]:.3f}; CI: percentile bootstrap over games, each model's resampled on its own"
         if any(fallback):
             note += (f"; no valid move reached (the move drawn uniformly) in {fallback[0]} of {rounds[0]} / "
                      f"{fallback[1]} of {rounds[1]} rounds")
