@@ -247,3 +247,17 @@ def test_the_legacy_name_is_the_old_slug():
     rf = ResultFile("o", "t", "./tinym", {"a": 1})
     assert rf.stem.startswith("tinym-") and rf.legacy == "._" + rf.stem
     assert ResultFile("o", "t", "embedded:base", {}).legacy == ResultFile("o", "t", "embedded:base", {}).stem
+
+
+def test_reward_reruns_say_what_they_reused(tmp_path):
+    from logitscope.testing import tiny_reward_model
+    rm = str(tiny_reward_model(tmp_path / "rm"))
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(json.dumps({"prompt": "Pick", "response": str(i)}) for i in range(3)) + "\n")
+    scored = ["reward", "--rm", rm, "--input", str(src)]
+    _ok(scored)
+    src.write_text(src.read_text() + json.dumps({"prompt": "Pick", "response": "7"}) + "\n")
+    assert f"{src}: 3 of 4 records reused, 1 to score" in _ok(scored).stderr
+    task = ["reward", "--rm", rm, "--task", "letters", "--out", str(tmp_path / "res")]
+    assert "reused" not in _ok(task).stderr
+    assert f"{rm} letters: 11 of 11 answer rewards reused" in _ok(task).stderr

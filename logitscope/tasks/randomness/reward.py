@@ -111,6 +111,12 @@ def task_rewards(rm, task_name: str, models=(), *, batch_size=8, load=None, out=
               "template": rm.template, "dtype": rm.info.get("dtype"), "quantize": rm.info.get("quantize")}
     rf = ResultFile(out, "reward", rm.spec, config)
     done = rf.done("answer")
+    rf.wanted = len(answers)
+    have = sum(a in done for a in answers)
+    if have:
+        from ...progress import note, reused
+        note(f"{rm.spec} {task.name}: " + reused(have, len(answers), "answer rewards")
+             + (f", {len(answers) - have} to score" if have < len(answers) else ""))
     if any(a not in done for a in answers):
         got = score(rm, [(task.prompts[0], a) for a in answers], batch_size=batch_size)
         with rf.open({"provenance": {"model": rm.spec, "model_info": rm.info, "versions": versions()}}) as fh:
