@@ -19,10 +19,14 @@ def _set_wait(ctx, param, value):
 
 
 def load_options(f):
-    """--format --dtype --device --device-map --max-memory --quantize, and --wait (for a result
-    file another run is writing)."""
+    """--format --dtype --device --device-map --max-memory --quantize --compile, and --wait (for a
+    result file another run is writing)."""
     f = click.option("--wait", is_flag=True, expose_value=False, callback=_set_wait,
                      help="if another run is writing the same result file, wait for it (default: stop)")(f)
+    f = click.option("--compile", "compile_step", type=click.Choice(["auto", "on", "off"]), default="auto",
+                     show_default=True,
+                     help="generation's decode step as one compiled graph on static slots (CUDA graphs on a GPU); "
+                          "auto: on for CUDA, off on the CPU (compiling takes minutes there)")(f)
     f = click.option("--quantize", type=click.Choice(["none", "fp8", "int8"]), default="none",
                      help="quantise weights with optimum-quanto")(f)
     f = click.option("--max-memory", default=None, help="per device, with --device-map: 0=40GiB,1=40GiB,cpu=100GiB")(f)
@@ -37,7 +41,8 @@ def load_options(f):
 
 def load_kwargs(kw: dict) -> dict:
     return dict(fmt=kw.get("fmt"), dtype=kw.get("dtype"), device=kw.get("device"),
-                device_map=kw.get("device_map"), quantize=kw.get("quantize"), max_memory=kw.get("max_memory"))
+                device_map=kw.get("device_map"), quantize=kw.get("quantize"), max_memory=kw.get("max_memory"),
+                compile=kw.get("compile_step") or "auto")
 
 
 def visible(token: str) -> str:

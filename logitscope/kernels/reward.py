@@ -34,8 +34,9 @@ class RewardModel:
 
 
 def load_reward_model(spec: str, *, dtype=None, device=None, device_map=None, quantize=None,
-                      template: str = "auto", max_memory=None) -> RewardModel:
-    """A sequence-classification reward model from a registry name, local dir or cached hub id."""
+                      template: str = "auto", max_memory=None, compile=None) -> RewardModel:
+    """A sequence-classification reward model from a registry name, local dir or cached hub id
+    (`compile`, the decode step's setting that commands pass along, does not apply: no decoding)."""
     from .models import loading
     from .models.quant import parse_device_map, parse_max_memory
     quantize = None if quantize in (None, "none") else quantize

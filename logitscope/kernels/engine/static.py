@@ -35,6 +35,7 @@ from .sampling import transform
 from .table import step_table
 
 MIN_CAPACITY = 64
+BACKEND = None        # torch.compile's backend (None: inductor); tests of the wiring use "eager"
 
 
 def bucket(n: int) -> int:
@@ -206,7 +207,8 @@ class DecodeStep:
         self.fn = self._step
         if compiled:
             mode = "reduce-overhead" if lm.input_device.type == "cuda" else None
-            self.fn = torch.compile(self._step, fullgraph=True, dynamic=False, mode=mode)
+            extra = {"mode": mode} if BACKEND is None else {"backend": BACKEND}
+            self.fn = torch.compile(self._step, fullgraph=True, dynamic=False, **extra)
 
     def __call__(self, slots: StaticSlots, ids, row_slot, uniforms):
         if slots.room < 1:
@@ -221,8 +223,7 @@ class DecodeStep:
                 if not self.compiled or self.fn is self._step:
                     raise
                 from ...progress import note
-                note(f"{self.lm.name}: the decode step did not compile ({type(exc).__name__}: "
-                     f"{str(exc).strip().splitlines()[0][:200] if str(exc).strip() else 'no message'}); decoding eagerly")
+                note(f"{self.lm.name}: the decode step did not compile ({_reason(exc)}); decoding eagerly")
                 self.fn = self._step
                 table = self.fn(*args)
         slots.used += 1
@@ -250,6 +251,15 @@ class DecodeStep:
         lp = model_lp if self.temperature == 1.0 and self.top_p == 1.0 else \
             transform(model_lp, self.temperature, self.top_p)
         return step_table(model_lp, lp, row_slot, None if self.greedy else uniforms)
+
+
+def _reason(exc: BaseException) -> str:
+    """The root cause of a compile failure in one line (dynamo wraps the backend's error)."""
+    root = exc
+    while getattr(root, "inner_exception", None) or root.__cause__:
+        root = getattr(root, "inner_exception", None) or root.__cause__
+    lines = str(root).strip().splitlines()
+    return f"{type(root).__name__}: {lines[0][:200]}" if lines else type(root).__name__
 
 
 class StaticEngine:

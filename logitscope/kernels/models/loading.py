@@ -28,6 +28,7 @@ class LM:
     spec: str
     info: dict = field(default_factory=dict)
     is_oracle: bool = False
+    compile: str = "auto"     # the decode step: compiled on static slots (on), eager (off), on for CUDA (auto)
 
     def encode(self, turns: list[str] | str, infix: str = "") -> list[int]:
         """Token ids of a prompt (or conversation) in this LM's format, with the infix."""
@@ -209,12 +210,17 @@ def torch_dtype(dtype, device: str):
 
 
 def load_model(spec: str, *, dtype=None, device=None, device_map=None, quantize=None,
-               fmt: str | None = None, max_memory=None, offload_folder=None, log=_log) -> LM | UniformLM:
+               fmt: str | None = None, max_memory=None, offload_folder=None, compile="auto", log=_log) -> LM | UniformLM:
     """Load a model for exact next-token work (eval mode, inference only).
 
     spec: `embedded:base` | `embedded:aligned` | a registry name (`probe models`) | a local
     model directory | a `.gguf` file | a hub id already in the local HF cache | `uniform`.
+    compile: "auto" | "on" | "off": generation's decode step compiled on static slots
+    (`engine/static.py`; auto = on for CUDA, off on the CPU, where compiling takes minutes).
     """
+    from ..engine.static import compile_wanted
+    compile = compile or "auto"
+    compile_wanted(compile, "cpu")                  # a bad value is one line before anything loads
     kind, reg_fmt, target = resolve(spec)
     from .quant import parse_device_map, parse_max_memory
     quantize = None if quantize in (None, "none") else quantize
@@ -255,11 +261,11 @@ def load_model(spec: str, *, dtype=None, device=None, device_map=None, quantize=
     fmt_name = fmt or reg_fmt or "raw"
     info = {"spec": spec, "path": path, "dtype": str(tdtype).replace("torch.", ""),
             "device": str(device) if device else f"device_map={device_map if isinstance(device_map, str) else 'file'}",
-            "quantize": quantize or "none", "format": fmt_name,
+            "quantize": quantize or "none", "format": fmt_name, "compile": compile,
             "load_seconds": round(time.perf_counter() - t0, 2)}
     prov = Path(path) / "provenance.json"
     if prov.exists():
         import json
         info["gguf_sha256"] = json.loads(prov.read_text()).get("gguf_sha256")
-    return LM(model=model, tokenizer=tokenizer, format=Format(fmt_name), name=spec, spec=spec, info=info)
+    return LM(model=model, tokenizer=tokenizer, format=Format(fmt_name), name=spec, spec=spec, info=info, compile=compile)
 
