@@ -493,8 +493,8 @@ def test_a_boundary_set_on_a_path_names_its_likeliest_tokens_at_that_step(monkey
         seen[p["answer"]] = seen.get(p["answer"], 0) + 1
         if not p["set"]:
             continue
-        if seen[p["answer"]] > 25:                                 # past the shown rows: not named
-            assert "likely" not in p["set"]
+        if seen[p["answer"]] > 5:                                  # past the rows in view: not named (one
+            assert p["set"]["likely"] is None                      # forward each), and no lowest ids either
             continue
         member = next(s for s in sets if len(s) == p["set"]["size"] and s[:5].tolist() == p["set"]["examples"])
         q = transform(next_logprobs(lm, [ids + p["ids"]])[0], T, top_p).double().exp()[torch.from_numpy(member)]
@@ -507,7 +507,19 @@ def test_a_boundary_set_on_a_path_names_its_likeliest_tokens_at_that_step(monkey
     assert named >= 5
     answer = next(p["answer"] for p in rec["paths"] if p["set"])
     html = job["result"]["paths_html"][answer]
-    assert "likeliest here: " in html and "e.g." not in html.split("<details")[0]
+    assert "likeliest here: " in html.split("<details")[0] and "e.g." not in html
+    import copy
+
+    import logitscope.explore.runner as runner_mod
+    from logitscope.explore.query import Query
+    monkeypatch.setattr(runner_mod, "NAMED_MAX", 7)                # a long answer list: a bounded number named
+    capped = copy.deepcopy(rec)
+    ModelRunner(lm).name_sets(Query(0, PROMPT, "raw", INFIX, (), T, top_p), ids, parse_answers("0-10"), capped,
+                              type("Job", (), {"say": lambda self, s: None})())
+    named = [(p["answer"], p["ids"]) for p in capped["paths"] if p["set"] and p["set"]["likely"]]
+    in_view = [(p["answer"], p["ids"]) for a in sorted(rec["answers"], key=lambda a: -rec["answers"][a])
+               for p in [p for p in rec["paths"] if p["answer"] == a][:5] if p["set"]]
+    assert sorted(named) == sorted(in_view[:7])                   # the rows in view of the likeliest answers
 
 
 def test_a_byte_of_a_split_character_shows_as_its_byte_with_a_legend(lm):

@@ -8,13 +8,14 @@ import threading
 from collections import OrderedDict
 
 from ..errors import UserError
-from ..views.answers import PATHS_SHOWN, answers_html, paths_html
+from ..views.answers import PATHS_OPEN, answers_html, paths_html
 from ..views.nexttoken import next_token_html
 from .query import Query
 from ..views.sample import sample_html
 
 KEEP_LOGPROBS = 32
 LIKELY = 3          # a boundary set's members named on a path row: its most probable at that step
+NAMED_MAX = 64      # path rows whose set is named per readout (one forward each)
 
 
 class ModelRunner:
@@ -123,20 +124,24 @@ class ModelRunner:
         return {"record": rec, "html": sample_html(rec)}
 
     def name_sets(self, q: Query, ids: list, space, rec: dict, job) -> None:
-        """For each shown path (an answer's first `PATHS_SHOWN`) whose last step is any token of a big
-        boundary set: the set's `LIKELY` most probable tokens at that step, at the query's T and top-p,
-        each with its share of the set's probability (`set["likely"]`: [{"id", "piece", "share"}]).
-        One forward of the prompt and the path's tokens per such path, in batches."""
+        """For each path in view (an answer's first `PATHS_OPEN`, answers most probable first, at most
+        `NAMED_MAX` in all) whose last step is any token of a big boundary set: the set's `LIKELY` most
+        probable tokens at that step, at the query's T and top-p, each with its share of the set's
+        probability (`set["likely"]`: [{"id", "piece", "share"}]). One forward of the prompt and the
+        path's tokens per such path, in batches. Sets of other paths get `likely: None` (shown bare:
+        their lowest ids, tabs in most vocabularies, would say nothing)."""
         import torch
 
         from ..kernels.engine.answers import answer_index
         from ..kernels.engine.forward import next_logprobs
         from ..kernels.engine.sampling import transform
-        shown, count = [], {}
+        mine: dict = {}
         for p in rec.get("paths", []):
-            count[p["answer"]] = count.get(p["answer"], 0) + 1
-            if p["set"] and count[p["answer"]] <= PATHS_SHOWN:
-                shown.append(p)
+            mine.setdefault(p["answer"], []).append(p)
+            if p["set"]:
+                p["set"]["likely"] = None
+        order = sorted(mine, key=lambda a: -rec["answers"][a])
+        shown = [p for a in order for p in mine[a][:PATHS_OPEN] if p["set"]][:NAMED_MAX]
         if not shown:
             return
         sets = answer_index(self.lm, space).set_ids         # the path records its set by size and first ids

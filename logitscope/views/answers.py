@@ -3,8 +3,8 @@ and its share of the valid mass, the valid / invalid / unexplored mass, and (rea
 `trace=True`) the token paths that carry one answer's probability.
 
 Paths name their tokens by id; a record whose paths carry `pieces` (and whose sets carry
-`example_pieces`, or `likely`: the set's most probable tokens at that step with their shares), as
-the explorer adds, shows the tokens' text instead. Bytes that are not UTF-8 on their own (a
+`example_pieces`, or `likely`: the set's most probable tokens at that step with their shares, None
+where not named), as the explorer adds, shows the tokens' text instead. Bytes that are not UTF-8 on their own (a
 character split across tokens) are marked `<0xE2>`, with a legend."""
 from __future__ import annotations
 
@@ -72,21 +72,26 @@ def _chip(piece: str) -> str:
 def _tokens(path: dict) -> str:
     """A path's tokens as boxes (text where the record has it, else ids); a last step that is any token
     of a big set (every token that starts with a boundary) as one dashed box with its size and its
-    likeliest members at that step (or, without them, some members by id)."""
+    likeliest members at that step where the record names them (a record without `likely`: some
+    members by id)."""
     names = path.get("pieces")
     chips = [f'<span title="id {i}">{token_html(names[j]) if names else f"id {i}"}</span>'
              for j, i in enumerate(path["ids"])]
     if path.get("set"):
         st = path["set"]
+        tip = "the token after the answer: any of these"
         if st.get("likely"):
-            what = "likeliest here: " + ", ".join(f'{_chip(t["piece"])} {_share(t["share"])}' for t in st["likely"])
-            tip = "the token after the answer: any of these; the likeliest with their share of this step's boundary mass"
+            what = " (likeliest here: " + ", ".join(f'{_chip(t["piece"])} {_share(t["share"])}'
+                                                   for t in st["likely"]) + ")"
+            tip += "; the likeliest with their share of this step's boundary mass"
+        elif "likely" in st:                      # named on the rows in view only
+            what = ""
         else:
             ex = st.get("example_pieces")
-            what = "e.g. " + ", ".join([_chip(x) for x in ex[:3]] if ex else [f"id {i}" for i in st["examples"][:3]])
-            tip = "the token after the answer: any of these"
+            what = " (e.g. " + ", ".join([_chip(x) for x in ex[:3]] if ex else
+                                         [f"id {i}" for i in st["examples"][:3]]) + ")"
         chips.append(f'<span class="ls-set" title="{tip}">any of {st["size"]:,} tokens that start with a '
-                     f"boundary ({what})</span>")
+                     f"boundary{what}</span>")
     return f'<span class="ls-path-toks">{"".join(chips)}</span>'
 
 
