@@ -165,9 +165,9 @@ def run_generate(models, *, topics=None, per_model=20, seed=0, temperature=1.0, 
         drawn = sum(1 for r in known if r.get("kind") == "draw" and r["topic"] in topics)
         if drawn:                                        # earlier draws are reused, kept poems or not
             progress.note(f"{lm.spec}: " + progress.reused(have, per_model * len(topics), "poems")
-                          + f" ({drawn} earlier draws reused)")
+                          + f" (from {drawn} earlier draws)")
         per = {}
-        with progress.bar(per_model * len(topics), f"poems {lm.spec}", "poems", initial=have) as bar:
+        with progress.bar(per_model * len(topics), f"{lm.spec} poetry", "poems", initial=have) as bar:
             for topic in topics:
                 draws = _draws(lm, rf, known, topic, header, per_model, max_attempts, seed, temperature, bar)
                 reasons: dict = {}
