@@ -168,6 +168,7 @@ class _EagerSteps:
         self.session, self.temperature, self.top_p, self.greedy = session, temperature, top_p, greedy
         self.lm, self.dev, self.vocab = session.lm, session.slot_logprobs.device, session.slot_logprobs.shape[-1]
         self.live_rows = None                          # the rows of `uniforms` the session rows are
+        self._slot_list, self._slots = None, None      # session.slot, and as a device tensor
 
     def table(self, uniforms) -> torch.Tensor:
         """The step's table for the session's rows (uniforms: [rows of the batch] on the device)."""
@@ -176,7 +177,10 @@ class _EagerSteps:
         lp = model_lp if self.temperature == 1.0 and self.top_p == 1.0 else transform(model_lp, self.temperature, self.top_p)
         session.pending_flags()                        # a NaN/inf logit shows as a NaN entropy in the table
         u = None if self.greedy else (uniforms if self.live_rows is None else uniforms[self.live_rows])
-        return step_table(model_lp, lp, to_device(torch.tensor(session.slot, dtype=torch.long), self.dev), u)
+        if session.slot != self._slot_list:            # rows on new slots (a fork, a merge, a drop)
+            self._slot_list = list(session.slot)
+            self._slots = to_device(torch.tensor(self._slot_list, dtype=torch.long), self.dev)
+        return step_table(model_lp, lp, self._slots, u)
 
     def advance(self, picks, done, live, uniforms) -> torch.Tensor:
         """Feed each live row its pick (a finished row a pad token) and return the next table;

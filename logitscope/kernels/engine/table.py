@@ -3,7 +3,7 @@ distribution, each row's draw and the picked token's log-probs, as one float64 t
 once. Plain tensor code with no host reads and no data-dependent Python, so the eager loop and the
 compiled step (`static.DecodeStep`) run the same function.
 
-Columns (`step_table`): 0 picked id, 1 its log-prob under the model (T = 1), 2 under the sampling
+Columns (`step_table`, float32): 0 picked id, 1 its log-prob under the model (T = 1), 2 under the sampling
 distribution, 3 the entropy in bits of the sampling distribution over the full vocabulary, 4 the
 entropy of its top 5 renormalised (Mohammadi 2024's measure), 5..9 the top-5 probabilities, 10..14
 the top-5 ids. A NaN/inf logit makes its row's entropy NaN (the host checks it with the table).
@@ -32,37 +32,41 @@ def slot_stats(lp: torch.Tensor, p: torch.Tensor | None = None, k: int = TOP):
 
 
 def step_table(model_lp: torch.Tensor, lp: torch.Tensor, s: torch.Tensor, u: torch.Tensor | None) -> torch.Tensor:
-    """float64 [rows, COLUMNS] on the model's device, one row per session row (`s`: its slot) from
-    the slots' log-probs under the model (`model_lp`) and under the sampling distribution (`lp`),
-    [slots, vocab] each, and each row's uniform number `u` (None: greedy)."""
+    """float32 [rows, COLUMNS] on the model's device, one row per session row (`s`: its slot) from
+    the slots' log-probs under the model (`model_lp`) and under the sampling distribution (`lp`,
+    the same tensor at T = 1 and top-p 1), [slots, vocab] each, and each row's uniform number `u`
+    (None: greedy). Ids are exact in float32 (below 2^24)."""
     p = lp.exp()                                        # read by the statistics and the draw
-    ent, top_ent, top_lp, top_ids = slot_stats(lp, p)
-    per_slot = torch.cat([ent[:, None], top_ent[:, None], top_lp.double().exp(), top_ids.double()], 1)
+    ent = torch.special.entr(p).sum(-1, keepdim=True) / LN2
+    top_lp, top_ids = torch.topk(lp, min(TOP, lp.shape[-1]), dim=-1)
+    top_p = torch.softmax(top_lp, -1)
+    top_ent = torch.special.entr(top_p).sum(-1, keepdim=True) / LN2
+    per_slot = torch.cat([ent, top_ent, top_lp.exp(), top_ids.float()], 1)
     picks = _draw(lp, p, s, u)
-    picked = torch.stack([picks.double(), model_lp[s, picks].double(), lp[s, picks].double()], 1)
-    return torch.cat([picked, per_slot[s]], 1)
+    picked_lp = lp[s, picks]
+    model_picked = picked_lp if model_lp is lp else model_lp[s, picks]
+    return torch.cat([torch.stack([picks.float(), model_picked, picked_lp], 1), per_slot[s]], 1)
 
 
 def _draw(lp: torch.Tensor, p: torch.Tensor, s: torch.Tensor, u: torch.Tensor | None) -> torch.Tensor:
     """One token id per session row (`s`: its slot), on the device: the argmax (`u` None), or
     inverse-CDF with the row's own uniform number u: the block of `BLOCK` tokens where u x total
     falls (cumulative float32 block sums, accumulated in float64), then the token within it
-    (float64 cumulative sum of that block only): no float64 copy of the whole vocabulary."""
+    (float64 cumulative sum of that block only): no float64 copy of the whole vocabulary. A
+    vocabulary that is not a multiple of `BLOCK` is padded with zero-probability tokens, and a
+    target past a block's last token (rounding) takes the block's last token of positive
+    probability, so a token of probability 0 is never drawn."""
     if u is None:
         return lp.argmax(-1)[s]
-    n, vocab = p.shape
-    main = (vocab // BLOCK) * BLOCK
-    parts = [p[:, :main].reshape(n, -1, BLOCK).sum(-1)] if main else []
-    if main < vocab:
-        parts.append(p[:, main:].sum(-1, keepdim=True))
-    bcdf = (torch.cat(parts, -1) if len(parts) > 1 else parts[0]).double().cumsum(-1)[s]   # [rows, blocks]
-    target = u * bcdf[:, -1]
-    k = torch.searchsorted(bcdf, target[:, None], right=True)[:, 0].clamp(max=bcdf.shape[1] - 1)
-    before = torch.where(k > 0, bcdf.gather(1, (k - 1).clamp(min=0)[:, None])[:, 0], 0.0)
-    cols = (k * BLOCK)[:, None] + torch.arange(BLOCK, device=p.device)[None]
-    live = cols < vocab
-    inside = torch.where(live, p[s[:, None], cols.clamp(max=vocab - 1)], 0.0)
-    c = inside.double().cumsum(-1) + before[:, None]
-    t = torch.searchsorted(c, target[:, None], right=True)[:, 0]
-    last = (live & (inside > 0)).long().cumsum(-1).argmax(-1)           # the block's last live token
-    return (k * BLOCK + torch.minimum(t, last)).clamp(max=vocab - 1)
+    vocab = p.shape[1]
+    pad = -vocab % BLOCK
+    blocks = (torch.nn.functional.pad(p, (0, pad)) if pad else p).view(p.shape[0], -1, BLOCK)
+    bsum = blocks.sum(-1).double()[s]                                   # [rows, blocks]
+    bcdf = bsum.cumsum(-1)
+    target = (u * bcdf[:, -1])[:, None]
+    k = torch.searchsorted(bcdf, target, right=True).clamp(max=bcdf.shape[1] - 1)   # [rows, 1]
+    inside = blocks[s, k[:, 0]]                                         # [rows, BLOCK]
+    c = inside.double().cumsum(-1) + (bcdf.gather(1, k) - bsum.gather(1, k))
+    t = torch.searchsorted(c, target, right=True)[:, 0]
+    last = (inside > 0).int().cumsum(-1).argmax(-1)                     # the block's last live token
+    return (k[:, 0] * BLOCK + torch.minimum(t, last)).clamp(max=vocab - 1)
