@@ -112,20 +112,16 @@ def quanto_missing() -> str | None:
 
 
 def _quant_kernel(args, device) -> str | None:
-    """On CUDA, quanto packs fp8 weights for its marlin kernel, a JIT build (nvcc + ninja, minutes)
-    at the first quantised layer; unless --quanto-kernels the build is switched off and every
-    quantised matmul dequantises its weights to the activations' dtype (quanto's portable path)."""
+    """Which quantised matmul runs (logitscope.kernels.models.quant.quant_kernels: on CUDA quanto's
+    dequantise-then-matmul path, no JIT build, unless --quanto-kernels)."""
     if not getattr(args, "quantize", None):
         return None
     if quanto_missing():
         return None                     # quantize_model says so
-    if torch.device(device).type != "cuda":
-        return "quanto (CPU)"
     if getattr(args, "quanto_kernels", False):
-        return "quanto CUDA kernels (marlin fp8 if built)"
-    from optimum.quanto.library.extensions import extension
-    extension._extensions.pop("quanto_cuda", None)
-    return "quanto dequantise-then-matmul (CUDA kernels not built)"
+        os.environ["LOGITSCOPE_QUANTO_KERNELS"] = "1"
+    from logitscope.kernels.models.quant import quant_kernels
+    return quant_kernels(torch.device(device).type == "cuda")
 
 
 def sync(device) -> None:

@@ -40,7 +40,7 @@ def _kl(p, q):
 def test_quantised_answers_within_kl_and_smaller(tiny_dir, kind):
     ref = load_model(tiny_dir)
     q = load_model(tiny_dir, quantize=kind)
-    assert q.info["quantize"] == kind
+    assert q.info["quantize"] == kind and q.info["quant_kernel"] == "quanto (CPU)"
     assert type(q.model.model.layers[0].mlp.up_proj).__name__ == "QLinear"
     assert type(q.model.lm_head).__name__ == "Linear"                 # the head stays exact
     want = answer_distributions(ref, PROMPTS, "rps", infix="Move:", min_mass=1e-7)
@@ -49,6 +49,22 @@ def test_quantised_answers_within_kl_and_smaller(tiny_dir, kind):
     assert max(kls) < KL_BOUND[kind], kls
     assert max(kls) > 0                                               # it did quantise
     assert weight_bytes(q.model) < 0.6 * weight_bytes(ref.model)     # measured 0.44
+
+
+def test_fp8_on_cuda_builds_no_kernel(monkeypatch):
+    """On CUDA, quanto's kernels are JIT builds (nvcc + ninja): the loader leaves its CUDA extension
+    out (each quantised matmul dequantises: quanto's portable path) and says so; the environment
+    variable keeps them for a machine that can build them."""
+    from optimum.quanto.library.extensions import extension
+
+    from logitscope.kernels.models.quant import quant_kernels
+    monkeypatch.setitem(extension._extensions, "quanto_cuda", object())
+    monkeypatch.setenv("LOGITSCOPE_QUANTO_KERNELS", "1")
+    assert "built on first use" in quant_kernels(True) and "quanto_cuda" in extension._extensions
+    monkeypatch.delenv("LOGITSCOPE_QUANTO_KERNELS")
+    assert quant_kernels(True) == "quanto dequantise-then-matmul (no kernel build)"
+    assert "quanto_cuda" not in extension._extensions
+    assert quant_kernels(False) == "quanto (CPU)"
 
 
 def test_disk_and_cpu_device_map_equals_no_map(tiny_dir, tmp_path):

@@ -113,7 +113,14 @@ def from_pretrained(cls, path, dtype, device, device_map=None, max_memory=None, 
         if quantize:
             from .quant import quanto_config
             kwargs["quantization_config"] = quanto_config(quantize)
+    kernel = None
+    if quantize:
+        import torch
+
+        from .quant import quant_kernels
+        kernel = quant_kernels(torch.cuda.is_available() and "cpu" not in str(device or "cuda"))
     model = cls.from_pretrained(path, **kwargs)
+    model._logitscope_quant_kernel = kernel
     if not device_map:
         model.to(device)
         if quantize:
@@ -262,7 +269,10 @@ def load_model(spec: str, *, dtype=None, device=None, device_map=None, quantize=
     info = {"spec": spec, "path": path, "dtype": str(tdtype).replace("torch.", ""),
             "device": str(device) if device else f"device_map={device_map if isinstance(device_map, str) else 'file'}",
             "quantize": quantize or "none", "format": fmt_name, "compile": compile,
+            **({"quant_kernel": model._logitscope_quant_kernel} if quantize else {}),
             "load_seconds": round(time.perf_counter() - t0, 2)}
+    if quantize:
+        log(f"{spec}: {quantize} weights, {info['quant_kernel']}")
     prov = Path(path) / "provenance.json"
     if prov.exists():
         import json

@@ -27,6 +27,22 @@ def check_kind(kind: str) -> None:
         raise UserError(f"unknown quantisation '{kind}'; choose fp8, int8 or none")
 
 
+def quant_kernels(cuda: bool) -> str:
+    """Which quantised matmul runs, chosen so no kernel is compiled on the user's machine. On CUDA
+    (compute capability >= 8) quanto packs fp8 weights for its marlin kernel, a JIT build that needs
+    nvcc + ninja (minutes; it fails on a GPU box without a toolchain): its CUDA extension is left out,
+    so each quantised matmul dequantises the weights to the activations' dtype (quanto's portable
+    path). LOGITSCOPE_QUANTO_KERNELS=1 keeps quanto's CUDA kernels for a machine that can build them."""
+    import os
+    if not cuda:
+        return "quanto (CPU)"
+    if os.environ.get("LOGITSCOPE_QUANTO_KERNELS") == "1":
+        return "quanto CUDA kernels (built on first use: nvcc + ninja)"
+    from optimum.quanto.library.extensions import extension
+    extension._extensions.pop("quanto_cuda", None)
+    return "quanto dequantise-then-matmul (no kernel build)"
+
+
 def quanto_config(kind: str):
     """A `QuantoConfig` for fp8 | int8 weights (for loading with a device_map)."""
     check_kind(kind)
