@@ -134,12 +134,17 @@ def judge(poems_dir, runs, per_model, comparisons, seed, judge, axis, topics, mi
     if as_json:
         emit_json(rows)
         return
+    control = {True: "judged right", False: "judged wrong", None: "-"}
     click.echo(table([[r["judge"], r["topic"], r["axis"], r["per_model"], r["pairs"], _f(r["position_bias"], ".3f"),
-                       _f(r["mean_shift"], "+.3f"), _f(r["mean_invalid_mass"], ".3f"),
-                       {True: "yes", False: "NO", None: "-"}[r["control_correct"]]] for r in rows],
-                     ["judge", "topic", "axis", "poems/model", "pairs", "P(first)", "shift", "invalid", "control ok"]))
+                       _f(r["mean_shift"], "+.3f"), _f(r["mean_invalid_mass"], ".3f"), control[r["control_correct"]]]
+                      for r in rows],
+                     ["judge", "topic", "axis", "poems/model", "pairs", "P(first)", "shift", "mean invalid mass",
+                      "control pair"]))
     click.echo("P(first) = how often the judge picks the poem shown first (0.5 = no position bias); "
                "shift = P(a poem wins | shown first) - P(it wins | shown second)")
+    click.echo("mean invalid mass = the judge's probability of answering neither A nor B, averaged over its "
+               "readouts (both orders of every pair); control pair = whether it preferred the real poem to the "
+               "bag of the contest's words (the right answer on every axis)")
     for r in rows:
         for k in r["agreement_with_people"]:
             other = k["b"] if k["a"].startswith("judge:") else k["a"]
@@ -158,6 +163,7 @@ def judge(poems_dir, runs, per_model, comparisons, seed, judge, axis, topics, mi
 def rank(paths, rewards, seed, out, as_json):
     """Bradley-Terry rankings per contest and model, agreement, control accuracy, Spearman's rho."""
     from ..report.plots import rank_figure
+    from ..report.sections_poetry import RANK_LEGEND, contest_verdict, strength_rows
     from ..tasks.poetry.rank import run_rank
     res = run_rank(list(paths), rewards=list(rewards), seed=seed)
     fig = rank_figure(res, Path(out) / "poetry-judgements" / "ranking.png")
@@ -166,16 +172,15 @@ def rank(paths, rewards, seed, out, as_json):
     if as_json:
         emit_json(res)
         return
-    axes = sorted(res["wins"])
-    models = sorted({m for a in axes for m in res["models"][a]})
-    click.echo(f"{res['judgements']} judgements; wins = contests (topics) won per axis; strength = Bradley-Terry "
-               "log-strength [95% CI]")
-    click.echo(table([[m, *[f"{res['wins'][a].get(m, 0)}  {res['models'][a][m]['strength']:+.2f} "
-                            f"[{res['models'][a][m]['lo']:+.2f}, {res['models'][a][m]['hi']:+.2f}]"
-                            if m in res["models"][a] else "-" for a in axes]] for m in models], ["model", *axes]))
+    click.echo(f"{res['judgements']} judgements")
+    click.echo(table(strength_rows(res), ["axis", "model", "contests won", "log-strength", "95% CI", "n"]))
+    click.echo(RANK_LEGEND.format(least=res["min_comparisons"]))
+    for m, runs in res["runs_apart"].items():
+        click.echo(f"runs apart: {m} has judged poems from {len(runs)} runs ({', '.join(map(str, runs))}), "
+                   f"ranked as one entry each ({m}@run)")
     for c in res["contests"]:
-        click.echo(f"{c['topic']} / {c['axis']}: winner {c['winner']} ({c['judgements']} judgements by "
-                   f"{', '.join(c['annotators'])})")
+        click.echo(f"{c['topic']} / {c['axis']}: {contest_verdict(c, res['min_comparisons'])} ({c['comparisons']} "
+                   f"comparisons from {c['judgements']} judgements by {', '.join(c['annotators'])})")
     for line in agreement_lines(res):
         click.echo(line)
     for who, c in res["control"].items():

@@ -2,7 +2,10 @@
 
 - Bradley-Terry strengths with `choix.ilsr_pairwise_dense` on a matrix of (possibly fractional)
   wins: a person's judgement adds 1 to its winner, an exact model judge adds P(left) and
-  P(right); log-strengths centred to mean 0, with bootstrap 95% CIs (judgements resampled: one
+  P(right), and every two items get PSEUDO virtual wins each way (a symmetric prior that keeps an
+  unbeaten item finite: reversing every judgement negates every strength; choix's own `alpha` seeds
+  its Markov chain's rates and is not symmetric: a 3-0 winner got +4.15, the 0-3 loser of a mirror
+  contest -4.37, the 3-3 model between them +0.22); log-strengths centred to mean 0, with bootstrap 95% CIs (judgements resampled: one
   comparison per judgement, never its two halves apart);
 - per axis, Cohen's kappa (`sklearn.metrics.cohen_kappa_score`) for every two annotators on the
   pairs (the same two poems) both judged, and Krippendorff's alpha (`krippendorff.alpha`, nominal)
@@ -10,6 +13,21 @@
 - exact judges' position bias (`judge_bias`), control accuracy per annotator;
 - Spearman's rho (`scipy.stats.spearmanr`) between axes and against reward-model scores;
 - `read_judgements` reads judgement files (JSON lines), `rank` puts it all together.
+
+Entries: a model is one entry, named by its model; a model whose judged poems come from two or more
+runs (the `#run` of poem ids: another seed, temperature or format) is one entry per run, `model@run`
+(the run hash's first 6 characters), so runs are never pooled.
+
+Winners: a contest (topic x axis) is won by the entry with the highest Bradley-Terry strength. Two or
+more entries whose log-strengths lie within TIE_TOL of the highest are a tie: no winner, no contest won
+(a 1-1 split and a cycle A>B>C>A tie exactly; choix stops at an L1 step of 1e-8, so its estimates of
+equal strengths may differ by about that much; TIE_TOL = 1e-6, a strength ratio of 1.000001, is far
+above that and far below what one judgement moves). A tie is decided on the estimates, not on the
+intervals: overlapping intervals are the `n` and the interval's business, said beside every strength.
+A contest where some entry took part in fewer than MIN_COMPARISONS comparisons is too small to rank:
+its leader is named, but it has no winner and counts as no one's win. MIN_COMPARISONS = 6 is the
+smallest n at which even a clean sweep n-0 is significant (two-sided sign test, p = 2 * 0.5^n < 0.05;
+5-0 has p = 0.0625).
 """
 from __future__ import annotations
 
@@ -20,7 +38,9 @@ import numpy as np
 
 from ..errors import UserError
 
-ALPHA = 0.01          # choix's regularisation: finite strengths for an item that never lost
+PSEUDO = 0.01         # virtual wins each way between every two items: finite strengths for one that never lost
+TIE_TOL = 1e-6        # log-strengths this close to the highest tie with it (see the module's docstring)
+MIN_COMPARISONS = 6   # fewer comparisons for an entry of a contest: too small to rank (ditto)
 
 
 def _choix():
@@ -46,13 +66,15 @@ def bt_strengths(comparisons: list[tuple], items: list) -> np.ndarray:
     """Centred Bradley-Terry log-strengths of `items`."""
     if len(items) < 2:
         return np.zeros(len(items))
-    s = _choix().ilsr_pairwise_dense(win_matrix(comparisons, items), alpha=ALPHA)
+    wins = win_matrix(comparisons, items) + PSEUDO * (1 - np.eye(len(items)))
+    s = _choix().ilsr_pairwise_dense(wins)
     return s - s.mean()
 
 
 def bt_with_ci(comparisons: list[tuple], items: list, *, resamples: int = 200, seed: int = 0) -> dict:
-    """{item: {"strength", "lo", "hi"}} with bootstrap 95% percentile intervals: the comparisons
-    (one per judgement, see `comparisons_of`) are resampled with replacement."""
+    """{item: {"strength", "lo", "hi", "n"}} with bootstrap 95% percentile intervals: the comparisons
+    (one per judgement, see `comparisons_of`) are resampled with replacement; n = the comparisons
+    the item took part in."""
     est = bt_strengths(comparisons, items)
     rng = np.random.default_rng(seed)
     boots = []
@@ -60,7 +82,28 @@ def bt_with_ci(comparisons: list[tuple], items: list, *, resamples: int = 200, s
         idx = rng.integers(0, len(comparisons), len(comparisons))
         boots.append(bt_strengths([comparisons[i] for i in idx], items))
     lo, hi = (np.percentile(boots, [2.5, 97.5], axis=0) if boots else (est, est))
-    return {x: {"strength": float(est[i]), "lo": float(lo[i]), "hi": float(hi[i])} for i, x in enumerate(items)}
+    n = {x: 0 for x in items}
+    for a, b, _ in comparisons:
+        n[a] += 1
+        n[b] += 1
+    return {x: {"strength": float(est[i]), "lo": float(lo[i]), "hi": float(hi[i]), "n": n[x]}
+            for i, x in enumerate(items)}
+
+
+def verdict(strengths: dict) -> dict:
+    """{"leader", "tie", "too_small", "fewest", "winner"} of one contest's entries
+    ({entry: {"strength", "n", ...}}): the leader is the strongest entry unless two or more tie within
+    TIE_TOL (then `tie` lists them, sorted, and there is no leader); the winner is the leader of a
+    contest where every entry took part in MIN_COMPARISONS comparisons or more."""
+    if not strengths:
+        return {"leader": None, "tie": [], "too_small": True, "fewest": 0, "winner": None}
+    top = max(v["strength"] for v in strengths.values())
+    best = sorted(m for m, v in strengths.items() if v["strength"] >= top - TIE_TOL)
+    fewest = min(v["n"] for v in strengths.values())
+    leader = best[0] if len(best) == 1 else None
+    small = fewest < MIN_COMPARISONS
+    return {"leader": leader, "tie": best if len(best) > 1 else [], "too_small": small, "fewest": fewest,
+            "winner": None if small else leader}
 
 
 def comparisons_of(judgements: list[dict], key=lambda poem_id: poem_id) -> list[tuple]:
@@ -206,6 +249,34 @@ def model_of(poem_id: str) -> str:
     return poem_id.rsplit("|", 2)[0]
 
 
+def run_of_id(poem_id: str) -> str | None:
+    """The run a poem id names (`model|topic|attempt#run`), None for ids written before runs."""
+    return poem_id.split("#", 1)[1] if "#" in poem_id else None
+
+
+def entry_key(judgements: list[dict]):
+    """(key: poem id -> entry, {model: [runs]} of models ranked run by run): a model is its own entry,
+    or, when its judged poems come from two or more runs, one entry per run, `model@run` (6 characters
+    of the run, more if two runs share them)."""
+    runs: dict = {}
+    for j in judgements:
+        for pid in (j["left"], j["right"]):
+            if pid != "control":
+                runs.setdefault(model_of(pid), set()).add(run_of_id(pid))
+    split = {m: sorted(rs, key=str) for m, rs in runs.items() if len(rs) > 1}
+    short = {}
+    for m, rs in split.items():
+        width = 6
+        while len({str(r)[:width] for r in rs}) < len(rs):
+            width += 4
+        short[m] = {r: str(r)[:width] for r in rs}
+
+    def key(pid: str) -> str:
+        m = model_of(pid)
+        return f"{m}@{short[m][run_of_id(pid)]}" if m in short else m
+    return key, split
+
+
 def read_judgements(paths) -> tuple[list[dict], list[str]]:
     """(judgements, problems): every line of every file (directories searched), malformed lines
     reported as 'file:line: why' and skipped."""
@@ -247,11 +318,13 @@ def distinct_annotators(judgements: list[dict]) -> list[dict]:
 
 
 def rank(judgements: list[dict], *, problems=(), rewards: dict | None = None, seed=0, resamples=200) -> dict:
-    """Per contest (topic x axis): Bradley-Terry strengths of poems and models with bootstrap CIs and the
-    winner; per axis: model strengths over all topics, wins per model, Cohen's kappa and Krippendorff's
-    alpha; control accuracy per annotator; exact judges' position bias; Spearman's rho between axes and
-    against `rewards` ({reward model: {poem id: reward}})."""
+    """Per contest (topic x axis): Bradley-Terry strengths of poems and entries (models, or model@run)
+    with bootstrap CIs and n, and its verdict (`verdict`: winner, tie, too small); per axis: entry
+    strengths over all topics, contests won per entry (ties and contests too small to rank count for no
+    one), Cohen's kappa and Krippendorff's alpha; control accuracy per annotator; exact judges' position
+    bias; Spearman's rho between axes and against `rewards` ({reward model: {poem id: reward}})."""
     judgements = distinct_annotators(judgements)
+    entry, split = entry_key(judgements)
     contests: dict = {}
     for j in judgements:
         contests.setdefault((str(j.get("topic", "?")).lower(), j["axis"]), []).append(j)
@@ -259,20 +332,25 @@ def rank(judgements: list[dict], *, problems=(), rewards: dict | None = None, se
     for (topic, axis), js in sorted(contests.items()):
         comps = comparisons_of(js)
         poems = sorted({x for a, b, _ in comps for x in (a, b)})
-        models = sorted({model_of(p) for p in poems})
+        by_entry = comparisons_of(js, key=entry)
+        entries = sorted({x for a, b, _ in by_entry for x in (a, b)})
         by_poem = bt_with_ci(comps, poems, resamples=resamples, seed=seed)
-        by_model = bt_with_ci(comparisons_of(js, key=model_of), models, resamples=resamples, seed=seed)
+        strengths = bt_with_ci(by_entry, entries, resamples=resamples, seed=seed)
         poem_strength.setdefault(axis, {}).update({p: v["strength"] for p, v in by_poem.items()})
-        per_contest.append({"topic": topic, "axis": axis, "judgements": len(js),
-                            "annotators": sorted({j["annotator"] for j in js}), "poems": by_poem, "models": by_model,
-                            "winner": max(by_model, key=lambda m: by_model[m]["strength"]) if by_model else None})
+        per_contest.append({"topic": topic, "axis": axis, "judgements": len(js), "comparisons": len(by_entry),
+                            "annotators": sorted({j["annotator"] for j in js}), "poems": by_poem,
+                            "models": strengths, **verdict(strengths)})
     axes = sorted({a for _, a in contests})
-    overall, wins = {}, {}
+    overall, wins, ties, small = {}, {}, {}, {}
     for axis in axes:
         js = [j for (t, a), v in contests.items() if a == axis for j in v]
-        models = sorted({model_of(x) for j in js for x in (j["left"], j["right"]) if x != "control"})
-        overall[axis] = bt_with_ci(comparisons_of(js, key=model_of), models, resamples=resamples, seed=seed)
-        wins[axis] = {m: sum(c["winner"] == m for c in per_contest if c["axis"] == axis) for m in models}
+        comps = comparisons_of(js, key=entry)
+        entries = sorted({x for a, b, _ in comps for x in (a, b)})
+        overall[axis] = bt_with_ci(comps, entries, resamples=resamples, seed=seed)
+        mine = [c for c in per_contest if c["axis"] == axis]
+        wins[axis] = {m: sum(c["winner"] == m for c in mine) for m in entries}
+        ties[axis] = sum(bool(c["tie"]) for c in mine)
+        small[axis] = sum(c["too_small"] for c in mine)
     rho_axes = []
     for i, a in enumerate(axes):
         for b in axes[i + 1:]:
@@ -281,5 +359,6 @@ def rank(judgements: list[dict], *, problems=(), rewards: dict | None = None, se
                 rho_axes.append({"a": a, "b": b, **r})
     rho_reward = {rm: {a: spearman(poem_strength[a], by_poem) for a in axes} for rm, by_poem in (rewards or {}).items()}
     return {"judgements": len(judgements), "malformed": list(problems), "contests": per_contest, "models": overall,
-            "wins": wins, "agreement": agreement(judgements), "control": control_accuracy(judgements),
+            "wins": wins, "ties": ties, "too_small": small, "min_comparisons": MIN_COMPARISONS, "tie_tol": TIE_TOL,
+            "runs_apart": split, "agreement": agreement(judgements), "control": control_accuracy(judgements),
             "judges": judge_bias(judgements), "spearman_axes": rho_axes, "spearman_reward": rho_reward}

@@ -37,14 +37,41 @@ def poetry(res) -> Section | None:
     return s
 
 
+RANK_LEGEND = ("contests won: topics where the model is strongest (a tie, or a contest too small to rank, counts "
+               "for no one); log-strength: Bradley-Terry, centred at 0; 95% CI: bootstrap over judgements; n: the "
+               "comparisons the model took part in (fewer than {least}: too few to rank); a model whose poems "
+               "come from several runs is one entry per run, model@run")
+
+
+def strength_rows(res) -> list[list]:
+    """[axis, entry, contests won, log-strength, 95% CI, n] per axis and entry (n flagged when too few)."""
+    rows = []
+    for axis in sorted(res["models"]):
+        for m, v in res["models"][axis].items():
+            n = f"{v['n']}" + (" (too few)" if v["n"] < res["min_comparisons"] else "")
+            rows.append([axis, m, res["wins"][axis].get(m, 0), f"{v['strength']:+.2f}",
+                         f"[{v['lo']:+.2f}, {v['hi']:+.2f}]", n])
+    return rows
+
+
+def contest_verdict(c: dict, least: int) -> str:
+    """'winner A', 'tie (A, B)', and/or why a contest is too small to rank."""
+    said = f"tie ({', '.join(c['tie'])})" if c["tie"] else f"winner {c['leader']}" if not c["too_small"] else ""
+    if c["too_small"]:
+        lead = f"leader {c['leader']}, " if c["leader"] else ""
+        said += ("; " if said else "") + (f"too few comparisons to rank (fewest for one model: {c['fewest']} "
+                                          f"< {least}; {lead}no win counted)")
+    return said
+
+
 def _rankings(s: Section, rk: dict, root: Path) -> None:
     from .plots import rank_figure
-    axes = sorted(rk["wins"])
-    models = sorted({m for a in axes for m in rk["models"][a]})
-    s.table(["model", *axes], [[m, *[f"{rk['wins'][a].get(m, 0)} wins, {rk['models'][a][m]['strength']:+.2f} "
-                                      f"[{rk['models'][a][m]['lo']:+.2f}, {rk['models'][a][m]['hi']:+.2f}]"
-                                      if m in rk["models"][a] else "-" for a in axes]] for m in models],
-            "contests won per model and axis, Bradley-Terry log-strength [95% bootstrap CI] (Figure 5, left)")
+    s.table(["axis", "model", "contests won", "log-strength", "95% CI", "n"], strength_rows(rk),
+            "contests won and Bradley-Terry strengths per axis (Figure 5, left); "
+            + RANK_LEGEND.format(least=rk["min_comparisons"]))
+    s.table(["topic", "axis", "verdict", "comparisons", "judgements"],
+            [[c["topic"], c["axis"], contest_verdict(c, rk["min_comparisons"]), c["comparisons"], c["judgements"]]
+             for c in rk["contests"]], "each contest's verdict")
     rows = []
     for axis, ag in rk["agreement"].items():
         for k in ag["kappa"]:
