@@ -22,25 +22,31 @@ import math
 
 import torch
 
-from common import add_model_args, describe, emit, load, memory, profiled_ms, reset_memory, session_steps, timed
+from common import add_model_args, compiled_steps, describe, emit, load, memory, profiled_ms, reset_memory, \
+    session_steps, timed
 
 PROMPT = "Steve is the CEO of a startup company"
 
 
-def ours(lm, rows, new):
+def ours(lm, rows, new, compile="off"):
     from logitscope.kernels.engine.generate import generate
     ids = lm.encode(PROMPT)
-    generate(lm, ids, n=min(rows, 4), max_new_tokens=4, seed=0)          # warm-up
+    warm = {}
+    with timed(lm.input_device, warm):                                    # warm-up (compiled: the same
+        generate(lm, ids, n=rows if compile == "on" else min(rows, 4),    # bucket, so the graph is built)
+                 max_new_tokens=new if compile == "on" else 4, seed=0, compile=compile)
     out = {}
     with timed(lm.input_device, out):
-        got = generate(lm, ids, n=rows, max_new_tokens=new, seed=0)
+        got = generate(lm, ids, n=rows, max_new_tokens=new, seed=0, compile=compile)
     tokens = sum(len(s.ids) for s in got)
     steps = max(len(s.ids) for s in got)
-    device_ms = profiled_ms(lm.input_device, lambda: generate(lm, ids, n=rows, max_new_tokens=16, seed=1), 16)
+    device_ms = profiled_ms(lm.input_device, lambda: generate(lm, ids, n=rows, max_new_tokens=new, seed=1,
+                                                              compile=compile), steps)
     mean5 = sum(sum(s.top5_entropy) for s in got) / max(tokens, 1)
     mean = sum(sum(s.entropy) for s in got) / max(tokens, 1)
     return {"seconds": out["seconds"], "tokens": tokens, "steps": steps, "device_ms_per_step": device_ms,
-            "mean_entropy_bits": mean, "mean_top5_entropy_bits": mean5}
+            "mean_entropy_bits": mean, "mean_top5_entropy_bits": mean5, "compile": compile,
+            **({"warmup_seconds_with_compile": warm["seconds"]} if compile == "on" else {})}
 
 
 def hf(lm, rows, new, cudnn=True):
@@ -91,10 +97,15 @@ def main():
     ap.add_argument("--new", type=int, default=128, help="new tokens per generated row")
     ap.add_argument("--no-cudnn-baseline", action="store_true", help="also time HF generate with cuDNN SDPA off")
     ap.add_argument("--skip", default="", help="comma list of parts to skip: step, generate, hf")
+    ap.add_argument("--compiled", action="store_true",
+                    help="the compiled path instead: the captured decode step (wall vs profiled device time), "
+                         "generate with --compile on, and HF generate beside it")
     args = ap.parse_args()
     lm = load(args)
     base = {**describe(lm), "rows": args.rows}
     skip = set(filter(None, args.skip.split(",")))
+    if args.compiled:
+        return compiled(args, lm, base, skip)
     if "step" not in skip:
         reset_memory(lm.input_device)
         per, dev_ms = session_steps(lm, args.rows, args.context, args.steps)
@@ -120,6 +131,28 @@ def main():
                                       "tokens_per_s_ratio": (a["tokens"] / a["seconds"]) / (b["tokens"] / b["seconds"]),
                                       **({"wall_ratio_hf_cudnn_off_over_ours": results["hf_cudnn_off"]["seconds"]
                                           / a["seconds"]} if "hf_cudnn_off" in results else {})})
+
+
+def compiled(args, lm, base, skip):
+    """The compiled rows: decode_step_compiled, generate_compiled, hf_beside_compiled and their ratio."""
+    if "step" not in skip:
+        reset_memory(lm.input_device)
+        r = compiled_steps(lm, args.rows, args.context, args.steps)
+        emit(args, "decode_step_compiled", {**base, "context": args.context, **r,
+                                            "wall_over_device": None if not r["device_ms_per_step"]
+                                            else r["wall_ms_per_step"] / r["device_ms_per_step"], **memory(lm.input_device)})
+    results = {}
+    for name, run in (("generate_compiled", lambda: ours(lm, args.rows, args.new, compile="on")),
+                      ("hf_beside_compiled", lambda: hf(lm, args.rows, args.new))):
+        reset_memory(lm.input_device)
+        r = run()
+        r.update(memory(lm.input_device))
+        results[name] = r
+        emit(args, name, {**base, "new_tokens": args.new, **r, "tokens_per_s": r["tokens"] / r["seconds"],
+                          "ms_per_step": 1000 * r["seconds"] / max(r["steps"], 1)})
+    a, b = results["generate_compiled"], results["hf_beside_compiled"]
+    emit(args, "generate_compiled_vs_hf", {**base, "wall_ratio_hf_over_ours": b["seconds"] / a["seconds"],
+                                           "tokens_per_s_ratio": (a["tokens"] / a["seconds"]) / (b["tokens"] / b["seconds"])})
 
 
 if __name__ == "__main__":

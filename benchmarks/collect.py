@@ -9,7 +9,7 @@ OUT/parts/NAME.jsonl (each part's JSON lines) and OUT/logs/NAME.log.
   for lack of time (core parts), with its log's last lines; skipped: extras left out for time and
   rows a benchmark skipped itself (e.g. no optimum-quanto).
 
-    python benchmarks/collect.py OUT [--device cuda] [--smoke 0] [--budget 330] [--seconds N]
+    python benchmarks/collect.py OUT [--device cuda] [--smoke 0] [--budget 480] [--seconds N]
 """
 from __future__ import annotations
 

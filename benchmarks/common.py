@@ -257,6 +257,44 @@ def session_steps(lm, rows, context, steps, warmup=3, profile=True):
     return out["seconds"] / steps, device_ms
 
 
+def compiled_steps(lm, rows, context, steps, warmup=3, profile=True) -> dict:
+    """The captured decode step (static slots, `torch.compile(fullgraph=True)`; CUDA graphs on a
+    GPU): one token to each of `rows` distinct rows after a `context`-token prompt, as generation
+    runs it (the table with draws and statistics included; the slot count padded to a power of two).
+    {"compile_seconds" (the first call), "wall_ms_per_step" (synchronised, over `steps`),
+    "device_ms_per_step" (CUDA: profiled over as many more; else None), "slots"}."""
+    from logitscope.kernels.engine import static
+    from logitscope.kernels.engine.session import Session
+    g = torch.Generator().manual_seed(0)
+    vocab = min(len(lm.tokenizer), lm.model.get_output_embeddings().weight.shape[0])
+    prompt = torch.randint(100, vocab, (context,), generator=g).tolist()
+    root = Session(lm, prompt, 1)
+    width = static.bucket(rows)
+    slots = static.StaticSlots(lm, width, static.capacity_bucket(context + warmup + 2 * steps + 2))
+    slots.load(root, 0)
+    step = static.DecodeStep(lm, compiled=True)
+    dev = lm.input_device
+    toks = torch.randint(100, vocab, (warmup + 2 * steps + 1, width), generator=g).to(dev)
+    row_slot = torch.arange(width, device=dev)
+    u = torch.rand(warmup + 2 * steps + 1, width, generator=g, dtype=torch.float64).to(dev)
+    out = {}
+    with timed(dev, out, "compile_seconds"):
+        step(slots, toks[0], row_slot, u[0])
+    for k in range(1, warmup):
+        step(slots, toks[k], row_slot, u[k])
+    with timed(dev, out):
+        for k in range(warmup, warmup + steps):
+            step(slots, toks[k], row_slot, u[k])
+    device_ms = None
+    if profile:
+        def more():
+            for k in range(warmup + steps, warmup + 2 * steps):
+                step(slots, toks[k], row_slot, u[k])
+        device_ms = profiled_ms(dev, more, steps)
+    return {"compile_seconds": out["compile_seconds"], "wall_ms_per_step": 1000 * out["seconds"] / steps,
+            "device_ms_per_step": device_ms, "slots": width, "compiled": step.fn is not step._step}
+
+
 def peak_tflops(device, dtype, n=None, reps=10) -> float:
     """Achieved TFLOP/s of an n x n matmul on `device` in `dtype` (the yardstick for a model's
     achieved FLOP rate on the same device and dtype)."""

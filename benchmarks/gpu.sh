@@ -4,8 +4,8 @@
 #   PYTHONPATH=. bash benchmarks/gpu.sh                  # on the GPU machine, from the repo root
 #   SMOKE=1 DEVICE=cpu bash benchmarks/gpu.sh            # the same steps, tiny shapes, on a CPU (1-2 min;
 #                                                        # two parts at a time there: JOBS=1 for one)
-# Env: OUT (default benchmarks/out), DEVICE (cuda), BUDGET (seconds, 330), PYTHON (python3),
-# T_STEP / T_DET / T_QUANT / T_EXTRA (per-part limits). See benchmarks/README.md for the figures.
+# Env: OUT (default benchmarks/out), DEVICE (cuda), BUDGET (seconds, 480), PYTHON (python3),
+# T_STEP / T_COMPILE / T_DET / T_QUANT / T_EXTRA (per-part limits). See benchmarks/README.md for the figures.
 #
 # Before (on a machine with the converted embedded:aligned): `python benchmarks/prepare_cache.py`
 # copies SmolLM2's tokenizer and optimum-quanto's pure-Python package into benchmarks/.cache/;
@@ -16,12 +16,15 @@
 #
 # Parts (each its own process under `timeout`; a part that fails or times out is listed in
 # "failed" with its log's tail, the rest still run; the whole set stops starting parts after
-# BUDGET seconds, default 330; "extras" run only while 45 s are left and are "skipped" otherwise).
+# BUDGET seconds, default 480; "extras" run only while 45 s are left and are "skipped" otherwise).
 # Estimates on one H100 (process start + CUDA init ~10 s, 1.7B build ~5 s, 8B build ~10 s):
 #   step-1.7b   ~40 s  decode step wall vs profiled device time (Session.append, 1 token x 100 rows,
 #                      256-token context); generate 100 x 128 vs HF generate(output_scores=True), and
 #                      HF with cuDNN SDPA off: ratios are HF / ours (wall time)
 #   step-8b     ~45 s  the same on llama-3.1-8b (HF with cuDNN on only)
+#   compiled-1.7b ~100 s the captured decode step (static slots, torch.compile fullgraph, CUDA graphs):
+#                      compile seconds, wall vs profiled device time per step (100 rows in 128 slots);
+#                      generate --compile on 100 x 128 vs HF generate(output_scores=True), same process
 #   det-1.7b    ~30 s  probe determinism's run_model, 100 games x 10 rounds, vs the naive per-game
 #                      loop (answer_distribution from scratch each round) timed on 5 games, scaled:
 #                      speedup = naive / ours; CUDA peak allocated/reserved during the 100 games
@@ -34,7 +37,7 @@
 #   extras: session-1.7b (session vs naive re-encoding, TFLOP/s vs a bf16 matmul), answers-1.7b
 #           (exact readout vs sampling and the harness loop), reward-8b (32-layer Tulu-RM shape,
 #           batched vs one by one), generate-1.7b (ours and HF each in their own process: memory)
-# Sum of the estimates ~235 s + extras; limits: the budget (330 s) bounds the whole.
+# Sum of the estimates ~335 s + extras; limits: the budget (480 s) bounds the whole.
 # gpu.json: {"card", "torch", ..., "figures": {the figures above, by name}, "results": [every
 # JSON line], "failed": [...], "skipped": [...]}; each part's log is in $OUT/logs/.
 set -u
@@ -68,13 +71,15 @@ if [ "$SMOKE" = 1 ]; then
   JOBS=${JOBS:-2}                                  # parts side by side (one thread each): a CPU check only
   export OMP_NUM_THREADS=1
   T_STEP=${T_STEP:-200} T_DET=${T_DET:-200} T_QUANT=${T_QUANT:-300} T_EXTRA=${T_EXTRA:-200} EXTRA_MIN=0
+  T_COMPILE=${T_COMPILE:-300}
 else
-  BUDGET=${BUDGET:-330}
+  BUDGET=${BUDGET:-480}
   SMOL="--random-weights smollm2-1.7b" LLAMA="--random-weights llama-3.1-8b" RM="--layers 32"
   ROWS=100 CONTEXT=256 STEPS=20 NEW=128 GAMES=100 ROUNDS=10 NAIVE=5 QSTEPS=10 REPS=3 PROMPTS=8 SAMPLES=500 PAIRS=64 NPAIRS=16
   QSET=""
   JOBS=1                                           # timings: one part at a time
   T_STEP=${T_STEP:-90} T_DET=${T_DET:-80} T_QUANT=${T_QUANT:-120} T_EXTRA=${T_EXTRA:-60} EXTRA_MIN=45
+  T_COMPILE=${T_COMPILE:-150}
 fi
 
 # part NAME core|extra LIMIT SCRIPT ARGS...: run one benchmark under timeout, JSON lines to parts/NAME.jsonl
@@ -107,6 +112,8 @@ run() {
 run step-1.7b core "$T_STEP" bench_step.py $SMOL --tokenizer "$TOK" --rows $ROWS --context $CONTEXT --steps $STEPS \
   --new $NEW --no-cudnn-baseline
 run step-8b core "$T_STEP" bench_step.py $LLAMA --tokenizer "$TOK" --rows $ROWS --context $CONTEXT --steps $STEPS --new $NEW
+run compiled-1.7b core "$T_COMPILE" bench_step.py $SMOL --tokenizer "$TOK" --rows $ROWS --context $CONTEXT \
+  --steps $STEPS --new $NEW --compiled
 run det-1.7b core "$T_DET" bench_determinism.py $SMOL --tokenizer "$TOK" --games $GAMES --rounds $ROUNDS --naive-games $NAIVE
 run det-8b core "$T_DET" bench_determinism.py $LLAMA --tokenizer "$TOK" --games $GAMES --rounds $ROUNDS --naive-games $NAIVE
 run quant-8b core "$T_QUANT" bench_quant.py $LLAMA --tokenizer "$TOK" --rows $ROWS --context $CONTEXT --steps $QSTEPS \

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PARTS = ["step-1.7b", "step-8b", "det-1.7b", "det-8b", "quant-8b", "session-1.7b", "answers-1.7b", "reward-8b",
+PARTS = ["step-1.7b", "step-8b", "compiled-1.7b", "det-1.7b", "det-8b", "quant-8b", "session-1.7b", "answers-1.7b", "reward-8b",
          "generate-1.7b"]
 # figure -> fields that must be positive numbers
 EXPECTED = {
@@ -24,6 +24,10 @@ EXPECTED = {
     "hf_cudnn_off/smollm2-1.7b": ["seconds", "tokens", "tokens_per_s"],
     "generate_vs_hf/smollm2-1.7b": ["wall_ratio_hf_over_ours", "wall_ratio_hf_cudnn_off_over_ours"],
     "generate/llama-3.1-8b": ["seconds", "tokens"],
+    "decode_step_compiled/smollm2-1.7b": ["compile_seconds", "wall_ms_per_step", "slots"],
+    "generate_compiled/smollm2-1.7b": ["seconds", "tokens", "tokens_per_s", "warmup_seconds_with_compile"],
+    "hf_beside_compiled/smollm2-1.7b": ["seconds", "tokens"],
+    "generate_compiled_vs_hf/smollm2-1.7b": ["wall_ratio_hf_over_ours", "tokens_per_s_ratio"],
     "hf/llama-3.1-8b": ["seconds", "tokens"],
     "generate_vs_hf/llama-3.1-8b": ["wall_ratio_hf_over_ours", "tokens_per_s_ratio"],
     "determinism_vs_naive/smollm2-1.7b": ["seconds", "naive_seconds_scaled", "speedup", "peak_rss_mib",
