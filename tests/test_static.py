@@ -158,3 +158,25 @@ def test_a_step_that_does_not_compile_falls_back_with_one_line(llama_lm, monkeyp
     err = capsys.readouterr().err
     lines = [x for x in err.splitlines() if "did not compile" in x]
     assert len(lines) == 1 and "no C++ compiler found" in lines[0] and "second line" not in err
+
+
+def test_every_command_that_loads_a_model_takes_compile():
+    """--compile auto|on|off on every command with a --model option (plan reads a config only; reward's
+    --model models are read exactly, never decoded)."""
+    import click
+
+    from logitscope.cli.main import main
+
+    def commands(group, prefix=()):
+        for name, cmd in group.commands.items():
+            if isinstance(cmd, click.Group):
+                yield from commands(cmd, prefix + (name,))
+            else:
+                yield prefix + (name,), cmd
+    checked = []
+    for name, cmd in commands(main):
+        opts = {o for p in cmd.params for o in getattr(p, "opts", [])}
+        if "--model" in opts and name not in (("plan",), ("reward",)):
+            assert "--compile" in opts, name
+            checked.append(name)
+    assert {("determinism",), ("entropy",), ("explore",), ("compare",)} <= set(checked)

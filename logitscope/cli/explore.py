@@ -14,13 +14,15 @@ INSTALL_HINT = 'probe explore needs the explorer\'s web server: pip install -e "
               help="the page's first prompt format (default: the model's registry format, else raw)")
 @click.option("--dtype", default=None, help="fp32 | bf16 | fp16 (default fp32 on CPU, bf16 on GPU)")
 @click.option("--device", default=None, help="cpu | cuda | cuda:1 (default: cuda if available)")
+@click.option("--compile", "compile_step", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+              help="sampled continuations on static slots with the compiled decode step (auto: on for CUDA)")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="address to listen on (the default answers this machine only; any other needs the token the "
                    "startup line prints in the URL)")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--token", "need_token", is_flag=True,
               help="need the printed token on the loopback address too (other users of a shared machine reach it)")
-def explore(models, fmt, dtype, device, host, port, need_token):
+def explore(models, fmt, dtype, device, compile_step, host, port, need_token):
     """A local web page: a prompt's next-token distribution (click a token to go on), sampled
     continuations coloured by probability or entropy, exact answer probabilities with their token
     paths, two models side by side; export as JSON or an HTML snapshot.
@@ -39,7 +41,7 @@ def explore(models, fmt, dtype, device, host, port, need_token):
         raise UserError(f"probe explore shows at most two models side by side (got {len(models)})")
 
     def load(spec, log=note):
-        return load_model(spec, fmt=fmt, dtype=dtype, device=device, log=log)
+        return load_model(spec, fmt=fmt, dtype=dtype, device=device, compile=compile_step, log=log)
     try:
         _serve(load, models, host, port, need_token)
     except KeyboardInterrupt:                 # uvicorn stops on Ctrl-C, then raises it again
