@@ -68,9 +68,14 @@ def generate(models, topics, old_topics, per_model, old_per_topic, max_attempts,
             why = ", ".join(f"{k} {v}" for k, v in sorted(p["rejected"].items(), key=lambda kv: -kv[1]))
             reward = r.get("rewards", {}).get("mean", {}).get(t)
             body.append([r["model"], r["run"], t, p["poems"], p["attempts"],
-                         f"{100 * p.get('available', p['poems']) / max(p['attempts'], 1):.0f}", _f(reward, ".2f"),
-                         why or "-"])
+                         f"{100 * p['poems'] / max(p['attempts'], 1):.0f}", _f(reward, ".2f"), why or "-"])
     click.echo(table(body, ["model", "run", "topic", "poems", "draws", "parsed %", "reward", "rejected"]))
+    click.echo("draws: this run's, in order up to its last poem; parsed % = poems / draws; rejected: why the "
+               "other draws are not 4-line poems")
+    for r in rows:
+        why = "; rejected: " + ", ".join(f"{k} {v}" for k, v in r["rejected"].items()) if r["rejected"] else ""
+        click.echo(f"{r['model']}: {r['attempts']} draws tried, {r['poems']} kept "
+                   f"({100 * r['poems'] / max(r['attempts'], 1):.0f}%){why}")
     for r in rows:
         ex = next((p["example"] for p in r["topics"].values() if p["example"]), None)
         if ex:

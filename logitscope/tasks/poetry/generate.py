@@ -6,9 +6,18 @@ verdict (the poem, or why it was rejected), so attempts and reasons are reported
 resumes. With a reward model, each accepted poem gets its reward (`kernels.reward`).
 
 Topics are the study's ten. The prompts are ours: a model in the `raw` format continues a page
-that announces a poem (the base-model framing) and stops at the first blank line after it; any
-other format gets the instruction below and stops at its end of turn. (On embedded:base, 16 draws
-on two topics each: "A short poem of four lines about coffee." parsed 0 of 24, this one 5 of 24.)
+of two example poems of four lines (FRAME: written for this toolkit, not the study's) and a third
+announced on the topic, and stops at the first blank line after it; a draw that repeats a line of
+the examples is rejected. Any other format gets the instruction below and stops at its end of turn.
+Parse rates on embedded:base (seed 0, T = 1, 12 draws on each of coffee, sleep, traffic, weather, work
+and internet, the same seeds each time): the announcement alone 9 of 72 (13%; 50 had fewer
+than 4 lines), two unrhymed example poems 34 of 72 (47%), these two rhymed ones 42 of 72 (58%), none
+repeating the examples. (Earlier, 16 draws on two topics each: "A short poem of four lines about
+coffee." parsed 0 of 24, the announcement alone 5 of 24.)
+
+A run's numbers come from its own draws: in attempt order, up to the one that gave its `per_model`-th
+poem (all of them, at most `max_attempts`, when it is short), so a rerun after a larger run reports
+what a fresh run would; the file's other draws are said as `drawn` and `available`.
 
 Poem ids are `model|topic|attempt#run` (`run`: the result file's config hash): stable, and unique
 across runs, so judgements and rewards name one poem of one run.
@@ -26,7 +35,19 @@ TOPICS = ("Coffee", "Smartphones", "Traffic", "Weather", "Exercise", "Grocery sh
           "Internet", "Television")
 CHAT = "Write a four-line poem about {topic}. Reply with the poem only: exactly four lines, no title."
 FORM = "Here is a four-line poem about {topic}:\n\n"
-SOURCE = "topics from West & Potts 2025; prompts ours"
+SOURCE = "topics from West & Potts 2025; prompts and the base-model frame (two example poems) ours"
+# The base-model frame: two four-line poems written for this toolkit (ours, not the study's), on topics
+# that are none of the study's, so a base model sees the form it is asked for before its own poem.
+FRAME = ("Here is a four-line poem about a lighthouse:\n\n"
+         "The keeper climbs the stair at night,\n"
+         "his lantern swinging in his hand;\n"
+         "he turns the lamp to its full light\n"
+         "and guides the ships safe back to land.\n\n"
+         "Here is a four-line poem about an old bicycle:\n\n"
+         "Its paint has faded, chain gone brown,\n"
+         "it leans beside the garden gate;\n"
+         "but oil it well and ride to town,\n"
+         "it hums along and won't be late.\n\n")
 MAX_NEW_TOKENS = 80
 MAX_LINE = 120
 
@@ -57,7 +78,7 @@ def topic_list(specs) -> list[str]:
 def prompt_for(fmt_name: str, topic: str) -> tuple[str, str | None]:
     """(prompt, stop string) for a model's format."""
     if fmt_name == "raw":
-        return FORM.format(topic=topic.lower()), "\n\n"
+        return FRAME + FORM.format(topic=topic.lower()), "\n\n"
     return CHAT.format(topic=topic.lower()), None
 
 
@@ -82,6 +103,33 @@ def parse_poem(text: str) -> tuple[list[str] | None, str | None]:
     if any(len(ln) > MAX_LINE for ln in lines):
         return None, f"a line over {MAX_LINE} characters"
     return lines, None
+
+
+def _words(line: str) -> str:
+    return " ".join(re.findall(r"[a-z']+", line.lower()))
+
+
+FRAME_LINES = {_words(ln) for ln in FRAME.splitlines() if ln and not ln.startswith("Here is")}
+
+
+def check_draw(text: str, fmt_name: str) -> tuple[list[str] | None, str | None]:
+    """`parse_poem`, and for a framed (raw) model: a poem that repeats a line of the frame's examples
+    is not its own."""
+    lines, why = parse_poem(text)
+    if lines and fmt_name == "raw" and any(_words(ln) in FRAME_LINES for ln in lines):
+        return None, "repeats the frame's example"
+    return lines, why
+
+
+def own_draws(draws: list[dict], per_model: int, max_attempts: int) -> list[dict]:
+    """A run's own draws of one topic (`draws` in attempt order): up to the one that gave its
+    `per_model`-th poem, or the first `max_attempts` when it is short."""
+    kept = 0
+    for k, d in enumerate(draws[:max_attempts]):
+        kept += d["poem"] is not None
+        if kept == per_model:
+            return draws[:k + 1]
+    return draws[:max_attempts]
 
 
 def attempt_index(topic: str, attempt: int) -> int:
@@ -126,7 +174,7 @@ def _draws(lm, rf, known, topic, header, per_model, max_attempts, seed, temperat
         recs = []
         for a, g in zip(range(start, start + n), got):
             text = g.text.split(stop)[0] if stop else g.text
-            lines, why = parse_poem(text)
+            lines, why = check_draw(text, lm.format.name)
             recs.append({"unit": f"draw|{topic}|{a}", "kind": "draw", "topic": topic, "attempt": a, "text": g.text,
                          "poem": lines, "reason": why, "id": poem_id(lm.spec, topic, a, rf.hash)})
         with rf.open(header) as fh:
@@ -157,6 +205,8 @@ def run_generate(models, *, topics=None, per_model=20, seed=0, temperature=1.0, 
         t0 = time.perf_counter()
         config = {"task": "poetry", "chat_prompt": CHAT, "form_prompt": FORM, "temperature": temperature, "seed": seed,
                   "max_new_tokens": MAX_NEW_TOKENS, **model_config(lm)}
+        if lm.format.name == "raw":                      # only framed runs change with the frame
+            config["base_frame"] = FRAME
         rf = ResultFile(out, "poetry", lm.spec, config)
         header = {"provenance": provenance(lm, seed), "source": SOURCE}
         known = list(rf.done("unit").values())           # locks the file, then reads it once
@@ -166,19 +216,19 @@ def run_generate(models, *, topics=None, per_model=20, seed=0, temperature=1.0, 
         if drawn:                                        # earlier draws are reused, kept poems or not
             progress.note(f"{lm.spec}: " + progress.reused(have, per_model * len(topics), "poems")
                           + f" (from {drawn} earlier draws)")
-        per = {}
+        per, ours = {}, []
         with progress.bar(per_model * len(topics), f"{lm.spec} poetry", "poems", initial=have) as bar:
             for topic in topics:
                 draws = _draws(lm, rf, known, topic, header, per_model, max_attempts, seed, temperature, bar)
-                reasons: dict = {}
-                for d in draws:
-                    if d["poem"] is None:
-                        reasons[d["reason"]] = reasons.get(d["reason"], 0) + 1
-                poems = [d for d in draws if d["poem"] is not None]
-                per[topic] = {"poems": min(len(poems), per_model), "available": len(poems), "attempts": len(draws),
-                              "rejected": reasons, "example": "\n".join(poems[0]["poem"]) if poems else None}
+                mine = own_draws(draws, per_model, max_attempts)
+                ours += mine
+                poems = [d for d in mine if d["poem"] is not None]
+                per[topic] = {"poems": len(poems), "attempts": len(mine), "rejected": _reasons(mine),
+                              "available": sum(d["poem"] is not None for d in draws), "drawn": len(draws),
+                              "example": "\n".join(poems[0]["poem"]) if poems else None}
         row = {"model": lm.spec, "format": lm.format.name, "per_model": per_model, "topics": per, "run": rf.hash,
                "poems": sum(p["poems"] for p in per.values()), "attempts": sum(p["attempts"] for p in per.values()),
+               "rejected": _reasons(ours),
                "short": {t: per_model - p["poems"] for t, p in per.items() if p["poems"] < per_model},
                "seconds": round(time.perf_counter() - t0, 1), "results": str(rf.path)}
         if rm:
@@ -187,6 +237,15 @@ def run_generate(models, *, topics=None, per_model=20, seed=0, temperature=1.0, 
             write_summary(fh, row)
         rows.append(row)
     return rows
+
+
+def _reasons(draws: list[dict]) -> dict:
+    """{why rejected: how many draws}, most frequent first."""
+    out: dict = {}
+    for d in draws:
+        if d["poem"] is None:
+            out[d["reason"]] = out.get(d["reason"], 0) + 1
+    return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def score_poems(rf, rm_spec, header, load, per_model: int | None = None) -> dict:
