@@ -180,3 +180,11 @@ def test_every_command_that_loads_a_model_takes_compile():
             assert "--compile" in opts, name
             checked.append(name)
     assert {("determinism",), ("entropy",), ("explore",), ("compare",)} <= set(checked)
+
+
+def test_a_temperature_that_is_not_finite_is_one_line(llama_lm):
+    """inf (or nan) made every logit NaN; it is refused like 0, before any work."""
+    from logitscope.errors import UserError
+    for t in (float("inf"), float("nan"), 0.0):
+        with pytest.raises(UserError, match="temperature must be a finite number > 0"):
+            generate(llama_lm, "Move: rock", n=1, max_new_tokens=2, temperature=t)

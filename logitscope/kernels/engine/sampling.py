@@ -13,8 +13,9 @@ from ...errors import UserError
 
 
 def check_settings(temperature: float, top_p: float) -> None:
-    if not temperature > 0:
-        raise UserError(f"temperature must be > 0 (got {temperature})")
+    import math
+    if not (temperature > 0 and math.isfinite(temperature)):
+        raise UserError(f"temperature must be a finite number > 0 (got {temperature})")
     if not 0 < top_p <= 1:
         raise UserError(f"top-p must be in (0, 1] (got {top_p})")
 
