@@ -83,3 +83,13 @@ def test_base_models_get_a_few_shot_frame_of_two_four_line_poems_marked_ours():
     assert "frame" in g.SOURCE and "ours" in g.SOURCE
     chat, _ = g.prompt_for("chat", "Coffee")
     assert "Here is a four-line poem about" not in chat
+
+
+def test_a_draw_that_repeats_the_frame_is_not_a_poem():
+    from logitscope.tasks.poetry import generate as g
+    example = [ln for ln in g.FRAME.splitlines() if ln and not ln.startswith("Here is")]
+    copied = "\n".join(["My own first line,", example[5].upper(), "a third line,", "and a fourth."])
+    assert g.check_draw(copied, "raw") == (None, "repeats the frame's example")
+    assert g.check_draw(copied, "chatml")[0] is not None                  # no frame, nothing to repeat
+    own = "My own first line,\nmy second,\na third line,\nand a fourth."
+    assert g.check_draw(own, "raw") == g.parse_poem(own) and g.parse_poem(own)[0] is not None

@@ -180,3 +180,11 @@ def test_bradley_terry_is_the_maximum_of_its_penalised_likelihood_and_reversal_n
     assert np.allclose(got, want - want.mean(), atol=1e-5)
     back = bt_strengths([(a, b, 1 - w) for a, b, w in comps], items)
     assert np.allclose(back, -got, atol=1e-7)
+
+
+def test_rank_says_when_there_is_no_agreement_to_measure_and_never_prints_minus_zero(tmp_path):
+    recs = _two_runs()
+    out = _rank_cli(tmp_path, recs)
+    assert "preference agreement: none to measure (one annotator)" in out
+    assert "-0.00" not in out and re.search(r"\n\s*preference\s+Y\s+0\s+\+0\.00", out)
+    assert "(6 comparisons from 6 judgements by ann)" in out

@@ -17,6 +17,10 @@ def _f(x, spec):
     return "-" if x is None else format(x, spec)
 
 
+def _n(k: int, word: str) -> str:
+    return f"{k} {word}{'s' * (k != 1)}"
+
+
 def contest_options(f):
     """--poems --run --per-model --comparisons --seed: which poems and pairs a contest takes."""
     f = click.option("--seed", default=0, show_default=True, help="schedules the pairs")(f)
@@ -184,8 +188,9 @@ def rank(paths, rewards, seed, out, as_json):
         click.echo(f"runs apart: {m} has judged poems from {len(runs)} runs ({', '.join(map(str, runs))}), "
                    f"ranked as one entry each ({m}@run)")
     for c in res["contests"]:
-        click.echo(f"{c['topic']} / {c['axis']}: {contest_verdict(c, res['min_comparisons'])} ({c['comparisons']} "
-                   f"comparisons from {c['judgements']} judgements by {', '.join(c['annotators'])})")
+        click.echo(f"{c['topic']} / {c['axis']}: {contest_verdict(c, res['min_comparisons'])} ("
+                   f"{_n(c['comparisons'], 'comparison')} from {_n(c['judgements'], 'judgement')} by "
+                   f"{', '.join(c['annotators'])})")
     for line in agreement_lines(res):
         click.echo(line)
     for who, c in res["control"].items():
@@ -217,4 +222,7 @@ def agreement_lines(res) -> list[str]:
         elif kr["annotators"] >= 3:
             why = kr["note"] if kr["note"].startswith("undefined") else f"not computed: {kr['note']}"
             out.append(f"  Krippendorff's alpha {why}")
+        if out[-1] == f"{axis} agreement:":
+            out[-1] += (" none to measure (one annotator)" if kr["annotators"] < 2 else
+                        " none to measure (no two annotators judged two or more of the same pairs)")
     return out

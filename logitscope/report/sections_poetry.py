@@ -51,9 +51,14 @@ def strength_rows(res) -> list[list]:
     for axis in sorted(res["models"]):
         for m, v in res["models"][axis].items():
             n = f"{v['n']}" + (" (too few)" if v["n"] < res["min_comparisons"] else "")
-            rows.append([axis, m, res["wins"][axis].get(m, 0), f"{v['strength']:+.2f}",
-                         f"[{v['lo']:+.2f}, {v['hi']:+.2f}]", n])
+            rows.append([axis, m, res["wins"][axis].get(m, 0), _signed(v["strength"]),
+                         f"[{_signed(v['lo'])}, {_signed(v['hi'])}]", n])
     return rows
+
+
+def _signed(x: float) -> str:
+    """+0.12; a value that rounds to zero is +0.00, never -0.00."""
+    return f"{round(x, 2) or 0.0:+.2f}"
 
 
 def contest_verdict(c: dict, least: int) -> str:
