@@ -93,3 +93,20 @@ def test_a_draw_that_repeats_the_frame_is_not_a_poem():
     assert g.check_draw(copied, "chatml")[0] is not None                  # no frame, nothing to repeat
     own = "My own first line,\nmy second,\na third line,\nand a fourth."
     assert g.check_draw(own, "raw") == g.parse_poem(own) and g.parse_poem(own)[0] is not None
+
+
+def test_report_reads_an_older_summary_at_its_files_rate(tmp_path):
+    """A summary written before runs counted their own draws: 5 poems (capped), 20 in the file from 30
+    draws of the file; its parse rate is 20 / 30, not 5 / 30."""
+    d = tmp_path / "results" / "poetry"
+    d.mkdir(parents=True)
+    config = {"task": "poetry", "model": "m", "seed": 0}
+    recs = [{"type": "run", "config": config},
+            {"type": "summary", "model": "m", "run": "abc", "per_model": 5, "poems": 5, "attempts": 30,
+             "topics": {"Coffee": {"poems": 5, "available": 20, "attempts": 30, "rejected": {}}}}]
+    (d / "m-0123456789.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    r = CliRunner().invoke(main, ["report", str(tmp_path / "results"), "--out", str(tmp_path / "r.html")])
+    assert r.exit_code == 0, r.output
+    cells = re.findall(r"<td>(.*?)</td>", html.unescape((tmp_path / "r.html").read_text()))
+    row = cells.index("Coffee")
+    assert cells[row + 1: row + 4] == ["5", "30", f"{100 * 20 / 30:.0f}"]

@@ -21,7 +21,7 @@ def poetry(res) -> Section | None:
             reward = r.summary.get("rewards", {}).get("mean", {})
             run = r.summary.get("run") or r.path.stem.rsplit("-", 1)[-1]
             for t, p in r.summary["topics"].items():
-                rows.append([r.model, run, t, p["poems"], p["attempts"], f"{100 * p['poems'] / max(p['attempts'], 1):.0f}",
+                rows.append([r.model, run, t, p["poems"], p["attempts"], f"{100 * parsed(p):.0f}",
                              _f(reward.get(t), ".2f")])
         s.table(["model", "run", "topic", "poems", "draws", "parsed %", "mean reward"], rows,
                 "4-line poems parsed per model and topic (run: the result file's config hash, part of each poem's id; "
@@ -69,6 +69,15 @@ def contest_verdict(c: dict, least: int) -> str:
         said += ("; " if said else "") + (f"too few comparisons to rank (fewest for one model: {c['fewest']} "
                                           f"< {least}; {lead}no win counted)")
     return said
+
+
+def parsed(p: dict) -> float:
+    """A run's parse rate on one topic: its poems over its own draws. A summary written before runs
+    counted their own draws (no `drawn`) counted every draw of its file: its rate is the file's poems
+    (`available`) over them."""
+    if "drawn" in p:
+        return p["poems"] / max(p["attempts"], 1)
+    return p.get("available", p["poems"]) / max(p["attempts"], 1)
 
 
 def _rankings(s: Section, rk: dict, root: Path) -> None:
