@@ -42,6 +42,8 @@ def explore(models, fmt, dtype, device, compile_step, host, port, need_token):
 
     def load(spec, log=note):
         return load_model(spec, fmt=fmt, dtype=dtype, device=device, compile=compile_step, log=log)
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]                     # [::1] as written in a URL: the address is ::1
     try:
         _serve(load, models, host, port, need_token)
     except KeyboardInterrupt:                 # uvicorn stops on Ctrl-C, then raises it again
