@@ -70,8 +70,9 @@ def test_next_token_equals_next_logprobs_and_transform_by_hand(lm, temperature, 
     assert nt.model_entropy_bits == pytest.approx(-(q * np.log(q)).sum() / math.log(2), abs=1e-9)
     assert nt.entropy_bits == pytest.approx(stats.entropy(p, base=2), abs=1e-5)               # p sums to 1 +- 1e-7
     assert nt.top5_entropy_bits == pytest.approx(stats.entropy(p[order[:5]], base=2), abs=1e-9)
-    assert nt.pieces == tuple(lm.tokenizer.decode([i]) for i in ids) and nt.special[0] and not any(nt.special[1:])
-    assert nt.top_pieces == tuple(lm.tokenizer.decode([int(i)]) for i in order[:7])
+    from logitscope.kernels.engine.vocab import token_text         # decode, or <0xHH> for a byte of a character
+    assert nt.pieces == tuple(token_text(lm.tokenizer, i) for i in ids) and nt.special[0] and not any(nt.special[1:])
+    assert nt.top_pieces == tuple(token_text(lm.tokenizer, int(i)) for i in order[:7])
     assert nt.prompt_text == lm.tokenizer.decode(ids) and nt.format == "raw"
     same = next_token(lm, ids + [int(order[0])], temperature=temperature, top_p=top_p, k=7)   # ids as they are
     assert same.ids == tuple(ids + [int(order[0])])
@@ -551,3 +552,21 @@ def test_paths_after_the_first_few_fold_under_one_line_that_says_what_they_carry
     assert "show the next 3 paths (the 3 after" in paths_html({**rec, "paths": rec["paths"][:8]}, "x")
     few = {**rec, "paths": rec["paths"][:5]}
     assert "<details" not in paths_html(few, "x") and len(data_of(paths_html(few, "x"), "ls-path")) == 5
+
+
+def test_next_token_names_byte_tokens_as_bytes():
+    """A token that is one byte of a character (é split in two byte-level tokens) is written <0xC3>,
+    not U+FFFD, in the next-token record and its view, with the legend; whole tokens are unchanged."""
+    from logitscope import next_token
+    from logitscope.kernels.engine.vocab import token_text
+    from logitscope.testing import bytelevel_tokenizer, tiny_lm
+    tok = bytelevel_tokenizer()
+    ids = tok.encode("é", add_special_tokens=False)
+    assert [tok.decode([i]) for i in ids] == ["\ufffd", "\ufffd"]
+    assert [token_text(tok, i) for i in ids] == ["<0xC3>", "<0xA9>"]
+    whole = tok.encode("rock", add_special_tokens=False)[0]
+    assert token_text(tok, whole) == tok.decode([whole]) == "rock"
+    nt = next_token(tiny_lm("llama", tok), "Move: é")
+    assert nt.pieces[-2:] == ("<0xC3>", "<0xA9>") and "\ufffd" not in "".join(nt.pieces + nt.top_pieces)
+    page = nt._repr_html_()
+    assert page.count('class="ls-byte"') >= 2 and "one byte of a character" in page

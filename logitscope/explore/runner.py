@@ -169,13 +169,8 @@ class ModelRunner:
 
     def piece(self, i: int) -> str:
         """A token's text; a token that is not whole UTF-8 on its own (a byte of a character split
-        across tokens) shows those bytes as `<0xE2>`."""
+        across tokens) shows those bytes as `<0xE2>` (`vocab.token_text`)."""
         if i not in self._pieces:
-            from ..kernels.engine.vocab import vocab_index
-            text = self.lm.tokenizer.decode([int(i)])
-            raw = vocab_index(self.lm.tokenizer, self.vocab).token_bytes[int(i)] if "\ufffd" in text else None
-            if raw is not None:
-                text = "".join(f"<0x{ord(c) - 0xDC00:02X}>" if 0xDC80 <= ord(c) <= 0xDCFF else c
-                               for c in raw.decode("utf-8", "surrogateescape"))
-            self._pieces[i] = text
+            from ..kernels.engine.vocab import token_text
+            self._pieces[i] = token_text(self.lm.tokenizer, i, self.vocab)
         return self._pieces[i]

@@ -2,7 +2,13 @@
 one box per token, then the top tokens with probability bars, entropies and the mass below them."""
 from __future__ import annotations
 
-from .common import bar, bits, esc, fragment, num, prob, shown, visible_html
+from .common import BYTE_LEGEND, BYTES, bar, bits, esc, fragment, has_bytes, num, prob, shown, token_html, \
+    visible_html
+
+
+def _marked(piece: str) -> str:
+    """Running-text view of a token with its bytes that are not text alone marked."""
+    return BYTES.sub(lambda m: f'<span class="ls-byte">{m.group(0)}</span>', visible_html(piece))
 
 
 def prompt_html(rec: dict, branch: int = 0) -> str:
@@ -14,7 +20,7 @@ def prompt_html(rec: dict, branch: int = 0) -> str:
     boxes = []
     for j, (i, piece, sp) in enumerate(zip(ids, pieces, special)):
         cls = "ls-ptok" + (" ls-special" if sp else "") + (" ls-branch" if j >= first_branch else "")
-        boxes.append(f'<span class="{cls}" data-id="{i}" title="token {j + 1}: id {i}">{visible_html(piece)}</span>')
+        boxes.append(f'<span class="{cls}" data-id="{i}" title="token {j + 1}: id {i}">{_marked(piece)}</span>')
     what = f"{rec['format']} format" + (f", infix {shown(rec['infix'])}" if rec.get("infix") else "")
     label = (f"prompt as the model reads it ({what}; {len(ids)} tokens, one box each"
              + (f"; the last {branch} chosen by you" if branch else "") + ")")
@@ -45,7 +51,7 @@ def bars_html(rec: dict, pick: bool = False) -> str:
     for r, t in enumerate(rec["top"]):
         attrs = (f'class="ls-tok-row{" ls-pick" if pick else ""}" data-id="{t["token_id"]}" data-p="{num(t["prob"])}" '
                  f'data-model-p="{num(t["model_prob"])}"' + (' tabindex="0" title="append this token"' if pick else ""))
-        rows.append(f'<tr {attrs}><td>{r + 1}</td><td class="ls-piece">{esc(shown(t["token"]))}</td>'
+        rows.append(f'<tr {attrs}><td>{r + 1}</td><td class="ls-piece">{token_html(t["token"])}</td>'
                     f'<td>{t["token_id"]}</td><td class="ls-barcell">{bar(t["prob"], t["model_prob"] if transformed else None)}</td>'
                     f'<td>{prob(t["prob"])}</td>' + (f'<td>{prob(t["model_prob"])}</td>' if transformed else "") + "</tr>")
     rows.append(f'<tr class="ls-below" data-p="{num(rec["mass_below"])}" data-model-p="{num(rec["model_mass_below"])}">'
@@ -54,6 +60,9 @@ def bars_html(rec: dict, pick: bool = False) -> str:
                 + (f'<td>{prob(rec["model_mass_below"])}</td>' if transformed else "") + "</tr>")
     note = ('<p class="ls-note">bars: probability on a 0-1 scale after the temperature / top-p transform; '
             "the black mark is the model's own (T = 1)</p>" if transformed else "")
+    if any(has_bytes(t["token"]) for t in rec["top"]) or any(has_bytes(p) for p in rec["pieces"]):
+        note += f'<p class="ls-note">{BYTE_LEGEND}</p>'
+
     return f'<table class="ls-bars">{head}{"".join(rows)}</table>{note}'
 
 

@@ -21,6 +21,7 @@ import torch
 from ...errors import UserError
 from .forward import check_length, next_logprobs
 from .generate import distribution_stats
+from .vocab import token_text
 from .sampling import check_settings, transform
 
 MAX_K = 1000
@@ -123,8 +124,8 @@ def summarise(lm, ids: list[int], logprobs: torch.Tensor, *, infix: str = "", te
     specials = set(tok.all_special_ids)
     return NextToken(
         model=lm.name, format=lm.format.name, infix=infix, prompt_text=tok.decode(ids),
-        ids=tuple(ids), pieces=tuple(tok.decode([i]) for i in ids), temperature=float(temperature),
-        top_p=float(top_p), top_ids=tuple(top), top_pieces=tuple(tok.decode([i]) for i in top),
+        ids=tuple(ids), pieces=tuple(token_text(tok, i, lp.shape[-1]) for i in ids), temperature=float(temperature),
+        top_p=float(top_p), top_ids=tuple(top), top_pieces=tuple(token_text(tok, i, lp.shape[-1]) for i in top),
         probs=tuple(float(x) for x in p[shown]), model_probs=tuple(float(x) for x in q[shown]),
         entropy_bits=entropy_bits(lp), top5_entropy_bits=float(top_ent[0]), mass_below=float(p[rest].sum()),
         model_entropy_bits=entropy_bits(model_lp), model_mass_below=float(q[rest].sum()),

@@ -126,3 +126,18 @@ def vocab_index(tokenizer, vocab_size: int) -> VocabIndex:
     if key not in _INDEX:
         _INDEX[key] = VocabIndex.build(tokenizer, vocab_size)
     return _INDEX[key]
+
+
+def token_text(tokenizer, token_id: int, vocab_size: int | None = None) -> str:
+    """A token's text as shown to people: its decoded text, or, for a token that is not whole UTF-8
+    on its own (one byte of a character split across tokens), its bytes written `<0xE2>` (the
+    decoder would give U+FFFD there)."""
+    text = tokenizer.decode([int(token_id)])
+    if "\ufffd" not in text:
+        return text
+    table = vocab_index(tokenizer, vocab_size or len(tokenizer)).token_bytes
+    raw = table[int(token_id)] if int(token_id) < len(table) else None
+    if raw is None:
+        return text
+    return "".join(f"<0x{ord(c) - 0xDC00:02X}>" if 0xDC80 <= ord(c) <= 0xDCFF else c
+                   for c in raw.decode("utf-8", "surrogateescape"))
