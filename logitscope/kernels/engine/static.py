@@ -244,10 +244,10 @@ class DecodeStep:
         out = self.body(input_ids=ids[:, None], attention_mask=attn, position_ids=positions[:, None], **kwargs)
         positions.add_(1)
         col.add_(1)
-        logits = self.head(out.last_hidden_state[:, -1]).float()
-        if self.cap:
+        logits = self.head(out.last_hidden_state[:, -1])
+        if self.cap:                              # in the model's dtype, as its forward and head_logits do
             logits = torch.tanh(logits / self.cap) * self.cap
-        model_lp = torch.log_softmax(logits, dim=-1)
+        model_lp = torch.log_softmax(logits.float(), dim=-1)
         lp = model_lp if self.temperature == 1.0 and self.top_p == 1.0 else \
             transform(model_lp, self.temperature, self.top_p)
         return step_table(model_lp, lp, row_slot, None if self.greedy else uniforms)
