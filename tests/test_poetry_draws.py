@@ -97,7 +97,8 @@ def test_a_draw_that_repeats_the_frame_is_not_a_poem():
 
 def test_report_reads_an_older_summary_at_its_files_rate(tmp_path):
     """A summary written before runs counted their own draws: 5 poems (capped), 20 in the file from 30
-    draws of the file; its parse rate is 20 / 30, not 5 / 30."""
+    draws of the file; its parse rate is 20 / 30, not 5 / 30, and the poems shown beside it are the
+    file's 20 (marked), so the row reads as poems / draws."""
     d = tmp_path / "results" / "poetry"
     d.mkdir(parents=True)
     config = {"task": "poetry", "model": "m", "seed": 0}
@@ -109,4 +110,5 @@ def test_report_reads_an_older_summary_at_its_files_rate(tmp_path):
     assert r.exit_code == 0, r.output
     cells = re.findall(r"<td>(.*?)</td>", html.unescape((tmp_path / "r.html").read_text()))
     row = cells.index("Coffee")
-    assert cells[row + 1: row + 4] == ["5", "30", f"{100 * 20 / 30:.0f}"]
+    assert cells[row + 1: row + 4] == ["20*", "30", f"{100 * 20 / 30:.0f}"]
+    assert "* a summary written before runs counted their own draws" in html.unescape((tmp_path / "r.html").read_text())

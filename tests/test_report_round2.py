@@ -385,3 +385,16 @@ def test_tiny_repeat_mse_in_the_sequences_table(tmp_path):
     f.write_text("".join(json.dumps(r) + "\n" for r in recs))
     t = _tables(_section(_report(res, tmp_path), "sequences"))[0]
     assert t[1][t[0].index("MSE vs uniform")] == "3.0e-06", t
+
+
+def test_prob_never_prints_only_zeros_at_any_precision():
+    """At 6 and 7 decimals a probability just below the rounding point printed as 0.000000; every
+    value either shows a non-zero digit or goes to scientific notation."""
+    from logitscope.report.numbers import prob
+    assert prob(5e-7, 6) == "5.0e-07" and prob(5e-8, 7) == "5.0e-08" and prob(4.9e-4, 3) == "4.9e-04"
+    for digits in range(1, 9):
+        for p in (10.0 ** -digits * f for f in (0.49, 0.5, 0.51, 0.999, 1.0, 1.5)):
+            s = prob(p, digits)
+            assert "e" in s or s.strip("0.") != "", (p, digits, s)
+            assert float(s) == pytest.approx(p, rel=1.0)
+    assert prob(0.0) == "0" and prob(None) == "-" and prob(0.25) == "0.250"

@@ -11,6 +11,7 @@ def prob(p, digits: int = 3) -> str:
         return "-"
     if p == 0:
         return "0"
-    if abs(p) < 0.5 * 10.0 ** -digits:
+    fixed = f"{p:.{digits}f}"
+    if not fixed.strip("-0."):                       # the decimals would show only zeros
         return f"{p:.1e}"
-    return f"{p:.{digits}f}"
+    return fixed

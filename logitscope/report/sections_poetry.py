@@ -21,11 +21,14 @@ def poetry(res) -> Section | None:
             reward = r.summary.get("rewards", {}).get("mean", {})
             run = r.summary.get("run") or r.path.stem.rsplit("-", 1)[-1]
             for t, p in r.summary["topics"].items():
-                rows.append([r.model, run, t, p["poems"], p["attempts"], f"{100 * parsed(p):.0f}",
+                poems = p["poems"] if "drawn" in p else f"{p.get('available', p['poems'])}*"
+                rows.append([r.model, run, t, poems, p["attempts"], f"{100 * parsed(p):.0f}",
                              _f(reward.get(t), ".2f")])
         s.table(["model", "run", "topic", "poems", "draws", "parsed %", "mean reward"], rows,
                 "4-line poems parsed per model and topic (run: the result file's config hash, part of each poem's id; "
-                "draws: the run's own, in order up to its last poem; parsed % = poems / draws)")
+                "draws: the run's own, in order up to its last poem; parsed % = poems / draws"
+                + ("; * a summary written before runs counted their own draws: the file's poems over its draws"
+                   if any(isinstance(row[3], str) for row in rows) else "") + ")")
     if res.judgements:
         from ..probes.ranking import rank, read_judgements
         try:

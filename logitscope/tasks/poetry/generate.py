@@ -232,7 +232,8 @@ def run_generate(models, *, topics=None, per_model=20, seed=0, temperature=1.0, 
                "short": {t: per_model - p["poems"] for t, p in per.items() if p["poems"] < per_model},
                "seconds": round(time.perf_counter() - t0, 1), "results": str(rf.path)}
         if rm:
-            row["rewards"] = score_poems(rf, rm, header, load, per_model)
+            row["rewards"] = score_poems(rf, rm, header, load,
+                                         own={in_run(d["id"], rf.hash) for d in ours if d["poem"] is not None})
         with rf.open({}) as fh:
             write_summary(fh, row)
         rows.append(row)
@@ -248,15 +249,17 @@ def _reasons(draws: list[dict]) -> dict:
     return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def score_poems(rf, rm_spec, header, load, per_model: int | None = None) -> dict:
-    """The reward of every accepted poem not yet scored by this reward model; mean per topic over the
-    run's poems (the first `per_model` of each topic by attempt, as contests take them)."""
+def score_poems(rf, rm_spec, header, load, own: set | None = None) -> dict:
+    """The reward of each of the run's poems (`own`: their ids, the poems of its own draws, as its
+    summary counts them and contests take them; None: every poem in the file) not yet scored by this
+    reward model, and the mean per topic over them."""
     from ...kernels.reward import load_reward_model, score
     from ..results import append
     rm = load_reward_model(rm_spec, **{k: v for k, v in (load or {}).items() if k not in ("fmt",)})
     units = rf.records("unit")
     have = {in_run(r["poem_id"], rf.hash): r for r in units if r.get("kind") == "reward" and r["rm"] == rm.spec}
     poems = [{**r, "id": in_run(r["id"], rf.hash)} for r in units if r.get("kind") == "draw" and r["poem"] is not None]
+    poems = [p for p in poems if own is None or p["id"] in own]
     todo = [p for p in poems if p["id"] not in have]
     if todo:
         got = score(rm, [(CHAT.format(topic=p["topic"].lower()), "\n".join(p["poem"])) for p in todo])
@@ -267,8 +270,6 @@ def score_poems(rf, rm_spec, header, load, per_model: int | None = None) -> dict
         have.update({r["poem_id"]: r for r in recs})
     by_topic: dict = {}
     for p in sorted(poems, key=lambda p: p["attempt"]):
-        got = by_topic.setdefault(p["topic"], [])
-        if p["id"] in have and (per_model is None or len(got) < per_model):
-            got.append(have[p["id"]]["reward"])
+        by_topic.setdefault(p["topic"], []).append(have[p["id"]]["reward"])
     return {"rm": rm.spec, "mean": {t: sum(v) / len(v) for t, v in by_topic.items() if v},
             "poems": {t: len(v) for t, v in by_topic.items()}}
