@@ -160,12 +160,12 @@ def main():
                               wall(lambda: (prefill(), step()), dev, args.reps) - wall(prefill, dev, args.reps))
     rows["generate"] = per_step_pair(ours(lm, args.rows, args.steps, "off"), args.steps, dev, args.reps)
     rows["hf_generate"] = per_step_pair(hf_generate(lm, args.rows), args.steps, dev, args.reps)
-    from logitscope.kernels.engine import static
-    lm._static_engine = static.StaticEngine(lm, compiled=False)
+    from logitscope.kernels.engine import compiled
+    lm._static_engine = compiled.StaticEngine(lm, compiled=False)
     rows["static_eager"] = per_step_pair(ours(lm, args.rows, args.steps, "on"), args.steps, dev, args.reps)
     compile_s = None
     if not args.no_compile:
-        lm._static_engine = static.StaticEngine(lm, compiled=True)
+        lm._static_engine = compiled.StaticEngine(lm, compiled=True)
         t = time.perf_counter()
         ours(lm, args.rows, args.steps, "on")(3)                      # compiles the step (one graph)
         compile_s = time.perf_counter() - t

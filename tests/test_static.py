@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from logitscope.kernels.engine import static
+from logitscope.kernels.engine import compiled, static
 from logitscope.kernels.engine.generate import generate
 from logitscope.testing import tiny_lm
 
 
-def _static_engine(lm, compiled):
-    lm._static_engine = static.StaticEngine(lm, compiled=compiled)
+def _static_engine(lm, compiled_step):
+    lm._static_engine = compiled.StaticEngine(lm, compiled=compiled_step)
     return lm._static_engine
 
 
@@ -37,7 +37,7 @@ def test_static_slots_equal_the_session_loop(arch, settings, request):
     lm = request.getfixturevalue(arch)
     kw = dict(n=7, max_new_tokens=40, seed=5, stop="s", **settings)
     eager = generate(lm, "Move: rock", compile="off", **kw)
-    _static_engine(lm, compiled=False)
+    _static_engine(lm, compiled_step=False)
     try:
         got = generate(lm, "Move: rock", compile="on", **kw)
     finally:
@@ -52,11 +52,11 @@ def test_buckets():
 
 
 def test_compile_setting():
-    assert static.compile_wanted("auto", "cuda") and not static.compile_wanted("auto", "cpu")
-    assert static.compile_wanted("on", "cpu") and not static.compile_wanted("off", "cuda")
+    assert compiled.compile_wanted("auto", "cuda") and not compiled.compile_wanted("auto", "cpu")
+    assert compiled.compile_wanted("on", "cpu") and not compiled.compile_wanted("off", "cuda")
     from logitscope.errors import UserError
     with pytest.raises(UserError, match="--compile takes auto, on, off"):
-        static.compile_wanted("yes", "cpu")
+        compiled.compile_wanted("yes", "cpu")
 
 
 def _drive(lm, step, parents_at, steps=100, rows=6):
@@ -149,7 +149,7 @@ def test_a_step_that_does_not_compile_falls_back_with_one_line(llama_lm, monkeyp
     monkeypatch.setattr(static, "BACKEND", broken)
     kw = dict(n=4, max_new_tokens=8, seed=2)
     eager = generate(llama_lm, "Move: rock", compile="off", **kw)
-    _static_engine(llama_lm, compiled=True)
+    _static_engine(llama_lm, compiled_step=True)
     try:
         got = generate(llama_lm, "Move: rock", compile="on", **kw)
     finally:
@@ -199,7 +199,7 @@ def test_a_soft_capped_model_in_bf16_gives_the_eager_loops_texts():
     lm.model.config.final_logit_softcapping = 30.0
     kw = dict(n=6, max_new_tokens=12, seed=1)
     eager = generate(lm, lm.encode("Move: rock paper"), compile="off", **kw)
-    _static_engine(lm, compiled=False)
+    _static_engine(lm, compiled_step=False)
     got = generate(lm, lm.encode("Move: rock paper"), compile="on", **kw)
     for a, b in zip(eager, got):
         assert a.ids == b.ids

@@ -146,7 +146,7 @@ def generate(lm, prompt, n: int = 1, max_new_tokens: int = 64, *, temperature: f
     if not indices:
         return []
     batch = batch_size or default_batch(lm, len(ids) + max_new_tokens)
-    from .static import use_static
+    from .compiled import use_static
     static = use_static(lm, compile)
     root = Session(lm, ids, 1)
     out = []

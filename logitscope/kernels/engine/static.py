@@ -1,4 +1,5 @@
-"""Static slots and the captured decode step: decoding with fixed shapes inside a bucket.
+"""Static slots and the captured decode step: decoding with fixed shapes inside a bucket (which
+generation uses them: `compiled.py`).
 
 An eager decode step dispatches every op from Python (hundreds a step; on a GPU that host time,
 not the GPU's, sets the pace). Engines that decode near the roofline replay the step as one graph
@@ -188,7 +189,7 @@ class DecodeStep:
 
     ids [slots] (each slot's new token), row_slot [rows] (each row's slot), uniforms [rows] (each
     row's uniform number for its draw; ignored when greedy) -> table [rows, 5 + 2 x TOP] float64
-    (see generate._step_table), the slots advanced by one token. `temperature`, `top_p` and
+    (see table.step_table), the slots advanced by one token. `temperature`, `top_p` and
     `greedy` are fixed per step object (constants of the graph)."""
 
     def __init__(self, lm, *, temperature=1.0, top_p=1.0, greedy=False, compiled=False):
@@ -260,81 +261,3 @@ def _reason(exc: BaseException) -> str:
         root = getattr(root, "inner_exception", None) or root.__cause__
     lines = str(root).strip().splitlines()
     return f"{type(root).__name__}: {lines[0][:200]}" if lines else type(root).__name__
-
-
-class StaticEngine:
-    """One LM's static decoding: its slot buffers per bucket (kept, so a later batch of the same
-    shape reuses them and the captured graph reads the same addresses) and its decode steps per
-    sampling setting (compiled once each)."""
-
-    def __init__(self, lm, compiled: bool):
-        self.lm, self.compiled = lm, compiled
-        self._slots: dict = {}
-        self._steps: dict = {}
-
-    def slots(self, width: int, need: int) -> StaticSlots:
-        key = (bucket(width), capacity_bucket(need + 1))
-        if key not in self._slots:
-            self._slots.clear()                      # one bucket's buffers at a time
-            self._slots[key] = StaticSlots(self.lm, *key)
-        return self._slots[key]
-
-    def step(self, temperature, top_p, greedy) -> "DecodeStep":
-        key = (float(temperature), float(top_p), bool(greedy))
-        if key not in self._steps:
-            self._steps[key] = DecodeStep(self.lm, temperature=temperature, top_p=top_p, greedy=greedy,
-                                          compiled=self.compiled)
-        return self._steps[key]
-
-
-COMPILE_CHOICES = ("auto", "on", "off")
-
-
-def compile_wanted(setting, device) -> bool:
-    """--compile: "on", "off", or "auto" (on for CUDA, off elsewhere: compiling takes minutes on a
-    few CPU cores and the eager step is not host-bound there); True/False pass through."""
-    if setting is None:
-        setting = "auto"
-    if isinstance(setting, bool):
-        return setting
-    if setting not in COMPILE_CHOICES:
-        raise UserError(f"--compile takes {', '.join(COMPILE_CHOICES)} (got {setting!r})")
-    return setting == "on" or (setting == "auto" and torch.device(device).type == "cuda")
-
-
-def unsupported(lm) -> str | None:
-    """Why this LM cannot decode on static slots (None: it can)."""
-    model = lm.model
-    if getattr(lm, "is_oracle", False):
-        return "the uniform oracle has no forward pass"
-    devices = {str(d) for d in (getattr(model, "hf_device_map", None) or {}).values()}
-    if len(devices) > 1:
-        return "the model is split over devices (--device-map)"
-    impl = getattr(model.config, "_attn_implementation", None) or "eager"
-    if impl not in ("sdpa", "eager"):
-        return f"its attention implementation is {impl} (the step takes sdpa or eager)"
-    cfg = model.config.get_text_config(decoder=True) if hasattr(model.config, "get_text_config") else model.config
-    kinds = set(getattr(cfg, "layer_types", None) or ["full_attention"])
-    if not kinds <= {"full_attention", "sliding_attention"}:
-        return f"its layers include {sorted(kinds - {'full_attention', 'sliding_attention'})}"
-    return None
-
-
-def use_static(lm, setting=None) -> StaticEngine | None:
-    """The LM's static engine when compiling is wanted (`setting`, else the LM's `compile`), else
-    None (the eager session loop). A model the step cannot take is said in one line, once."""
-    setting = getattr(lm, "compile", "auto") if setting is None else setting
-    if not compile_wanted(setting, lm.input_device):
-        return None
-    engine = getattr(lm, "_static_engine", None)
-    if engine is not None:
-        return engine
-    why = unsupported(lm)
-    if why:
-        if not getattr(lm, "_static_refused", False):
-            from ...progress import note
-            note(f"{lm.name}: decoding eagerly, not with the compiled step: {why}")
-            lm._static_refused = True
-        return None
-    lm._static_engine = StaticEngine(lm, compiled=True)
-    return lm._static_engine
