@@ -225,7 +225,7 @@ def load_model(spec: str, *, dtype=None, device=None, device_map=None, quantize=
     compile: "auto" | "on" | "off": generation's decode step compiled on static slots
     (`engine/static.py`; auto = on for CUDA, off on the CPU, where compiling takes minutes).
     """
-    from ..engine.static import compile_wanted
+    from ..engine.compiled import compile_wanted
     compile = compile or "auto"
     compile_wanted(compile, "cpu")                  # a bad value is one line before anything loads
     kind, reg_fmt, target = resolve(spec)
