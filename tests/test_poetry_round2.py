@@ -191,17 +191,18 @@ def test_rank_says_when_there_is_no_agreement_to_measure_and_never_prints_minus_
 
 
 def test_the_mean_reward_is_over_the_runs_own_poems(monkeypatch):
-    """A file with 12 draws of a topic (poems at attempts 1, 4, 8, 9, 11) rerun with --per-model 5
-    --max-attempts 6: the run's own draws are attempts 0..5, its poems those at 1 and 4. The mean
-    reward is over those two (rewards 0 and 1 here: 0.5), not over the file's first five poems
-    (2.0 before)."""
+    """A file with 12 draws of a topic (poems at attempts 1, 4, 8, 9, 11, rewarded 0..4 in that order)
+    rerun with --per-model 5 --max-attempts 6: the run's own draws are attempts 0..5, its poems those
+    at 1 and 4. Every poem of the file is scored, but the mean reward is over the run's two (0.5),
+    not over the file's first five poems (2.0 before)."""
     import contextlib
 
     import logitscope.kernels.reward as R
     import logitscope.tasks.results as results
     from logitscope.tasks.poetry import generate as G
+    kept = (1, 4, 8, 9, 11)
     units = [{"type": "unit", "kind": "draw", "topic": "Coffee", "attempt": a,
-              "poem": ["l"] * 4 if a in (1, 4, 8, 9, 11) else None, "reason": None if a in (1, 4, 8, 9, 11) else "x",
+              "poem": [f"line {a}"] * 4 if a in kept else None, "reason": None if a in kept else "x",
               "id": f"m|Coffee|{a}#H", "text": ""} for a in range(12)]
 
     class RF:
@@ -212,18 +213,13 @@ def test_the_mean_reward_is_over_the_runs_own_poems(monkeypatch):
 
         def open(self, header):
             return contextlib.nullcontext(None)
-    rewards = {f"m|Coffee|{a}#H": float(i) for i, a in enumerate((1, 4, 8, 9, 11))}
-    scored = []
+    reward = {"\n".join([f"line {a}"] * 4): float(i) for i, a in enumerate(kept)}
     monkeypatch.setattr(R, "load_reward_model", lambda spec, **kw: type("RM", (), {"spec": "rm"})())
-    monkeypatch.setattr(R, "score", lambda rm, pairs: [rewards[p["id"]] for p in scored[-1]])
+    monkeypatch.setattr(R, "score", lambda rm, pairs: [reward[resp] for _, resp in pairs])
     monkeypatch.setattr(results, "append", lambda fh, recs: None)
     mine = G.own_draws(units, 5, 6)
     own = {d["id"] for d in mine if d["poem"] is not None}
     assert own == {"m|Coffee|1#H", "m|Coffee|4#H"}
-    real = G.score_poems.__wrapped__ if hasattr(G.score_poems, "__wrapped__") else G.score_poems
-
-    def spy(rf, rm_spec, header, load, own=None):
-        scored.append([{**u, "id": u["id"]} for u in units if u["poem"] and (own is None or u["id"] in own)])
-        return real(rf, rm_spec, header, load, own=own)
-    got = spy(RF(), "rm", {}, None, own=own)
+    got = G.score_poems(RF(), "rm", {}, None, own=own)
     assert got["mean"] == {"Coffee": 0.5} and got["poems"] == {"Coffee": 2}
+    assert G.score_poems(RF(), "rm", {}, None)["mean"] == {"Coffee": 2.0}      # every poem of the file

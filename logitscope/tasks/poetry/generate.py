@@ -250,16 +250,15 @@ def _reasons(draws: list[dict]) -> dict:
 
 
 def score_poems(rf, rm_spec, header, load, own: set | None = None) -> dict:
-    """The reward of each of the run's poems (`own`: their ids, the poems of its own draws, as its
-    summary counts them and contests take them; None: every poem in the file) not yet scored by this
-    reward model, and the mean per topic over them."""
+    """The reward of every accepted poem of the file not yet scored by this reward model (a later run
+    or contest may take more of them), and the mean per topic over the run's own poems (`own`: their
+    ids, the poems of its own draws, as its summary counts them; None: every poem)."""
     from ...kernels.reward import load_reward_model, score
     from ..results import append
     rm = load_reward_model(rm_spec, **{k: v for k, v in (load or {}).items() if k not in ("fmt",)})
     units = rf.records("unit")
     have = {in_run(r["poem_id"], rf.hash): r for r in units if r.get("kind") == "reward" and r["rm"] == rm.spec}
     poems = [{**r, "id": in_run(r["id"], rf.hash)} for r in units if r.get("kind") == "draw" and r["poem"] is not None]
-    poems = [p for p in poems if own is None or p["id"] in own]
     todo = [p for p in poems if p["id"] not in have]
     if todo:
         got = score(rm, [(CHAT.format(topic=p["topic"].lower()), "\n".join(p["poem"])) for p in todo])
@@ -270,6 +269,7 @@ def score_poems(rf, rm_spec, header, load, own: set | None = None) -> dict:
         have.update({r["poem_id"]: r for r in recs})
     by_topic: dict = {}
     for p in sorted(poems, key=lambda p: p["attempt"]):
-        by_topic.setdefault(p["topic"], []).append(have[p["id"]]["reward"])
+        if own is None or p["id"] in own:
+            by_topic.setdefault(p["topic"], []).append(have[p["id"]]["reward"])
     return {"rm": rm.spec, "mean": {t: sum(v) / len(v) for t, v in by_topic.items() if v},
             "poems": {t: len(v) for t, v in by_topic.items()}}
