@@ -37,6 +37,15 @@ class Run:
             got[s.get(key)] = s
         return [got[k] for k in sorted(got, key=lambda k: (k is None, k or 0))]
 
+    def first_units(self, key: str, n: int, needs: str) -> list[dict] | None:
+        """The file's units 0..n-1 by `key` ("game", "index"; the first record of each, as a resumed
+        run counts them) that carry `needs`; None where the file lacks some of them."""
+        got: dict = {}
+        for u in self.units:
+            if isinstance(u.get(key), int) and 0 <= u[key] < n and needs in u:
+                got.setdefault(u[key], u)
+        return [got[i] for i in range(n)] if len(got) == n else None
+
     @property
     def model(self) -> str:
         models = self.config.get("models")            # probe compare: a pair

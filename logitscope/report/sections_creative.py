@@ -54,13 +54,9 @@ def _recomputed(r, m: dict) -> dict:
     texts the summary counted), by the current estimators (bands inside the measure's range). Where
     the file lacks some texts, the summary as recorded if its intervals are the current ones, else
     without the intervals an earlier version recorded (t-intervals, which could leave the range)."""
-    n = m["samples"]
-    got: dict = {}
-    for u in r.units:
-        if isinstance(u.get("index"), int) and 0 <= u["index"] < n and "top5_entropy_bits" in u:
-            got.setdefault(u["index"], u)
-    if len(got) == n:
-        new = entropy_summary([got[i] for i in range(n)])
+    texts = r.first_units("index", m["samples"], "top5_entropy_bits")
+    if texts is not None:
+        new = entropy_summary(texts)
         return {**m, **{k: new[k] for k in ("entropy_ci95", "top5_entropy_ci95", "entropy_by_position",
                                             "top5_by_position", "band")}}
     m = dict(m)

@@ -121,13 +121,9 @@ def _net_ci(r, m) -> list:
     is that same bootstrap, else none (an earlier version recorded a t-interval, which can leave
     [-100, 100])."""
     from ..probes.determinism import net_ci, net_scores
-    n = m["games"]
-    got: dict = {}
-    for u in r.units:
-        if isinstance(u.get("game"), int) and 0 <= u["game"] < n and "outcomes" in u:
-            got.setdefault(u["game"], u)
-    if len(got) == n:
-        ci = net_ci(net_scores([got[i] for i in range(n)]))
+    games = r.first_units("game", m["games"], "outcomes")
+    if games is not None:
+        ci = net_ci(net_scores(games))
     else:
         ci = m["net_score_ci95"] if m.get("net_score_ci_method") else [None, None]
     return [None if x is None or x != x else x for x in ci]
