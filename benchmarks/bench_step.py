@@ -112,25 +112,29 @@ def main():
         emit(args, "decode_step", {**base, "context": args.context, "wall_ms_per_step": 1000 * per,
                                    "device_ms_per_step": dev_ms,
                                    "wall_over_device": None if not dev_ms else 1000 * per / dev_ms, **memory(lm.input_device)})
-    results = {}
     runs = [("generate", lambda: ours(lm, args.rows, args.new)), ("hf", lambda: hf(lm, args.rows, args.new))]
     if args.no_cudnn_baseline:
         runs.append(("hf_cudnn_off", lambda: hf(lm, args.rows, args.new, cudnn=False)))
-    for name, run in runs:
-        if name.split("_")[0] in skip:
-            continue
-        reset_memory(lm.input_device)
-        r = run()
-        r.update(memory(lm.input_device))
-        results[name] = r
-        emit(args, name, {**base, "new_tokens": args.new, **r, "tokens_per_s": r["tokens"] / r["seconds"],
-                          "ms_per_step": 1000 * r["seconds"] / max(r["steps"], 1)})
+    results = generation_rows(args, lm, base, [(n, r) for n, r in runs if n.split("_")[0] not in skip])
     if "generate" in results and "hf" in results:
         a, b = results["generate"], results["hf"]
         emit(args, "generate_vs_hf", {**base, "wall_ratio_hf_over_ours": b["seconds"] / a["seconds"],
                                       "tokens_per_s_ratio": (a["tokens"] / a["seconds"]) / (b["tokens"] / b["seconds"]),
                                       **({"wall_ratio_hf_cudnn_off_over_ours": results["hf_cudnn_off"]["seconds"]
                                           / a["seconds"]} if "hf_cudnn_off" in results else {})})
+
+
+def generation_rows(args, lm, base, runs) -> dict:
+    """Run each (name, run) with the memory peak reset before it, emit its row; {name: result}."""
+    results = {}
+    for name, run in runs:
+        reset_memory(lm.input_device)
+        r = run()
+        r.update(memory(lm.input_device))
+        results[name] = r
+        emit(args, name, {**base, "new_tokens": args.new, **r, "tokens_per_s": r["tokens"] / r["seconds"],
+                          "ms_per_step": 1000 * r["seconds"] / max(r["steps"], 1)})
+    return results
 
 
 def compiled(args, lm, base, skip):
@@ -141,15 +145,8 @@ def compiled(args, lm, base, skip):
         emit(args, "decode_step_compiled", {**base, "context": args.context, **r,
                                             "wall_over_device": None if not r["device_ms_per_step"]
                                             else r["wall_ms_per_step"] / r["device_ms_per_step"], **memory(lm.input_device)})
-    results = {}
-    for name, run in (("generate_compiled", lambda: ours(lm, args.rows, args.new, compile="on")),
-                      ("hf_beside_compiled", lambda: hf(lm, args.rows, args.new))):
-        reset_memory(lm.input_device)
-        r = run()
-        r.update(memory(lm.input_device))
-        results[name] = r
-        emit(args, name, {**base, "new_tokens": args.new, **r, "tokens_per_s": r["tokens"] / r["seconds"],
-                          "ms_per_step": 1000 * r["seconds"] / max(r["steps"], 1)})
+    results = generation_rows(args, lm, base, [("generate_compiled", lambda: ours(lm, args.rows, args.new, compile="on")),
+                                               ("hf_beside_compiled", lambda: hf(lm, args.rows, args.new))])
     a, b = results["generate_compiled"], results["hf_beside_compiled"]
     emit(args, "generate_compiled_vs_hf", {**base, "wall_ratio_hf_over_ours": b["seconds"] / a["seconds"],
                                            "tokens_per_s_ratio": (a["tokens"] / a["seconds"]) / (b["tokens"] / b["seconds"])})

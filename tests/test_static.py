@@ -5,6 +5,8 @@
 - Compiled with fullgraph=True (no graph break), the step runs 100 steps with forks and a
   compaction without recompiling after its warm-up, and equals the eager step to 1e-5.
 """
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -14,9 +16,15 @@ from logitscope.kernels.engine.generate import generate
 from logitscope.testing import tiny_lm
 
 
-def _static_engine(lm, compiled_step):
+@contextlib.contextmanager
+def static_engine(lm, compiled_step):
+    """Within it, `generate(..., compile="on")` on `lm` decodes on static slots, the step compiled
+    or not (`compiled_step`); the LM is left as it was."""
     lm._static_engine = compiled.StaticEngine(lm, compiled=compiled_step)
-    return lm._static_engine
+    try:
+        yield lm._static_engine
+    finally:
+        del lm._static_engine
 
 
 def _close(a, b, tol=1e-5):
@@ -37,11 +45,8 @@ def test_static_slots_equal_the_session_loop(arch, settings, request):
     lm = request.getfixturevalue(arch)
     kw = dict(n=7, max_new_tokens=40, seed=5, stop="s", **settings)
     eager = generate(lm, "Move: rock", compile="off", **kw)
-    _static_engine(lm, compiled_step=False)
-    try:
+    with static_engine(lm, compiled_step=False):
         got = generate(lm, "Move: rock", compile="on", **kw)
-    finally:
-        del lm._static_engine
     assert len({len(s.ids) for s in eager}) > 1 or settings.get("greedy")
     _close(eager, got)
 
@@ -149,11 +154,8 @@ def test_a_step_that_does_not_compile_falls_back_with_one_line(llama_lm, monkeyp
     monkeypatch.setattr(static, "BACKEND", broken)
     kw = dict(n=4, max_new_tokens=8, seed=2)
     eager = generate(llama_lm, "Move: rock", compile="off", **kw)
-    _static_engine(llama_lm, compiled_step=True)
-    try:
+    with static_engine(llama_lm, compiled_step=True):
         got = generate(llama_lm, "Move: rock", compile="on", **kw)
-    finally:
-        del llama_lm._static_engine
     _close(eager, got)
     err = capsys.readouterr().err
     lines = [x for x in err.splitlines() if "did not compile" in x]
@@ -199,8 +201,8 @@ def test_a_soft_capped_model_in_bf16_gives_the_eager_loops_texts():
     lm.model.config.final_logit_softcapping = 30.0
     kw = dict(n=6, max_new_tokens=12, seed=1)
     eager = generate(lm, lm.encode("Move: rock paper"), compile="off", **kw)
-    _static_engine(lm, compiled_step=False)
-    got = generate(lm, lm.encode("Move: rock paper"), compile="on", **kw)
+    with static_engine(lm, compiled_step=False):
+        got = generate(lm, lm.encode("Move: rock paper"), compile="on", **kw)
     for a, b in zip(eager, got):
         assert a.ids == b.ids
         assert np.allclose(a.logprob, b.logprob, atol=1e-6, rtol=0)
