@@ -167,6 +167,7 @@ class _EagerSteps:
     def __init__(self, session, temperature, top_p, greedy):
         self.session, self.temperature, self.top_p, self.greedy = session, temperature, top_p, greedy
         self.lm, self.dev, self.vocab = session.lm, session.slot_logprobs.device, session.slot_logprobs.shape[-1]
+        self.width = session.n                         # the batch's rows (uniform numbers per row)
         self.live_rows = None                          # the rows of `uniforms` the session rows are
         self._slot_list, self._slots = None, None      # session.slot, and as a device tensor
 
@@ -174,13 +175,18 @@ class _EagerSteps:
         """The step's table for the session's rows (uniforms: [rows of the batch] on the device)."""
         session = self.session
         model_lp = session.slot_logprobs
-        lp = model_lp if self.temperature == 1.0 and self.top_p == 1.0 else transform(model_lp, self.temperature, self.top_p)
+        lp = transform(model_lp, self.temperature, self.top_p)
         session.pending_flags()                        # a NaN/inf logit shows as a NaN entropy in the table
         u = None if self.greedy else (uniforms if self.live_rows is None else uniforms[self.live_rows])
         if session.slot != self._slot_list:            # rows on new slots (a fork, a merge, a drop)
             self._slot_list = list(session.slot)
             self._slots = to_device(torch.tensor(self._slot_list, dtype=torch.long), self.dev)
         return step_table(model_lp, lp, self._slots, u)
+
+    @staticmethod
+    def row_order(live) -> list:
+        """The batch rows of the table's rows: the rows still in the session."""
+        return live
 
     def advance(self, picks, done, live, uniforms) -> torch.Tensor:
         """Feed each live row its pick (a finished row a pad token) and return the next table;
@@ -219,10 +225,14 @@ class _StaticSteps:
     def _row_slot(self) -> torch.Tensor:
         return to_device(torch.tensor(self.slot + [0] * (self.width - self.rows), dtype=torch.long), self.dev)
 
+    def row_order(self, live) -> range:
+        """The batch rows of the table's rows: all of them, in order (then padding rows to the bucket)."""
+        return range(self.rows)
+
     def table(self, uniforms) -> torch.Tensor:
         """The first table, from the prefilled prompt (eager; every row on slot 0)."""
         model_lp = self.root.slot_logprobs
-        lp = model_lp if self.temperature == 1.0 and self.top_p == 1.0 else transform(model_lp, self.temperature, self.top_p)
+        lp = transform(model_lp, self.temperature, self.top_p)
         self.root.check()
         first = torch.zeros(self.rows, dtype=torch.long, device=model_lp.device)
         return step_table(model_lp, lp, first, None if self.greedy else uniforms[:self.rows])
@@ -250,24 +260,19 @@ def _run(steps, chunk, max_new_tokens, seed, stop, greedy, on_step) -> list[Samp
     generator, exactly the numbers a draw per step would take) and sent to the device once."""
     lm = steps.lm
     rows = [_Row(i, seed, greedy) for i in chunk]
-    token_bytes = None
+    token_bytes = vocab_index(lm.tokenizer, steps.vocab).token_bytes
     live = list(range(len(rows)))                      # the eager session's row j is rows[live[j]]
-    width = getattr(steps, "width", len(rows))
     uniforms = None
     if not greedy:
-        u = np.full((max_new_tokens, width), 0.5)
+        u = np.full((max_new_tokens, steps.width), 0.5)
         u[:, :len(rows)] = np.stack([r.rng.random(max_new_tokens) for r in rows], 1)
         uniforms = to_device(torch.from_numpy(u), steps.dev)
     table_d = steps.table(None if greedy else uniforms[0])
     for step in range(max_new_tokens):
-        host = table_d.cpu().numpy()                   # the step's one copy back
-        static = isinstance(steps, _StaticSteps)
-        mine = host[:len(rows)] if static else host
+        order = steps.row_order(live)
+        mine = table_d.cpu().numpy()[:len(order)]      # the step's one copy back
         if not np.isfinite(mine[:, 3]).all():
             raise ModelError("the model produced NaN/inf logits; try --dtype fp32 or no quantisation")
-        if token_bytes is None:
-            token_bytes = vocab_index(lm.tokenizer, steps.vocab).token_bytes
-        order = range(len(rows)) if static else live
         picks = mine[:, 0].astype(np.int64).tolist()
         for j, r in enumerate(order):
             row, t, h = rows[r], picks[j], mine[j]

@@ -23,7 +23,7 @@ def check_settings(temperature: float, top_p: float) -> None:
 def transform(logprobs: torch.Tensor, temperature: float = 1.0, top_p: float = 1.0) -> torch.Tensor:
     """logprobs: [..., vocab] -> log-probs after temperature then top-p (float32, renormalised)."""
     check_settings(temperature, top_p)
-    lp = logprobs.float()
+    lp = logprobs if logprobs.dtype == torch.float32 else logprobs.float()   # T = 1, top-p = 1: the same tensor
     if temperature != 1.0:
         lp = torch.log_softmax(lp / temperature, dim=-1)
     if top_p < 1.0:

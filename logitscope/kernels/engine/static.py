@@ -249,8 +249,7 @@ class DecodeStep:
         if self.cap:                              # in the model's dtype, as its forward and head_logits do
             logits = torch.tanh(logits / self.cap) * self.cap
         model_lp = torch.log_softmax(logits.float(), dim=-1)
-        lp = model_lp if self.temperature == 1.0 and self.top_p == 1.0 else \
-            transform(model_lp, self.temperature, self.top_p)
+        lp = transform(model_lp, self.temperature, self.top_p)
         return step_table(model_lp, lp, row_slot, None if self.greedy else uniforms)
 
 
