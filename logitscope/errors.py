@@ -26,3 +26,25 @@ def check_file(value: str, option: str, takes: str) -> None:
     p = Path(value)
     if not p.exists() and ("/" in value or os.sep in value or p.suffix.lower() in FILE_SUFFIXES):
         raise UserError(f"no such file: {value} ({option} takes {takes})")
+
+
+def need_file(value, option: str, takes: str) -> None:
+    """A path an option reads as a file: one line when it is missing ("no such file") or is a
+    directory ("is a directory, not a file"). `takes` says what the option accepts."""
+    from pathlib import Path
+    p = Path(value)
+    if p.is_dir():
+        raise UserError(f"{value} is a directory, not a file ({option} takes {takes})")
+    if not p.exists():
+        raise UserError(f"no such file: {value} ({option} takes {takes})")
+
+
+def need_dir(value, option: str, takes: str) -> None:
+    """A path an option reads as a directory: one line when it is missing or is a file
+    ("is a file, not a directory")."""
+    from pathlib import Path
+    p = Path(value)
+    if p.exists() and not p.is_dir():
+        raise UserError(f"{value} is a file, not a directory ({option} takes {takes})")
+    if not p.exists():
+        raise UserError(f"no such directory: {value} ({option} takes {takes})")

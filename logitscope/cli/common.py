@@ -6,9 +6,43 @@ import sys
 
 import click
 
+from ..limits import Range
+
 model_option = click.option("--model", "-m", "models", multiple=True,
                             help="embedded:base | embedded:aligned | uniform | a registry name (probe models) "
                                  "| local dir | .gguf | hub id; repeatable")
+
+
+class OutOfRange(click.BadParameter):
+    """A value outside its declared range: the CLI prints its message as one line (exit status 2)."""
+
+
+class Ranged(click.ParamType):
+    """A click type for a number in a declared `limits.Range`: a value outside is refused in one line
+    (the CLI prints `error: ...`), saying the range and why."""
+
+    def __init__(self, rng: Range):
+        self.rng = rng
+        self.name = "integer" if rng.integer else "number"
+
+    def convert(self, value, param, ctx):
+        label = f"--{param.name.replace('_', '-')}" if param is not None and param.name else "the value"
+        if param is not None and param.opts:
+            label = max(param.opts, key=len)
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise OutOfRange(f"{label} takes a number (got {value!r})", ctx, param) from None
+        if not self.rng.contains(number):
+            raise OutOfRange(self.rng.message(value, label), ctx, param)
+        return int(number) if self.rng.integer else number
+
+    def get_metavar(self, param, ctx=None):
+        return "INTEGER" if self.rng.integer else "FLOAT"
+
+
+def ranged(rng: Range) -> Ranged:
+    return Ranged(rng)
 
 
 def _set_wait(ctx, param, value):

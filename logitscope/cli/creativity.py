@@ -4,7 +4,8 @@ from __future__ import annotations
 import click
 
 from ..progress import note as _log   # a note on stderr (nothing with probe --quiet)
-from .common import emit_json, load_kwargs, load_options, table
+from ..limits import COUNT, SEED, TEMPERATURE, TOKENS, TOP_P
+from .common import emit_json, load_kwargs, load_options, ranged, table
 
 DEFAULT_MODELS = ("embedded:base", "embedded:aligned")
 
@@ -25,12 +26,12 @@ def generation_options(prompt: str | None, samples: int, max_new_tokens: int, to
         f = load_options(f)
         f = click.option("--json", "as_json", is_flag=True, help="print the summary rows as JSON")(f)
         f = click.option("--out", default="results", show_default=True, help="result directory (rerun to resume)")(f)
-        f = click.option("--seed", default=0, show_default=True)(f)
+        f = click.option("--seed", default=0, show_default=True, type=ranged(SEED))(f)
         if top_p:
-            f = click.option("--top-p", default=1.0, show_default=True)(f)
-        f = click.option("--temperature", default=1.0, show_default=True)(f)
-        f = click.option("--max-new-tokens", default=max_new_tokens, show_default=True)(f)
-        f = click.option("--samples", default=samples, show_default=True, help="texts drawn per model")(f)
+            f = click.option("--top-p", default=1.0, show_default=True, type=ranged(TOP_P))(f)
+        f = click.option("--temperature", default=1.0, show_default=True, type=ranged(TEMPERATURE))(f)
+        f = click.option("--max-new-tokens", default=max_new_tokens, show_default=True, type=ranged(TOKENS))(f)
+        f = click.option("--samples", default=samples, show_default=True, type=ranged(COUNT), help="texts drawn per model")(f)
         if prompt is not None:
             f = click.option("--prompt", default=prompt, show_default=True)(f)
         return click.option("--model", "-m", "models", multiple=True,
@@ -65,12 +66,12 @@ def entropy(models, prompt, samples, max_new_tokens, temperature, top_p, seed, o
 @click.option("--model", "-m", "models", multiple=True, help="repeatable; default: embedded:base and embedded:aligned")
 @click.option("--prompt", default="Grace Hopper was", show_default=True)
 @click.option("--edit", "edits", multiple=True, help='LEFT=>RIGHT, repeatable (default: "was=>was not")')
-@click.option("--samples", default=10, show_default=True,
+@click.option("--samples", default=10, show_default=True, type=ranged(COUNT),
               help="texts drawn per model and edit: regenerations after the edit (and as many controls)")
-@click.option("--max-new-tokens", default=128, show_default=True)
+@click.option("--max-new-tokens", default=128, show_default=True, type=ranged(TOKENS))
 @click.option("--sample", "sample_original", is_flag=True, help="draw the original continuation (default: greedy)")
-@click.option("--temperature", default=1.0, show_default=True)
-@click.option("--seed", default=0, show_default=True)
+@click.option("--temperature", default=1.0, show_default=True, type=ranged(TEMPERATURE))
+@click.option("--seed", default=0, show_default=True, type=ranged(SEED))
 @click.option("--out", default="results", show_default=True, help="result directory (rerun to resume)")
 @click.option("--json", "as_json", is_flag=True, help="print the summary rows as JSON")
 @load_options

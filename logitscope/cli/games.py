@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import click
 
-from .common import emit_json, load_kwargs, load_options, table
+from ..limits import BATCH, COUNT, MIN_MASS, ROUNDS, SEED
+from .common import emit_json, load_kwargs, load_options, ranged, table
 
 DEFAULT_MODELS = ("embedded:base", "embedded:aligned", "uniform")
 
@@ -31,13 +32,13 @@ def determinism_table(rows: list[dict]) -> str:
 @click.option("--game", type=click.Choice(["rps", "hide-seek"]), default="rps", show_default=True)
 @click.option("--model", "-m", "models", multiple=True,
               help="repeatable; default: embedded:base, embedded:aligned and the uniform oracle")
-@click.option("--games", default=50, show_default=True, help="games per model (the study: 500)")
-@click.option("--rounds", default=10, show_default=True)
-@click.option("--seed", default=0, show_default=True)
+@click.option("--games", default=50, show_default=True, type=ranged(COUNT), help="games per model (the study: 500)")
+@click.option("--rounds", default=10, show_default=True, type=ranged(ROUNDS))
+@click.option("--seed", default=0, show_default=True, type=ranged(SEED))
 @click.option("--adversary", type=click.Choice(["exact", "first-token"]), default="exact", show_default=True,
               help="how the adversary reads the model's move probabilities (the study: first-token)")
-@click.option("--batch-size", default=None, type=int, help="games per KV-cache session (default: from free memory)")
-@click.option("--min-mass", default=1e-4, show_default=True,
+@click.option("--batch-size", default=None, type=ranged(BATCH), help="games per KV-cache session (default: from free memory)")
+@click.option("--min-mass", default=1e-4, show_default=True, type=ranged(MIN_MASS),
               help="prune answer branches below this mass (reported as unexplored)")
 @click.option("--out", default="results", show_default=True, help="result directory (rerun to resume)")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")

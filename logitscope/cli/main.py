@@ -11,6 +11,7 @@ import click
 os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
 
 from ..errors import UserError
+from .common import OutOfRange
 
 
 class Group(click.Group):
@@ -20,6 +21,9 @@ class Group(click.Group):
         except UserError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
+        except OutOfRange as exc:            # an option outside its declared range (limits.py)
+            click.echo(f"error: {exc.message}", err=True)
+            sys.exit(2)
         except KeyboardInterrupt as exc:
             click.echo(interrupted_message(exc), err=True)
             sys.exit(130)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .common import emit_json, table
+from ..limits import CONTEXT, COUNT, GPUS, ROUNDS
+from .common import emit_json, ranged, table
 
 
 @click.command()
@@ -29,11 +30,11 @@ def _gb(n: float) -> str:
 @click.command()
 @click.argument("model")
 @click.option("--quantize", type=click.Choice(["none", "fp8", "int8"]), default="none", show_default=True)
-@click.option("--gpus", default=1, show_default=True)
+@click.option("--gpus", default=1, show_default=True, type=ranged(GPUS))
 @click.option("--gpu-memory", default="80GiB", show_default=True, help="memory per GPU, e.g. 48GiB")
-@click.option("--games", default=500, show_default=True)
-@click.option("--rounds", default=10, show_default=True)
-@click.option("--game-tokens", default=None, type=int, help="tokens of the longest game (default: an estimate)")
+@click.option("--games", default=500, show_default=True, type=ranged(COUNT))
+@click.option("--rounds", default=10, show_default=True, type=ranged(ROUNDS))
+@click.option("--game-tokens", default=None, type=ranged(CONTEXT), help="tokens of the longest game (default: an estimate)")
 @click.option("--json", "as_json", is_flag=True)
 def plan(model, quantize, gpus, gpu_memory, games, rounds, game_tokens, as_json):
     """Plan memory from MODEL's config alone (no weights): a registry name, a shipped shape

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from .common import emit_json, load_kwargs, load_options, table
+from ..limits import COUNT, MIN_MASS, SEED, TEMPERATURE
+from .common import emit_json, load_kwargs, load_options, ranged, table
 
 AXES = ["originality", "pleasantness", "preference"]
 
@@ -23,9 +24,9 @@ def _n(k: int, word: str) -> str:
 
 def contest_options(f):
     """--poems --run --per-model --comparisons --seed: which poems and pairs a contest takes."""
-    f = click.option("--seed", default=0, show_default=True, help="schedules the pairs")(f)
-    f = click.option("--comparisons", default=60, show_default=True, help="pairs per contest (plus one control)")(f)
-    f = click.option("--per-model", type=int, default=None,
+    f = click.option("--seed", default=0, show_default=True, type=ranged(SEED), help="schedules the pairs")(f)
+    f = click.option("--comparisons", default=60, show_default=True, type=ranged(COUNT), help="pairs per contest (plus one control)")(f)
+    f = click.option("--per-model", type=ranged(COUNT), default=None,
                      help="poems per model and topic (default: the most every model has on the topic)")(f)
     f = click.option("--run", "runs", multiple=True, help="take only this run's poems (its config hash or a prefix; "
                      "repeatable); needed when a model has poems from several runs")(f)
@@ -45,12 +46,12 @@ def poetry():
               help="repeatable: a topic, a comma-separated list, or a file with one topic a line "
                    "(default: the study's 10)")
 @click.option("--topics", "old_topics", multiple=True, hidden=True)
-@click.option("--per-model", type=int, default=None, help="4-line poems to parse per model and topic  [default: 20]")
-@click.option("--per-topic", "old_per_topic", type=int, default=None, hidden=True)
-@click.option("--max-attempts", default=None, type=int,
+@click.option("--per-model", type=ranged(COUNT), default=None, help="4-line poems to parse per model and topic  [default: 20]")
+@click.option("--per-topic", "old_per_topic", type=ranged(COUNT), default=None, hidden=True)
+@click.option("--max-attempts", default=None, type=ranged(COUNT),
               help="draws per topic before giving up (default 10 x per-model)")
-@click.option("--temperature", default=1.0, show_default=True)
-@click.option("--seed", default=0, show_default=True)
+@click.option("--temperature", default=1.0, show_default=True, type=ranged(TEMPERATURE))
+@click.option("--seed", default=0, show_default=True, type=ranged(SEED))
 @click.option("--rm", default=None, help="reward model (dir or name) to score every poem with")
 @click.option("--out", default="results", show_default=True, help="result directory (rerun to resume)")
 @click.option("--json", "as_json", is_flag=True)
@@ -131,7 +132,7 @@ def contest(poems_dir, runs, per_model, comparisons, seed, topic, axis, annotato
 @click.option("--judge", "judge", default="embedded:aligned", show_default=True, help="the judge model")
 @click.option("--axis", type=click.Choice(AXES), required=True)
 @click.option("--topic", "topics", multiple=True, help="repeatable (default: every topic of the poems)")
-@click.option("--min-mass", default=1e-6, show_default=True)
+@click.option("--min-mass", default=1e-6, show_default=True, type=ranged(MIN_MASS))
 @click.option("--out", default="results", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @load_options
@@ -166,7 +167,7 @@ def judge(poems_dir, runs, per_model, comparisons, seed, judge, axis, topics, mi
 @click.option("--judgements", "paths", multiple=True, default=("results/poetry-judgements",), show_default=True,
               help="judgement files or directories, repeatable")
 @click.option("--rewards", "rewards", multiple=True, help="poetry results with rewards (probe poetry generate --rm)")
-@click.option("--seed", default=0, show_default=True)
+@click.option("--seed", default=0, show_default=True, type=ranged(SEED))
 @click.option("--out", default="results", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def rank(paths, rewards, seed, out, as_json):

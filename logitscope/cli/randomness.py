@@ -8,7 +8,8 @@ import click
 
 from ..progress import note as _log   # a note on stderr (nothing with probe --quiet)
 from ..report.numbers import prob     # a probability that rounds to 0 in scientific notation
-from .common import emit_json, load_kwargs, load_options, table, visible
+from ..limits import BATCH, COUNT, MIN_MASS, SEED, TEMPERATURE, TOP_K, TOP_P
+from .common import emit_json, load_kwargs, load_options, ranged, table, visible
 
 DEFAULT_MODELS = ("embedded:base", "embedded:aligned", "uniform")
 
@@ -16,9 +17,9 @@ DEFAULT_MODELS = ("embedded:base", "embedded:aligned", "uniform")
 def _common(f):
     f = click.option("--json", "as_json", is_flag=True, help="print the rows as JSON")(f)
     f = click.option("--out", default="results", show_default=True, help="result directory (rerun to resume)")(f)
-    f = click.option("--seed", default=0, show_default=True)(f)
-    f = click.option("--top-p", "top_ps", multiple=True, type=float, help="repeatable (default 1.0)")(f)
-    f = click.option("--temperature", "temperatures", multiple=True, type=float,
+    f = click.option("--seed", default=0, show_default=True, type=ranged(SEED))(f)
+    f = click.option("--top-p", "top_ps", multiple=True, type=ranged(TOP_P), help="repeatable (default 1.0)")(f)
+    f = click.option("--temperature", "temperatures", multiple=True, type=ranged(TEMPERATURE),
                      help="repeatable, e.g. --temperature 1 --temperature 1.5 (default 1.0)")(f)
     f = click.option("--infix", default=None, help="text that opens the answer (default: the task's)")(f)
     f = click.option("--model", "-m", "models", multiple=True,
@@ -59,7 +60,7 @@ def _single_command(name: str, what: str):
     @click.command(name=name, help=f"{what}: exact distribution, entropy, expected and sampled chi-square.")
     @_common
     @click.option("--paraphrase", default="0", show_default=True, help="all | N | N,M (0 is the study's prompt)")
-    @click.option("--samples", default=1500, show_default=True,
+    @click.option("--samples", default=1500, show_default=True, type=ranged(COUNT),
                   help="answers drawn per model and setting (from the exact distribution) for the sampled "
                        "chi-square; the expected chi-square is for as many (the study: 1500)")
     def command(models, infix, temperatures, top_ps, seed, out, as_json, paraphrase, samples, **kw):
@@ -75,7 +76,7 @@ letters = _single_command("letters", "A random letter a-k")
 
 @click.command()
 @_common
-@click.option("--samples", default=100, show_default=True, help="sequences drawn per model and setting")
+@click.option("--samples", default=100, show_default=True, type=ranged(COUNT), help="sequences drawn per model and setting")
 def sequences(models, infix, temperatures, top_ps, seed, out, as_json, samples, **kw):
     """Sequences of ten integers 0-10 written by the model: repeats, chi-square, position heatmap."""
     from ..report.plots import position_heatmaps
@@ -102,12 +103,12 @@ def sequences(models, infix, temperatures, top_ps, seed, out, as_json, samples, 
 @click.option("--model", "-m", "model", default="embedded:aligned", show_default=True, help="model spec")
 @click.option("--prompt", "-p", required=True, help="the user prompt")
 @click.option("--infix", default="", help='text that opens the answer, e.g. "Number:"')
-@click.option("--top-k", "--top", "top_k", default=10, show_default=True, help="how many next tokens to list")
+@click.option("--top-k", "--top", "top_k", default=10, show_default=True, type=ranged(TOP_K), help="how many next tokens to list")
 @click.option("--answers", default=None, help="0-10 | 0-10+words | a-k | rps | hide-seek | FILE")
 @click.option("--method", type=click.Choice(["exact", "first-token"]), default="exact", show_default=True)
-@click.option("--temperature", default=1.0, show_default=True)
-@click.option("--top-p", default=1.0, show_default=True)
-@click.option("--min-mass", default=1e-6, show_default=True, help="prune branches below this mass (exact)")
+@click.option("--temperature", default=1.0, show_default=True, type=ranged(TEMPERATURE))
+@click.option("--top-p", default=1.0, show_default=True, type=ranged(TOP_P))
+@click.option("--min-mass", default=1e-6, show_default=True, type=ranged(MIN_MASS), help="prune branches below this mass (exact)")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 @load_options
 def dist(model, prompt, infix, top_k, answers, method, temperature, top_p, min_mass, as_json, **kw):
@@ -148,7 +149,7 @@ def dist(model, prompt, infix, top_k, answers, method, temperature, top_p, min_m
 @click.option("--model", "-m", "models", multiple=True, help="models to correlate with (--task); repeatable")
 @click.option("--template", type=click.Choice(["auto", "tulu", "chat"]), default="auto", show_default=True,
               help="auto: the RM tokenizer's chat template if it has one, else <|user|>/<|assistant|> (Tulu)")
-@click.option("--batch-size", default=8, show_default=True)
+@click.option("--batch-size", default=8, show_default=True, type=ranged(BATCH))
 @click.option("--out", default="results", show_default=True, help="result directory for --task")
 @click.option("--dtype", default=None, help="fp32 | bf16 | fp16 (default fp32 on CPU, bf16 on GPU)")
 @click.option("--device", default=None)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import click
 
-from .common import emit_json, load_kwargs, load_options, table
+from ..limits import SEED
+from .common import emit_json, load_kwargs, load_options, ranged, table
 
 
 def _f(x, spec):
@@ -35,7 +36,7 @@ def report(results_dir, out, scores, as_json):
 @click.option("--model", "-m", "models", multiple=True, help="exactly two (default: embedded:base and embedded:aligned)")
 @click.option("--tasks", default="integers,letters,sequences,rps,hide-seek,entropy,diversity", show_default=True)
 @click.option("--quick", is_flag=True, help="small sample counts: a few minutes for the embedded models on 2 CPU cores")
-@click.option("--seed", default=0, show_default=True)
+@click.option("--seed", default=0, show_default=True, type=ranged(SEED))
 @click.option("--out", default="results", show_default=True, help="result directory (rerun to resume)")
 @click.option("--json", "as_json", is_flag=True)
 @load_options
