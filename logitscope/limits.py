@@ -24,18 +24,17 @@ class Range:
     why: str = ""
 
     def span(self) -> str:
-        """'0 < x < 1', 'x >= 1', '1 <= x <= 4096' (x an integer where `integer`)."""
-        lo = None if self.lo is None else f"{_num(self.lo)} {'<' if self.open_lo else '<='} "
-        hi = None if self.hi is None else f" {'<' if self.open_hi else '<='} {_num(self.hi)}"
-        if lo and hi:
-            text = f"{lo}x{hi}"
-        elif lo:
-            text = f"x {'>' if self.open_lo else '>='} {_num(self.lo)}"
-        elif hi:
-            text = f"x{hi}"
-        else:
-            text = "any finite number"
-        return text + (", a whole number" if self.integer else "")
+        """'a number in (0, 1)', 'a whole number in [1, 4096]', 'a finite number > 0'."""
+        kind = "a whole number" if self.integer else "a number"
+        if self.lo is not None and self.hi is not None:
+            return (f"{kind} in {'(' if self.open_lo else '['}{_num(self.lo)}, {_num(self.hi)}"
+                    f"{')' if self.open_hi else ']'}")
+        kind = "a whole number" if self.integer else "a finite number"
+        if self.lo is not None:
+            return f"{kind} {'>' if self.open_lo else '>='} {_num(self.lo)}"
+        if self.hi is not None:
+            return f"{kind} {'<' if self.open_hi else '<='} {_num(self.hi)}"
+        return kind
 
     def contains(self, value) -> bool:
         try:
@@ -59,7 +58,7 @@ class Range:
 
 
 def _num(x: float) -> str:
-    return f"{x:g}"
+    return f"{x:,}" if float(x).is_integer() and abs(x) >= 10_000 else f"{x:g}"
 
 
 # The answer tree prunes branches below min_mass; at 0 nothing is ever pruned and every token that
@@ -73,7 +72,7 @@ BATCH = Range(1, 4096, integer=True, why="units forwarded together (memory grows
 COUNT = Range(1, 1_000_000, integer=True)                  # games, samples, poems, comparisons ...
 ROUNDS = Range(1, 1000, integer=True)
 TOKENS = Range(1, 32_768, integer=True)                    # new tokens per sample
-SEED = Range(0, 2**63 - 1, integer=True)
+SEED = Range(0, None, integer=True)
 TOP_K = Range(1, 100_000, integer=True)                    # next tokens listed
 GPUS = Range(1, 1024, integer=True)
 CONTEXT = Range(1, 10_000_000, integer=True)               # tokens of a conversation
