@@ -9,23 +9,10 @@ from .common import emit_json, load_kwargs, load_options, ranged, table
 DEFAULT_MODELS = ("embedded:base", "embedded:aligned", "uniform")
 
 
-def _f(x, spec=".1f"):
-    return "-" if x is None else format(x, spec)
-
-
 def determinism_table(rows: list[dict]) -> str:
-    """One row per model; outcomes in the study's order (win, tie, loss), as in the report."""
-    from ..report.numbers import prob
-    body = []
-    for r in rows:
-        lo, hi = r["net_score_ci95"]
-        after = r["determinism_after"]
-        body.append([r["model"], f"{r['net_score']:+.1f} [{_f(lo, '+.1f')}, {_f(hi, '+.1f')}]",
-                     _f(r["win_rate"]), _f(r["tie_rate"]), _f(r["loss_rate"]), _f(r["determinism"], ".3f"),
-                     _f(after["win"], ".3f"), _f(after["tie"], ".3f"), _f(after["loss"], ".3f"),
-                     prob(r["invalid_mass"], 4), f"{r['unexplored_mass']:.1e}", r.get("no_valid_rounds", 0), r["games"]])
-    return table(body, ["model", "net (95% CI)", "win%", "tie%", "loss%", "determinism", "after win",
-                        "after tie", "after loss", "invalid", "unexplored", "no valid move", "games"])
+    """One row per model; the columns, units and formats of the report's games table (`game_cells`)."""
+    from ..report.numbers import GAME_HEADERS, game_cells
+    return table([[r["model"], *game_cells(r), r["games"]] for r in rows], ["model", *GAME_HEADERS, "games"])
 
 
 @click.command()
@@ -54,14 +41,13 @@ def determinism(game, models, games, rounds, seed, adversary, batch_size, min_ma
     if as_json:
         emit_json(rows)
         return
-    click.echo(f"{game}: {games} games x {rounds} rounds, seed {seed}, adversary reads {adversary} move "
-               "probabilities; rates in %, determinism = P(most likely move)")
-    click.echo(determinism_table(rows))
     from ..probes.determinism import NET_CI
-    click.echo(f"net = (wins - losses) / rounds x 100 per game, in [-100, 100]; its CI: {NET_CI}")
-    if any(r.get("no_valid_rounds") for r in rows):
-        click.echo("no valid move: rounds in which the model's continuation spelled no move; its move was drawn "
-                   "uniformly there (not from its own distribution)")
+    from ..report.numbers import GAME_LEGEND
+    click.echo(f"{game}: {games} games x {rounds} rounds, seed {seed}, adversary reads {adversary} move probabilities")
+    click.echo(determinism_table(rows))
+    for line in GAME_LEGEND:
+        click.echo(line)
+    click.echo(f"net's 95% CI: {NET_CI}")
     for r in rows:
         if "expected_net_score" in r:
             click.echo(f"uniform play: expected net {r['expected_net_score']:+.1f} (analytic)")

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..progress import note as _log   # a note on stderr (nothing with probe --quiet)
-from ..report.numbers import prob     # a probability that rounds to 0 in scientific notation
+from ..report.numbers import CONSTANT_AXIS, corr, p_value, prob     # numbers as read (report.numbers)
 from ..limits import BATCH, COUNT, MIN_MASS, SEED, TEMPERATURE, TOP_K, TOP_P
 from .common import emit_json, load_kwargs, load_options, ranged, table, visible
 
@@ -31,6 +31,16 @@ def _fmt(x, spec):
     return "-" if x is None else format(x, spec)
 
 
+def _p(r, chi2_key: str, bins: int) -> str:
+    """A row's chi-square p-value; its log10 from the chi-square where p underflowed and the row (a unit an
+    older version wrote) does not carry it."""
+    from ..probes.stats import chi2_log10_sf
+    log10_p = r.get("p_value_log10")
+    if log10_p is None and r.get(chi2_key) is not None:
+        log10_p = chi2_log10_sf(r[chi2_key], bins - 1)
+    return p_value(r["p_value"], log10_p)
+
+
 def _single(task, models, paraphrase, temperatures, top_ps, samples, seed, out, infix, as_json, kw):
     from ..report.plots import answer_bars, temperature_curve
     from ..tasks.randomness.single import run_single
@@ -48,7 +58,7 @@ def _single(task, models, paraphrase, temperatures, top_ps, samples, seed, out, 
     click.echo(table([[r["model"], r["paraphrase"], f"{r['temperature']:g}", f"{r['top_p']:g}",
                        *[prob(r["probs"][a]) for a in labels], prob(r["valid_mass"]),
                        _fmt(r["entropy_bits"], ".3f"), _fmt(r["chi2_expected"], ".1f"), _fmt(r["chi2_sampled"], ".1f"),
-                       _fmt(r["p_value"], ".2g"), r["mode"]] for r in rows],
+                       _p(r, "chi2_sampled", len(labels)), r["mode"]] for r in rows],
                      ["model", "para", "T", "top-p", *labels, "valid", "H bits", "E[chi2]", "chi2", "p", "mode"]))
     click.echo(f"uniform over {len(labels)} answers: H = {__import__('math').log2(len(labels)):.3f} bits, "
                f"E[chi2] = {len(labels) - 1}")
@@ -90,7 +100,7 @@ def sequences(models, infix, temperatures, top_ps, seed, out, as_json, samples, 
     click.echo("sequences of ten integers 0-10; repeats per sequence (uniform: mode 3); pooled chi-square of all numbers")
     click.echo(table([[r["model"], f"{r['temperature']:g}", f"{r['top_p']:g}", r["parsed"], r["unparseable"],
                        _fmt(r["repeat_mode"], "d"), _fmt(r["mean_repeats"], ".2f"),
-                       prob(r["repeat_mse_vs_uniform"], 4), _fmt(r["chi2"], ".1f"), _fmt(r["p_value"], ".2g")]
+                       prob(r["repeat_mse_vs_uniform"], 4), _fmt(r["chi2"], ".1f"), _p(r, "chi2", len(r["position_counts"]))]
                       for r in rows],
                      ["model", "T", "top-p", "parsed", "unparseable", "mode", "mean", "MSE vs uniform", "chi2", "p"]))
     for r in rows:
@@ -159,7 +169,7 @@ def dist(model, prompt, infix, top_k, answers, method, temperature, top_p, min_m
 @click.option("--json", "as_json", is_flag=True)
 def reward(rm_spec, input_path, output_path, prompt, response, task, models, template, batch_size, out, as_json, **kw):
     """Score (prompt, response) pairs with a reward model: a JSONL file, one pair, or a task's answers."""
-    from ..errors import UserError
+    from ..errors import UserError, need_file
     modes = sum(x is not None for x in (input_path, task)) + (prompt is not None or response is not None)
     if modes != 1:
         raise UserError("give one of --input FILE, --prompt P --response R, or --task integers|letters")
@@ -167,8 +177,8 @@ def reward(rm_spec, input_path, output_path, prompt, response, task, models, tem
         raise UserError("--prompt and --response go together")
     if batch_size < 1:
         raise UserError("--batch-size must be at least 1")
-    if input_path is not None and not Path(input_path).is_file():
-        raise UserError(f"no such file: {input_path} (--input takes JSON lines with prompt + response, or messages)")
+    if input_path is not None:
+        need_file(input_path, "--input", "JSON lines with prompt + response, or messages")
     from ..kernels.reward import load_reward_model, score
     load = {k: v for k, v in load_kwargs(kw).items() if k != "fmt"}
     rm = load_reward_model(rm_spec, template=template, **load)
@@ -191,9 +201,11 @@ def reward(rm_spec, input_path, output_path, prompt, response, task, models, tem
     labels = list(res["rewards"])
     rows = [["reward", *[f"{res['rewards'][a]:.3f}" for a in labels], "", ""]]
     for m in res["models"]:
-        rows.append([m["model"], *[prob(m["probs"][a]) for a in labels],
-                     "-" if m["pearson"] is None else f"{m['pearson']:+.2f}",
-                     "-" if m["spearman"] is None else f"{m['spearman']:+.2f}"])
+        rows.append([m["model"], *[prob(m["probs"][a]) for a in labels], corr(m["pearson"], short=True),
+                     corr(m["spearman"], short=True)])
     click.echo(f"{task}: reward of each answer to {res['prompt']!r} ({rm.spec}); rows below: P(answer | valid)")
     click.echo(table(rows, ["", *labels, "pearson", "spearman"]))
+    for m in res["models"]:
+        if m["spearman"] is None:
+            click.echo(f"{m['model']}: pearson and spearman {m.get('correlation_note', CONSTANT_AXIS)}")
     click.echo(f"highest reward: {res['best']}")

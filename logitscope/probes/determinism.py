@@ -8,7 +8,8 @@ the model's move distribution (renormalised over valid moves). From these:
   resample's mean is a mean of scores in [-100, 100], so the interval stays inside the score's
   range (a t-interval ran past -100 for a model near the floor over few games);
 - determinism of a round = the probability of the model's most likely move (1/k is uniform,
-  1 fully predictable); `determinism_after` groups rounds 2.. by the previous round's outcome.
+  1 fully predictable); `determinism_after` groups rounds 2.. by the previous round's outcome, and
+  `determinism_after_rounds` says how many rounds each of those means rests on (`after_counts`).
 """
 from __future__ import annotations
 
@@ -60,10 +61,17 @@ def determinism(probs) -> float:
     return float(np.max(np.asarray(probs, dtype=np.float64)))
 
 
+def after_counts(records: list[dict]) -> dict:
+    """{outcome: how many rounds followed a round with that outcome} (rounds 2.. of every game): the
+    rounds `determinism_after[outcome]` is a mean over."""
+    return {o: sum(r["outcomes"][:-1].count(o) for r in records) for o in OUTCOMES}
+
+
 def summarise(records: list[dict]) -> dict:
-    """The table row of one model: rates in %, net score with its 95% CI (NET_CI), determinism (overall and
-    after each previous outcome; None where no round had that previous outcome), mean invalid and
-    unexplored (pruned) mass per round."""
+    """The table row of one model: outcome rates in % of rounds, net score with its 95% CI (NET_CI),
+    determinism (a probability, overall and after each previous outcome; None where no round had that
+    previous outcome) with the rounds each rests on, and the mean invalid and unexplored (pruned)
+    probability mass per round (fractions, 0..1)."""
     if not records:
         raise ValueError("no games to summarise")
     outs = [o for r in records for o in r["outcomes"]]
@@ -86,6 +94,7 @@ def summarise(records: list[dict]) -> dict:
         "tie_rate": outs.count("tie") / n * 100,
         "determinism": float(np.mean(det_all)),
         "determinism_after": {o: (float(np.mean(v)) if v else None) for o, v in after.items()},
+        "determinism_after_rounds": {o: len(v) for o, v in after.items()},
         "invalid_mass": float(np.mean(invalid)),
         "unexplored_mass": float(np.mean(unexplored)),
         "no_valid_rounds": int(sum(r.get("no_valid_rounds", 0) for r in records)),

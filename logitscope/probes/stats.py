@@ -1,6 +1,8 @@
 """Entropy and chi-square measures over distributions (numpy/scipy only)."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 
@@ -44,6 +46,27 @@ def chi2_uniform(counts) -> tuple[float, float]:
         return float("nan"), float("nan")
     res = stats.chisquare(counts)
     return float(res.statistic), float(res.pvalue)
+
+
+def chi2_log10_sf(stat: float, df: int) -> float:
+    """log10 of the chi-square upper tail P(X >= stat), X ~ chi2(df): the p-value's true magnitude where
+    the p-value itself underflows to 0 (e.g. -3243.1 for 1500 samples in one of 11 bins). scipy's
+    `chi2.logsf` is log(sf) and turns -inf past about 1e-308; the distribution infrastructure's
+    `logccdf` (`make_distribution`) then works in log space. nan for a nan statistic."""
+    from scipy import stats
+    if stat is None or stat != stat:
+        return float("nan")
+    with np.errstate(divide="ignore"):
+        lp = float(stats.chi2.logsf(stat, df))
+        if not np.isfinite(lp):
+            lp = float(_chi2_family()(df=df).logccdf(float(stat)))
+    return lp / float(np.log(10))
+
+
+@functools.cache
+def _chi2_family():
+    from scipy import stats
+    return stats.make_distribution(stats.chi2)
 
 
 def sample_counts(p, n: int, rng) -> np.ndarray:

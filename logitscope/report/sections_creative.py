@@ -8,6 +8,7 @@ import statistics
 from pathlib import Path
 
 from . import outputs, references
+from .numbers import corr
 from .page import Section
 from ..probes.tokens import BAND, entropy_summary
 from .plots import model_colour
@@ -254,7 +255,7 @@ def tradeoff(res, scores: dict) -> Section | None:
                        color=model_colour(mdl), edgecolor="black" if kind == "unknown" else None)
             ax.annotate(mdl, (scores[mdl]["score"], measures[name][mdl]), fontsize=6)
         rho = spearman({m: scores[m]["score"] for m in common}, {m: measures[name][m] for m in common})
-        rows.append([name, len(common), _f(rho and rho["rho"], "+.2f")])
+        rows.append([name, len(common), "- (needs 3 models)" if rho is None else corr(rho["rho"])])
         ax.set_xlabel("benchmark score"), ax.set_ylabel(name)
     s.figure(fig, "circles: base models, triangles: aligned, squares: unknown; colour = model", "tradeoff")
     s.table(["measure (higher = less predictable)", "models", "Spearman rho with score"], rows)

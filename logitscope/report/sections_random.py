@@ -8,7 +8,7 @@ from __future__ import annotations
 from . import references, study
 from .collect import differing, run_format
 from .page import Section
-from .numbers import prob
+from .numbers import CONSTANT_AXIS, corr, prob
 from .plots import heatmap, model_colour
 
 
@@ -72,10 +72,10 @@ def games(res) -> Section | None:
     if not rows_:
         return None
     from ..probes.determinism import NET_CI, OUTCOMES
+    from .numbers import GAME_HEADERS, GAME_LEGEND, game_cells
     s = Section("games", "Games against a greedy adversary (Table 2, Figure 4)")
-    s.text(f"Net score = (wins - losses) / rounds x 100 per game, in [-100, 100], averaged over games; its 95% CI "
-           f"is a {NET_CI.replace('95% ', '')}, inside the score's range. Determinism = the probability of the "
-           "model's most likely move (1/3 uniform in RPS). One row per run.")
+    s.text(f"Table 2's outcomes and Figure 4's determinism per run. The net score's 95% CI is a "
+           f"{NET_CI.replace('95% ', '')}, inside the score's range.")
     rows = []
     for r, m in rows_:
         lo, hi = _net_ci(r, m)
@@ -83,13 +83,12 @@ def games(res) -> Section | None:
         ref_net = None if ref is None else (ref[3] if m["game"] == "rps" else ref[6])
         ref_net = study.UNIFORM_GAMES[m["game"]] if m["model"] == "uniform" else ref_net
         rows.append([m["game"], r.model, run_format(r), m["adversary"], m["games"], m["rounds"],
-                     f"{m['win_rate']:.1f}", f"{m['tie_rate']:.1f}", f"{m['loss_rate']:.1f}",
-                     f"{m['net_score']:+.2f} [{_f(lo, '+.2f')}, {_f(hi, '+.2f')}]", f"{m['determinism']:.3f}",
-                     f"{m.get('no_valid_rounds', 0)} of {m['games'] * m['rounds']}", _f(ref_net, "+.1f")])
-    s.table(["game", "model", "format", "adversary", "games", "rounds", "win %", "tie %", "loss %", "net (95% CI)",
-             "determinism", "no valid move (rounds)", "this model in the study (net)"], rows,
-            f"outcome rates in % (Table 2 layout); net CI: {NET_CI}; in a round where the model reached no valid "
-            "move its move was drawn uniformly, so net score and determinism there are not the model's")
+                     *[_keep(c) for c in game_cells(m, (lo, hi), _after_n(r, m))],
+                     _f(ref_net, "+.1f")])
+    s.table(["game", "model", "format", "adversary", "games", "rounds", *GAME_HEADERS, "this model in the study (net)"],
+            rows, "one row per run; the columns as `probe determinism` prints them, defined below the table")
+    for line in GAME_LEGEND:
+        s.text(line[0].upper() + line[1:] + ".")
     references.games(s)
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 3.2))
@@ -129,6 +128,22 @@ def _net_ci(r, m) -> list:
     return [None if x is None or x != x else x for x in ci]
 
 
+def _keep(cell: str) -> str:
+    """A games cell for a narrow page: an interval and 'N of M' never broken inside (no-break spaces);
+    a cell may still break before its interval or its count."""
+    return cell.replace(", ", ",\u00a0").replace(" of ", "\u00a0of\u00a0")
+
+
+def _after_n(r, m) -> dict | None:
+    """The rounds behind each `determinism_after` of a summary written before it recorded them,
+    counted from the file's games 0..n-1 (None where the file lacks some)."""
+    from ..probes.determinism import after_counts
+    if m.get("determinism_after_rounds"):
+        return None
+    games = r.first_units("game", m["games"], "outcomes")
+    return None if games is None else after_counts(games)
+
+
 def reward(res) -> Section | None:
     runs = [r for r in res.of("reward") if r.summary]
     if not runs:
@@ -141,10 +156,14 @@ def reward(res) -> Section | None:
         ref = study.TABLE7.get(study.study_name(m["reward_model"])) if m["task"] == "integers" else None
         if ref and labels == [str(i) for i in range(len(ref))]:     # Table 7 is per integer 0..10, nothing else
             rows.append(["this reward model in the study (Table 7)", *[f"{x:.2f}" for x in ref], ""])
+        notes = []
         for mm in m.get("models", []):
             rows.append([f"P | valid: {mm['model']}", *[prob(mm["probs"][a]) for a in labels],
-                         _f(mm["spearman"], "+.2f")])
-        s.table(["", *labels, "Spearman with reward"], rows, f"{m['task']}: {m['reward_model']} on {m['prompt']!r}")
+                         corr(mm["spearman"], short=True)])
+            if mm["spearman"] is None:
+                notes.append(f"{mm['model']}: Spearman {mm.get('correlation_note', CONSTANT_AXIS)}")
+        s.table(["", *labels, "Spearman with reward"], rows,
+                "; ".join([f"{m['task']}: {m['reward_model']} on {m['prompt']!r}", *notes]))
     if any(r.summary["task"] != "integers" for r in runs):
         s.text("The study publishes reward per integer answer (0-10) only: there is no per-letter reward to set "
                "beside letters, so their tables have no study row.")

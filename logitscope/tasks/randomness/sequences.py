@@ -36,7 +36,8 @@ def parse(text: str) -> list[int] | None:
 
 
 def measure(seqs: list[list[int]], n_total: int) -> dict:
-    from ...probes.stats import (chi2_uniform, mse, position_counts, repeat_histogram, uniform_repeat_histogram)
+    from ...probes.stats import (chi2_log10_sf, chi2_uniform, mse, position_counts, repeat_histogram,
+                                 uniform_repeat_histogram)
     hist = repeat_histogram(seqs, LENGTH)
     ref = uniform_repeat_histogram(len(VALUES), LENGTH)
     pooled = np.bincount(np.array(seqs, dtype=np.int64).ravel(), minlength=len(VALUES)) if seqs else np.zeros(len(VALUES))
@@ -47,6 +48,7 @@ def measure(seqs: list[list[int]], n_total: int) -> dict:
             "repeat_mse_vs_uniform": mse(hist, ref) if seqs else None,
             "uniform_repeat_histogram": ref.tolist(),
             "chi2": chi2 if seqs else None, "p_value": pv if seqs else None,
+            "p_value_log10": chi2_log10_sf(chi2, len(VALUES) - 1) if seqs else None,
             "position_counts": position_counts(seqs, VALUES, LENGTH).tolist()}
 
 

@@ -44,16 +44,17 @@ def paraphrases(task: SingleTask, which) -> list[int]:
 
 def measure(probs: dict, valid_mass: float, samples: int, rng) -> dict:
     """The probe numbers of one exact answer distribution (`probs` renormalised)."""
-    from ...probes.stats import chi2_expected, chi2_uniform, entropy_bits, sample_counts
+    from ...probes.stats import chi2_expected, chi2_log10_sf, chi2_uniform, entropy_bits, sample_counts
     p = np.array(list(probs.values()), dtype=np.float64)
     if not p.sum() > 0:
-        return {"entropy_bits": None, "chi2_expected": None, "chi2_sampled": None, "p_value": None, "mode": None,
-                "sampled_counts": None}
+        return {"entropy_bits": None, "chi2_expected": None, "chi2_sampled": None, "p_value": None,
+                "p_value_log10": None, "mode": None, "sampled_counts": None}
     counts = sample_counts(p, samples, rng)
     chi2, pv = chi2_uniform(counts)
     labels = list(probs)
     return {"entropy_bits": entropy_bits(p / p.sum()), "chi2_expected": chi2_expected(p, samples),
-            "chi2_sampled": chi2, "p_value": pv, "mode": labels[int(np.argmax(p))],
+            "chi2_sampled": chi2, "p_value": pv, "p_value_log10": chi2_log10_sf(chi2, len(p) - 1),
+            "mode": labels[int(np.argmax(p))],
             "sampled_counts": dict(zip(labels, counts.tolist()))}
 
 
