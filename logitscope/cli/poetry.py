@@ -196,12 +196,13 @@ def rank(paths, rewards, seed, out, as_json):
         click.echo(line)
     for who, c in res["control"].items():
         click.echo(f"control pairs {who}: {c['correct']}/{c['controls']}" + ("  <- below 100%" if c["flag"] else ""))
+    from ..report.numbers import spearman
     for r in res["spearman_axes"]:
-        click.echo(f"Spearman {r['a']} vs {r['b']}: rho {r['rho']:+.2f} (p {r['p']:.2g}, {r['n']} poems)")
+        click.echo(f"Spearman {r['a']} vs {r['b']}: {spearman(r, 'poems')}")
     for rm, by_axis in res["spearman_reward"].items():
         for a, r in by_axis.items():
             if r:
-                click.echo(f"Spearman {a} vs reward ({rm}): rho {r['rho']:+.2f} (p {r['p']:.2g}, {r['n']} poems)")
+                click.echo(f"Spearman {a} vs reward ({rm}): {spearman(r, 'poems')}")
     click.echo(f"figure: {fig}" if isinstance(fig, Path) else fig)
 
 

@@ -236,12 +236,17 @@ def control_accuracy(judgements: list[dict]) -> dict:
 
 
 def spearman(x: dict, y: dict) -> dict | None:
-    """rho and p over the keys both have (at least 3)."""
+    """rho and p over the keys both have (at least 3). Values equal to 9 decimals are ties: a fit's float
+    noise (strengths of 1e-16 where every poem is even) is no order. Where an axis is constant rho and p
+    are None (scipy's nan, which JSON cannot hold) and `undefined` says why."""
     from scipy import stats
     keys = sorted(set(x) & set(y))
     if len(keys) < 3:
         return None
-    res = stats.spearmanr([x[k] for k in keys], [y[k] for k in keys])
+    a, b = (np.round(np.array([v[k] for k in keys], dtype=np.float64), 9) for v in (x, y))
+    if len(set(a)) < 2 or len(set(b)) < 2:
+        return {"rho": None, "p": None, "n": len(keys), "undefined": "an axis is constant"}
+    res = stats.spearmanr(a, b)
     return {"rho": float(res.statistic), "p": float(res.pvalue), "n": len(keys)}
 
 

@@ -129,15 +129,31 @@ def task_rewards(rm, task_name: str, models=(), *, batch_size=8, load=None, out=
     for spec in models:
         row = run_single(task, [spec], samples=1500, load=load, out=out)[0]
         p = [row["probs"][a] for a in answers]
-        pear = stats.pearsonr(rewards, p) if len(set(p)) > 1 else None
-        spear = stats.spearmanr(rewards, p) if len(set(p)) > 1 else None
+        constant = constant_axis(rewards, p)
+        pear = None if constant else stats.pearsonr(rewards, p)
+        spear = None if constant else stats.spearmanr(rewards, p)
         result["models"].append({"model": row["model"], "probs": row["probs"], "valid_mass": row["valid_mass"],
                                  "pearson": float(pear.statistic) if pear else None,
-                                 "spearman": float(spear.statistic) if spear else None})
+                                 "spearman": float(spear.statistic) if spear else None,
+                                 "spearman_p": float(spear.pvalue) if spear else None,
+                                 **({"correlation_note": constant} if constant else {})})
     result["results"] = str(rf.path)
     with rf.open({}) as fh:
         write_summary(fh, result)
     return result
+
+
+def constant_axis(rewards, probs) -> str | None:
+    """Why a correlation of reward with answer probability is undefined (None where it is defined): one
+    of the axes has a single value, e.g. the uniform oracle's equal probabilities (scipy would say nan)."""
+    import numpy as np
+
+    from ...report.numbers import CONSTANT_AXIS
+    for values, what in ((probs, "P(answer | valid)"), (rewards, "reward")):
+        v = np.asarray(values, dtype=np.float64)
+        if v.max() - v.min() <= 1e-9 * np.abs(v).max():         # equal but for float noise: no order to rank
+            return f"{CONSTANT_AXIS} (every answer has the same {what})"
+    return None
 
 
 def _single_task(name: str):
