@@ -102,7 +102,7 @@ def test_exact_equals_brute_force(which, settings, big_set, request, monkeypatch
     depth = 4
     valid, invalid, undecided = brute_force(lm, prompt, SPACE, depth, temperature, top_p)
     got = expand_exact(lm, prefill(lm, [prompt]), SPACE, temperature=temperature, top_p=top_p,
-                       min_mass=0.0, max_steps=depth - 1, max_branches=10**6)[0]
+                       min_mass=1e-300, max_steps=depth - 1, max_branches=10**6, max_tree=10**6)[0]
     for a in SPACE.labels:
         assert got.answers[a] == pytest.approx(valid[a], abs=1e-6), a
     assert got.invalid_mass == pytest.approx(invalid, abs=1e-6)
@@ -203,7 +203,8 @@ def test_tree_over_padded_roots_and_sliding_window_equals_brute_force(which, req
     lm = request.getfixturevalue(which)
     texts = ["1 7", "a 1 7 0 a 1", "7 7 10 1 a 0 7 1 0 1 1 a"]
     prompts = [lm.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-    got = expand_exact(lm, prefill(lm, prompts), SPACE, min_mass=0.0, max_steps=2, max_branches=10**6)
+    got = expand_exact(lm, prefill(lm, prompts), SPACE, min_mass=1e-300, max_steps=2, max_branches=10**6,
+                       max_tree=10**6)
     for prompt, d in zip(prompts, got):
         valid, invalid, undecided = brute_force(lm, prompt, SPACE, 3)
         for a in SPACE.labels:
@@ -216,10 +217,10 @@ def test_big_valid_sets_are_read_as_sums(adv_lm, monkeypatch):
     """With a low threshold the index registers big sets, and the answers do not change."""
     monkeypatch.setattr(answers_mod, "_INDEXES", {})
     prompt = adv_lm.tokenizer("1 7", add_special_tokens=False)["input_ids"]
-    want = answer_distribution(adv_lm, prompt, SPACE, min_mass=0.0, max_steps=3)
+    want = answer_distribution(adv_lm, prompt, SPACE, min_mass=1e-300, max_steps=3)
     monkeypatch.setattr(answers_mod, "BIG_SET", 3)
     monkeypatch.setattr(answers_mod, "_INDEXES", {})
-    got = answer_distribution(adv_lm, prompt, SPACE, min_mass=0.0, max_steps=3)
+    got = answer_distribution(adv_lm, prompt, SPACE, min_mass=1e-300, max_steps=3)
     idx = answers_mod.answer_index(adv_lm, SPACE)
     assert idx.set_masks() is not None and len(idx.set_ids) >= 1
     assert all(idx.set_masks()[k, ids].eq(1).all() and idx.set_masks()[k].sum() == len(ids)
@@ -333,8 +334,8 @@ def test_forms_that_extend_forms_equal_brute_force(city_lm, space, big_set, monk
     prompt = city_lm.tokenizer("London is", add_special_tokens=False)["input_ids"]
     depth = 4
     valid, invalid, undecided = brute_force_bytes(city_lm, prompt, space, depth)
-    got = expand_exact(city_lm, prefill(city_lm, [prompt]), space, min_mass=0.0, max_steps=depth - 1,
-                       max_branches=10**6)[0]
+    got = expand_exact(city_lm, prefill(city_lm, [prompt]), space, min_mass=1e-300, max_steps=depth - 1,
+                       max_branches=10**6, max_tree=10**6)[0]
     for a in space.labels:
         assert got.answers[a] == pytest.approx(valid[a], abs=1e-7), a
     assert got.invalid_mass == pytest.approx(invalid, abs=1e-7)
@@ -345,8 +346,8 @@ def test_forms_that_extend_forms_equal_brute_force(city_lm, space, big_set, monk
 def test_adding_a_longer_form_of_the_same_answer_changes_nothing(city_lm):
     """Every text that spells 'New York, New York City' + boundary already spells 'New York' + ','."""
     prompt = city_lm.tokenizer("London is", add_special_tokens=False)["input_ids"]
-    short = answer_distribution(city_lm, prompt, CITIES_SHORT, min_mass=0.0, max_steps=8)
-    long = answer_distribution(city_lm, prompt, CITIES_LONG, min_mass=0.0, max_steps=8)
+    short = answer_distribution(city_lm, prompt, CITIES_SHORT, min_mass=1e-300, max_steps=8)
+    long = answer_distribution(city_lm, prompt, CITIES_LONG, min_mass=1e-300, max_steps=8)
     assert long.answers["NY"] == pytest.approx(short.answers["NY"], abs=1e-9)
     assert long.invalid_mass == pytest.approx(short.invalid_mass, abs=1e-9)
     from logitscope.kernels.engine.spaces import LIVE, VALID, Matcher
@@ -366,7 +367,7 @@ def test_traced_paths_carry_each_answers_mass(adv_lm, monkeypatch, big_set):
     monkeypatch.setattr(answers_mod, "_INDEXES", {})
     tok = adv_lm.tokenizer
     prompt = tok("1 7", add_special_tokens=False)["input_ids"]
-    d = answer_distribution(adv_lm, prompt, SPACE, min_mass=0.0, max_steps=3, trace=True)
+    d = answer_distribution(adv_lm, prompt, SPACE, min_mass=1e-300, max_steps=3, trace=True)
     assert d.paths and all(a["prob"] >= b["prob"] for a, b in zip(d.paths, d.paths[1:]))
     for a in SPACE.labels:
         assert sum(x["prob"] for x in d.paths if x["answer"] == a) == pytest.approx(d.answers[a], rel=1e-9, abs=1e-15)
@@ -389,4 +390,4 @@ def test_traced_paths_carry_each_answers_mass(adv_lm, monkeypatch, big_set):
             members = next(s for s in ids if list(s[:5]) == x["set"]["examples"] and len(s) == x["set"]["size"])
             want *= float(lp(x["ids"])[torch.as_tensor(members)].sum())
         assert x["prob"] == pytest.approx(want, rel=1e-4), x
-    assert not answer_distribution(adv_lm, prompt, SPACE, min_mass=0.0, max_steps=3).paths
+    assert not answer_distribution(adv_lm, prompt, SPACE, min_mass=1e-300, max_steps=3).paths

@@ -143,7 +143,7 @@ def test_module_path_reads_only_what_it_needs(monkeypatch, top_p):
     monkeypatch.setattr(answers_mod, "BIG_SET", 3)               # every valid set is summed as a set
     monkeypatch.setattr(answers_mod, "_INDEXES", {})
     prompts = [tok("1 7", add_special_tokens=False)["input_ids"], tok("a a 1", add_special_tokens=False)["input_ids"]]
-    kw = dict(top_p=top_p, min_mass=0.0, max_steps=3, max_branches=64)     # at most 128 rows < the vocabulary
+    kw = dict(top_p=top_p, min_mass=1e-300, max_steps=3, max_branches=64)     # at most 128 rows < the vocabulary
     want = expand_exact(lm, prefill(lm, prompts), space, **kw)
     monkeypatch.setattr(forward, "_plain_cpu_head", lambda *a, **k: None)
     monkeypatch.setattr(forward, "DEVICE_CHUNK", 8, raising=False)

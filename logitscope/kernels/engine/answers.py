@@ -20,11 +20,12 @@ import numpy as np
 import torch
 
 from ...errors import UserError
+from ...limits import MIN_MASS
 from .cache import growing_cache
 from .forward import cache_kwargs, check_length, checked_log_softmax, left_pad, positions_from_mask, run
 from .sampling import check_settings, transform
 from .spaces import INVALID, VALID, AnswerSpace, Matcher, parse_answers
-from .tree import Accounts, expand_group, root_group_size
+from .tree import MAX_TREE, Accounts, Limits, expand_group, root_group_size
 from .vocab import VocabIndex, vocab_index
 
 MAX_STEPS = 12
@@ -46,6 +47,7 @@ class AnswerDist:
     forwards: int = 0
     exact: bool = True
     paths: tuple = ()     # with trace=True: every valid token path, most probable first (see expand_exact)
+    capped_mass: float = 0.0   # the part of unexplored_mass the tree's work cap left (not min_mass)
 
     @property
     def renormalised(self) -> dict:
@@ -62,7 +64,8 @@ class AnswerDist:
                 "valid_mass": self.valid_mass, "invalid_mass": self.invalid_mass,
                 "unexplored_mass": self.unexplored_mass, "method": self.method,
                 "exact": self.exact, "temperature": self.temperature, "top_p": self.top_p,
-                "forwards": self.forwards, **({"paths": list(self.paths)} if self.paths else {})}
+                "forwards": self.forwards, **({"capped_mass": self.capped_mass} if self.capped_mass else {}),
+                **({"paths": list(self.paths)} if self.paths else {})}
 
 
 def uniform_dist(space: AnswerSpace, method: str = "uniform") -> AnswerDist:
@@ -230,7 +233,8 @@ def prefill(lm, rows: list[list[int]]) -> Roots:
 
 @torch.inference_mode()
 def expand_exact(lm, roots: Roots, space: AnswerSpace, *, temperature=1.0, top_p=1.0,
-                 min_mass=1e-6, max_steps=MAX_STEPS, max_branches=MAX_BRANCHES, trace=False) -> list[AnswerDist]:
+                 min_mass=1e-6, max_steps=MAX_STEPS, max_branches=MAX_BRANCHES, max_tree=MAX_TREE,
+                 trace=False) -> list[AnswerDist]:
     """Exact answer distributions for each root row (the roots are not modified).
 
     Branches are expanded as a token tree on top of their root's cache row (tree attention): at
@@ -239,14 +243,18 @@ def expand_exact(lm, roots: Roots, space: AnswerSpace, *, temperature=1.0, top_p
     4-D mask (per layer type, so sliding windows stay exact). The root's cache is never copied
     per branch. Roots are processed in memory-bounded groups.
 
-    Pruning is explicit: branches below `min_mass`, past `max_steps` tokens, or beyond the
-    `max_branches` heaviest of a root at a step are counted in `unexplored_mass`.
+    Pruning is explicit: branches below `min_mass` (0 < min_mass < 1, `limits.MIN_MASS`), past
+    `max_steps` tokens, or beyond the work cap (the `max_branches` heaviest of a root at a step,
+    `max_tree` of a root in all) are counted in `unexplored_mass`; what the work cap left is also in
+    `capped_mass`, and said once in a note. Each step's forward is split by roots where its logits or
+    mask would pass their budgets (`tree.STEP_LOGITS_BYTES`, `tree.STEP_CELLS`), so memory is bounded.
 
     `trace=True` keeps the token paths that carry each answer's mass (`AnswerDist.paths`, most
     probable first): {"answer", "ids" (the path's token ids), "set" (None, or where the last step
     is any of a big set of tokens that start with a boundary: {"size", "examples"} with its first ids),
     "prob"}; the probabilities of an answer's paths sum to its probability."""
     check_settings(temperature, top_p)
+    limits = Limits(temperature, top_p, MIN_MASS.check(min_mass, "min_mass"), max_steps, max_branches, max_tree)
     idx = answer_index(lm, space)
     n_roots, k = roots.logprobs.shape[0], len(space.labels)
     acc = Accounts(n_roots, k, trace)
@@ -254,15 +262,31 @@ def expand_exact(lm, roots: Roots, space: AnswerSpace, *, temperature=1.0, top_p
     group = root_group_size(lm, roots.mask.shape[1])
     for s in range(0, n_roots, group):
         rows = list(range(s, min(n_roots, s + group)))
-        forwards = max(forwards, expand_group(lm, idx, roots, rows, acc, temperature, top_p, min_mass,
-                                              max_steps, max_branches))
+        forwards = max(forwards, expand_group(lm, idx, roots, rows, acc, limits))
     dists = []
     for r in range(n_roots):
         dists.append(AnswerDist({a: float(acc.valid[r, s]) for a, s in idx.slot.items()},
                                 float(acc.valid[r].sum()), float(acc.invalid[r]), float(acc.unexplored[r]),
                                 "exact", temperature, top_p, roots.forwards + forwards,
-                                paths=_paths(idx, acc.paths[r]) if trace else ()))
+                                paths=_paths(idx, acc.paths[r]) if trace else (), capped_mass=float(acc.capped[r])))
+    if acc.capped.any():
+        _say_capped(acc, limits)
     return dists
+
+
+_CAP_SAID: set = set()
+
+
+def _say_capped(acc: Accounts, limits: Limits) -> None:
+    """One note per process and min_mass when the work cap left mass (it stays in unexplored_mass)."""
+    if limits.min_mass in _CAP_SAID:
+        return
+    _CAP_SAID.add(limits.min_mass)
+    from ...progress import note
+    hit = int((acc.capped > 0).sum())
+    note(f"the answer tree reached its work cap ({limits.max_tree:,} branches a readout, {acc.step_cap or limits.max_branches:,} "
+         f"a step) on {hit} of {len(acc.capped)} readouts at min-mass {limits.min_mass:g}; the mass it left, up to "
+         f"{acc.capped.max():.2e} of a readout, is counted as unexplored (a larger min-mass prunes earlier)")
 
 
 def _paths(idx: AnswerIndex, found: list) -> tuple:
@@ -325,6 +349,7 @@ def answer_distributions(lm, prompts, answers, *, method="exact", temperature=1.
     `trace=True` keeps the token paths of each answer (exact method; see `expand_exact`)."""
     space = _as_space(answers)
     check_settings(temperature, top_p)
+    MIN_MASS.check(min_mass, "min_mass")
     if getattr(lm, "is_oracle", False):
         return [uniform_dist(space) for _ in prompts]
     if method not in ("exact", "first-token"):

@@ -34,6 +34,7 @@ from __future__ import annotations
 import torch
 
 from ...errors import UserError
+from ...limits import MIN_MASS
 from .answers import AnswerDist, Roots, expand_exact, first_token
 from .cache import growing_cache, kv_bytes_per_token, select_rows, set_kv
 from .forward import body_and_head, cache_kwargs, check_length, checked_log_softmax, head_logits, log_softmax_flagged, \
@@ -211,6 +212,7 @@ class Session:
         """Answer distributions at each row's (or each of `rows`') current position, read once
         per slot; the session is not changed."""
         self.check()
+        MIN_MASS.check(min_mass, "min_mass")
         rows = range(self.n) if rows is None else list(rows)
         slots = sorted({self.slot[i] for i in rows})
         every = slots == list(range(self.n_slots))

@@ -9,6 +9,8 @@ token ids its text can use (an `answers.AnswerIndex`) and returns its live child
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -26,7 +28,9 @@ class Accounts:
 
     def __init__(self, n, k, trace: bool = False):
         self.valid, self.invalid, self.unexplored = np.zeros((n, k)), np.zeros(n), np.zeros(n)
+        self.capped, self.used = np.zeros(n), np.zeros(n, dtype=np.int64)   # mass the work cap left; branches
         self.paths = [[] for _ in range(n)] if trace else None
+        self.step_cap = None                                               # branches a root may forward a step
 
 
 def root_group_size(lm, length: int, *, budget_bytes: int | None = None, tree: int = 256) -> int:
@@ -41,43 +45,91 @@ def root_group_size(lm, length: int, *, budget_bytes: int | None = None, tree: i
     return int(max(1, min(MAX_ROWS, budget_bytes // per_row)))
 
 
-def expand_group(lm, idx, roots, rows, acc, temperature, top_p, min_mass, max_steps, max_branches) -> int:
+MAX_TREE = 4096                 # branches forwarded per root over one expansion: the tree's work cap
+STEP_LOGITS_BYTES = 1 << 30     # a step's head logits [vocab, queries] (float32) stay under this
+STEP_CELLS = 1 << 26            # a step's attention mask (rows x queries x slots) is split past this
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What bounds an expansion: `min_mass` prunes light branches; `max_steps` tokens; at most
+    `max_branches` per root and step, `max_tree` per root in all (the heaviest kept; the rest is
+    unexplored and counted as capped)."""
+    temperature: float
+    top_p: float
+    min_mass: float
+    max_steps: int
+    max_branches: int
+    max_tree: int = MAX_TREE
+
+
+class _Rows:
+    """The cache rows a step forwards: per-layer (keys, values, layer), the roots' masks [R, L] (on the
+    device and the host), next positions [R], slot positions [R, L + tree], and root -> row."""
+
+    def __init__(self, kv, root_mask, root_mask_h, next_pos, slot_pos, row_of):
+        self.kv, self.root_mask, self.root_mask_h = kv, root_mask, root_mask_h
+        self.next_pos, self.slot_pos, self.row_of = next_pos, slot_pos, row_of
+
+    def take(self, live: list, dev) -> "_Rows":
+        """Only the rows of the roots `live` (in this order; a copy of their cache rows)."""
+        keep_h = torch.tensor([self.row_of[r] for r in live], dtype=torch.long)
+        keep = to_device(keep_h, dev)
+        return _Rows(_take_rows(self.kv, keep), self.root_mask[keep], self.root_mask_h[keep_h], self.next_pos[keep],
+                     self.slot_pos[keep], {r: i for i, r in enumerate(live)})
+
+
+def expand_group(lm, idx, roots, rows, acc, limits: Limits) -> int:
     """Expand the roots `rows`; returns the number of forward passes."""
     dev = lm.input_device
     sel = torch.tensor(rows, dtype=torch.long)
     whole = len(rows) == roots.logprobs.shape[0]
     kv = roots.layers() if whole else _take_rows(roots.layers(), sel)
     root_mask = roots.mask[sel.to(roots.mask.device)].bool().to(dev)          # [R, L]
-    root_mask_h = root_mask.cpu()                                              # the same on the host, read once
     next_pos = roots.next_pos[sel.to(roots.next_pos.device)].to(dev)           # [R]
     slot_pos = (root_mask.long().cumsum(-1) - 1).clamp(min=0)                  # [R, L] positions of cache slots
-    row_of = {r: i for i, r in enumerate(rows)}                                # root -> row of the cache tensors
+    st = _Rows(kv, root_mask, root_mask.cpu(), next_pos, slot_pos, {r: i for i, r in enumerate(rows)})
     # live branches: root, kv columns of its own tokens (ancestors first), text, mass, token ids
     branches = [(r, [], b"", 1.0, ()) for r in rows]
     _prepare(idx, [b""])
-    dist = _roots_dist(idx, roots.logprobs[sel.to(roots.logprobs.device)], temperature, top_p)
-    forwards = 0
-    for depth in range(max_steps + 1):
-        kids = _classify(idx, branches, dist, min_mass, depth == max_steps, acc)
-        kids = _cap_per_root(kids, branches, max_branches, acc)
-        if not kids:
-            break
+    dist = _roots_dist(idx, roots.logprobs[sel.to(roots.logprobs.device)], limits.temperature, limits.top_p)
+    kids = _classify(idx, branches, dist, limits.min_mass, limits.max_steps == 0, acc)
+    acc.step_cap = _step_cap(lm, limits)
+    kids = _cap(kids, branches, acc, limits, acc.step_cap)
+    return _expand(lm, idx, st, branches, kids, 0, acc, limits)
+
+
+def _step_cap(lm, limits: Limits) -> int:
+    """Branches per root and step: `max_branches`, and no more than a step's logits budget holds."""
+    vocab = lm.model.get_output_embeddings().weight.shape[0]
+    return max(1, min(limits.max_branches, STEP_LOGITS_BYTES // (4 * vocab)))
+
+
+def _expand(lm, idx, st: _Rows, branches, kids, depth, acc, limits: Limits) -> int:
+    """Forward `kids` (the next step's branches, capped) and go on until no branch is live; returns
+    the forward passes. A step too big for one forward (logits or mask past their budgets) is split
+    into two halves of its roots, each going on alone (a root's tree only ever reads its own row)."""
+    dev, forwards, step_cap = lm.input_device, 0, _step_cap(lm, limits)
+    vocab = lm.model.get_output_embeddings().weight.shape[0]
+    while kids:
         # group the kids by root: one cache row each, the kids are that row's queries
         by_root: dict[int, list] = {}
         for kid in kids:
             by_root.setdefault(branches[kid[0]][0], []).append(kid)
-        live = sorted(by_root, key=lambda r: row_of[r])
-        if len(live) < root_mask.shape[0]:
-            keep_h = torch.tensor([row_of[r] for r in live], dtype=torch.long)
-            keep = to_device(keep_h, dev)
-            kv = _take_rows(kv, keep)
-            root_mask, next_pos, slot_pos = root_mask[keep], next_pos[keep], slot_pos[keep]
-            root_mask_h = root_mask_h[keep_h]
-            row_of = {r: i for i, r in enumerate(live)}
-        n_rows, n_q, n_cols = len(live), max(len(v) for v in by_root.values()), slot_pos.shape[1]
+        live = sorted(by_root, key=lambda r: st.row_of[r])
+        n_rows, n_q, n_cols = len(live), max(len(v) for v in by_root.values()), st.slot_pos.shape[1]
+        too_big = n_rows * n_q * 4 * vocab > STEP_LOGITS_BYTES or n_rows * n_q * (n_cols + n_q) > STEP_CELLS
+        if n_rows > 1 and too_big:
+            half = n_rows // 2
+            for part in (live[:half], live[half:]):
+                forwards += _expand(lm, idx, st.take(part, dev), branches, [k for r in part for k in by_root[r]],
+                                    depth, acc, limits)
+            return forwards
+        if n_rows < st.root_mask.shape[0]:
+            st = st.take(live, dev)
         ids = torch.full((n_rows, n_q), lm.pad_id, dtype=torch.long)
         see = torch.zeros((n_rows, n_q, n_cols + n_q), dtype=torch.bool)
-        see[:, :, :root_mask_h.shape[1]] = root_mask_h.unsqueeze(1)
+        see[:, :, :st.root_mask_h.shape[1]] = st.root_mask_h.unsqueeze(1)
         see[:, torch.arange(n_q), n_cols + torch.arange(n_q)] = True            # every query sees itself
         new_branches, where = [], []
         for i, r in enumerate(live):
@@ -88,20 +140,24 @@ def expand_group(lm, idx, roots, rows, acc, temperature, top_p, min_mass, max_st
                     see[i, q, path] = True
                 new_branches.append((r, path + [n_cols + q], text, m, branches[b][4] + (tok,)))
                 where.append((i, q))
-        pos = (next_pos + depth).unsqueeze(-1).expand(n_rows, n_q)
-        slot_pos = torch.cat([slot_pos, pos], -1)
+        pos = (st.next_pos + depth).unsqueeze(-1).expand(n_rows, n_q)
+        slot_pos = torch.cat([st.slot_pos, pos], -1)
         see = to_device(see, dev)
         body = body_and_head(lm.model)[0]
-        cache = _cache_of(kv)
+        cache = _cache_of(st.kv)
         out = run(body, input_ids=to_device(ids, dev), attention_mask=_masks(lm.model, see, pos, slot_pos),
                    position_ids=pos, **cache_kwargs(body, cache))
         forwards += 1
-        kv = [(layer.keys, layer.values, layer) for layer in cache.layers]
+        st = _Rows([(layer.keys, layer.values, layer) for layer in cache.layers], st.root_mask, st.root_mask_h,
+                   st.next_pos, slot_pos, st.row_of)
         hidden = out.last_hidden_state
         wi = torch.tensor(where, dtype=torch.long)
         _prepare(idx, [b[2] for b in new_branches])
-        dist = _branch_dist(lm.model, idx, take_positions(hidden, wi[:, 0], wi[:, 1]), temperature, top_p)   # no head on padded queries
-        branches = new_branches
+        dist = _branch_dist(lm.model, idx, take_positions(hidden, wi[:, 0], wi[:, 1]), limits.temperature,
+                            limits.top_p)                                      # no head on padded queries
+        branches, depth = new_branches, depth + 1
+        kids = _classify(idx, branches, dist, limits.min_mass, depth == limits.max_steps, acc)
+        kids = _cap(kids, branches, acc, limits, step_cap)
     return forwards
 
 
@@ -165,7 +221,8 @@ def _branch_dist(model, idx, hidden: torch.Tensor, temperature: float, top_p: fl
 
 
 def _classify(idx, branches, dist: _Dist, min_mass, last, acc):
-    """Add each branch's valid / invalid mass; return its live children (branch, token, text, mass).
+    """Add each branch's valid / invalid mass; return its live children (a `_Kids`: branch, token,
+    mass, text as arrays, so a step with millions of live children costs no Python objects).
     Only the token ids a branch can use are read (a few hundred of a 262k vocabulary, plus one sum
     per big valid set), for all the branches with the same text at once: the rest of its mass is
     invalid by complement, in float64."""
@@ -174,7 +231,7 @@ def _classify(idx, branches, dist: _Dist, min_mass, last, acc):
         by_text.setdefault(b[2], []).append(i)
     groups = [(np.asarray(rows), idx.layout(text)) for text, rows in by_text.items()]
     probs = dist.probs_many([(rows, lay[0]) for rows, lay in groups])       # [branches, ids] per text
-    kids = []
+    kids = []                                                              # per text: arrays, not tuples
     for (rows, (ids, valid, live_from, live_text, big)), p in zip(groups, probs):
         roots = np.array([branches[i][0] for i in rows])
         m = np.array([branches[i][3] for i in rows])
@@ -192,10 +249,9 @@ def _classify(idx, branches, dist: _Dist, min_mass, last, acc):
         go = np.zeros(mass.shape, dtype=bool) if last else mass >= min_mass
         go &= mass > 0
         np.add.at(acc.unexplored, roots, np.where(go, 0.0, mass).sum(1))
-        for bi, j in zip(*np.nonzero(go)):
-            kids.append((int(rows[bi]), int(ids[live_from + j]), live_text[j], float(mass[bi, j])))
-    kids.sort(key=lambda k: k[0])                                          # stable: branch order, then id order
-    return kids
+        bi, j = np.nonzero(go)
+        kids.append((rows[bi], ids[live_from + j], mass[bi, j], live_text, j))
+    return _Kids(kids)
 
 
 def _trace(acc, idx, branches, m, p, ids, valid, big, set_mass) -> None:
@@ -216,22 +272,39 @@ def _prepare(idx, texts) -> None:
         idx.layout(t)
 
 
-def _cap_per_root(kids, branches, max_branches, acc):
-    """Keep at most `max_branches` heaviest children per root; the rest is unexplored mass."""
-    count: dict[int, int] = {}
-    for kid in kids:
-        count[branches[kid[0]][0]] = count.get(branches[kid[0]][0], 0) + 1
-    if not kids or max(count.values()) <= max_branches:
-        return kids
-    kept, per = [], {}
-    for kid in sorted(kids, key=lambda c: -c[3]):
-        r = branches[kid[0]][0]
-        if per.get(r, 0) < max_branches:
-            per[r] = per.get(r, 0) + 1
-            kept.append(kid)
-        else:
-            acc.unexplored[r] += kid[3]
-    return kept
+class _Kids:
+    """A step's live children as arrays: branch index, token id, mass, and where each one's text is."""
+
+    def __init__(self, parts):
+        cat = (lambda k: np.concatenate([p[k] for p in parts])) if parts else (lambda k: np.zeros(0))
+        self.branch, self.token, self.mass = cat(0).astype(np.int64), cat(1).astype(np.int64), cat(2)
+        self.texts = [p[3] for p in parts]
+        self.part = np.concatenate([np.full(len(p[4]), n) for n, p in enumerate(parts)]) if parts else np.zeros(0, int)
+        self.at = cat(4).astype(np.int64)
+
+
+def _cap(kids: _Kids, branches, acc, limits, step_cap: int) -> list:
+    """The children to forward, as (branch, token, text, mass) in branch order then id order: at most
+    `step_cap` per root at this step and `limits.max_tree` per root in all, the heaviest kept. The
+    mass of the rest is unexplored, and counted in `acc.capped` (the work cap, not min_mass, left it)."""
+    if not len(kids.branch):
+        return []
+    root = np.array([b[0] for b in branches])[kids.branch]
+    order = np.lexsort((-kids.mass, root))                                  # by root, heaviest first
+    r_sorted = root[order]
+    first = np.searchsorted(r_sorted, r_sorted, side="left")
+    rank = np.arange(len(order)) - first                                    # rank of each child within its root
+    allowed = np.minimum(step_cap, np.maximum(limits.max_tree - acc.used[r_sorted], 0))
+    keep_sorted = rank < allowed
+    dropped = order[~keep_sorted]
+    if len(dropped):
+        np.add.at(acc.unexplored, root[dropped], kids.mass[dropped])
+        np.add.at(acc.capped, root[dropped], kids.mass[dropped])
+    kept = np.sort(order[keep_sorted], kind="stable")                     # original order: branch, then id
+    kept = kept[np.argsort(kids.branch[kept], kind="stable")]
+    np.add.at(acc.used, root[kept], 1)
+    return [(int(kids.branch[i]), int(kids.token[i]), kids.texts[kids.part[i]][kids.at[i]], float(kids.mass[i]))
+            for i in kept]
 
 
 def _take_rows(kv, rows: torch.Tensor):
