@@ -24,7 +24,10 @@ def check_file(value: str, option: str, takes: str) -> None:
     import os
     from pathlib import Path
     p = Path(value)
-    if not p.exists() and ("/" in value or os.sep in value or p.suffix.lower() in FILE_SUFFIXES):
+    looks = "/" in value or os.sep in value or p.suffix.lower() in FILE_SUFFIXES
+    if p.is_dir() and looks:
+        raise UserError(f"{value} is a directory, not a file ({option} takes {takes})")
+    if not p.exists() and looks:
         raise UserError(f"no such file: {value} ({option} takes {takes})")
 
 

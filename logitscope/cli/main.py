@@ -44,11 +44,12 @@ class Group(click.Group):
 
 def interrupted_message(exc: BaseException) -> str:
     """Ctrl-C: every result file this command took, what each holds (models already finished too),
-    and how to go on; without any, the task's own message."""
+    and how to go on; without any, the task's own message, or that no file was written (`probe dist`,
+    or a run stopped before its first result)."""
     from ..tasks.results import kept_lines
     lines = kept_lines()
     if not lines:
-        return str(exc) or "interrupted: the results written so far are kept; rerun the same command to resume"
+        return str(exc) or "interrupted: no result file was written (nothing to resume)"
     return "\n".join(["interrupted: the results written so far are kept:", *(f"  {x}" for x in lines),
                       "rerun the same command to resume"])
 

@@ -8,7 +8,7 @@ import json
 import time
 from pathlib import Path
 
-from ..errors import UserError
+from ..errors import UserError, need_file
 from . import sections_answers as ans
 from . import sections_compare
 from . import sections_creative as creative
@@ -24,8 +24,7 @@ ORDER = (sections_compare.summary, ans.answers, ans.paraphrases, ans.temperature
 def read_scores(path) -> dict:
     """{model: {"score", "kind"}} from a CSV (model, score[, kind]) or JSON lines with those keys."""
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"no such scores file: {path}")
+    need_file(path, "--scores", "a CSV or JSON lines file: model, score[, kind]")
     rows = []
     text = p.read_text(encoding="utf-8")
     if p.suffix in (".jsonl", ".json"):
@@ -62,6 +61,9 @@ def report_path(root: Path, out) -> Path:
 
 def run_report(results_dir="results", out=None, scores=None) -> dict:
     root = Path(results_dir)
+    if root.exists() and not root.is_dir():
+        raise UserError(f"{results_dir} is a file, not a results directory (probe report takes the --out directory "
+                        "of earlier runs, default results/)")
     if not root.is_dir():
         raise UserError(f"no results directory {results_dir}; run a probe first (e.g. probe compare --quick)")
     res = collect(root)

@@ -73,6 +73,9 @@ def resolve(spec: str) -> tuple[str, str | None, str]:
         if not path.is_file():
             raise UserError(f"no such GGUF file: {spec}")
         return "gguf", None, str(path)
+    if path.exists():
+        raise UserError(f"{spec} is a file, not a model directory (--model takes a model directory, a .gguf file, "
+                        "an embedded alias, a registry name or a hub id)")
     if registry.looks_like_registry_name(spec):
         raise registry.unknown_model(spec)
     if spec.count("/") == 1 and not path.exists() and not spec.startswith(("/", ".", "~")):

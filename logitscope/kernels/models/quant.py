@@ -92,6 +92,9 @@ def parse_device_map(spec: str | None):
     if spec is None or isinstance(spec, dict) or spec in ("auto", "balanced", "balanced_low_0", "sequential"):
         return spec
     p = Path(spec)
+    if p.is_dir():
+        raise UserError(f"{spec} is a directory, not a file (--device-map takes auto, balanced, sequential or a JSON "
+                        "file)")
     if not p.is_file():
         raise UserError(f"--device-map takes auto, balanced, sequential or a JSON file (no such file: {spec})")
     try:
