@@ -9,7 +9,9 @@ from click.testing import CliRunner
 
 from logitscope.cli.main import main
 from logitscope.errors import UserError
-from logitscope.probes.ranking import bt_with_ci, kappas, read_judgements, spearman
+from logitscope.probes.bradley_terry import bt_with_ci
+from logitscope.probes.poetry_files import read_judgements
+from logitscope.probes.ranking import kappas, spearman
 from logitscope.tasks.poetry.contest import CONTROL, contest_poems, load_poems, schedule
 from logitscope.tasks.poetry.generate import parse_poem
 from logitscope.tasks.results import config_hash
@@ -74,7 +76,7 @@ def test_exact_judge_accounts_for_mass_and_swaps(tmp_path):
     rows = run_judge(_poems_dir(tmp_path), judge, "preference", topics=["Coffee"], per_model=2, comparisons=4,
                      out=str(tmp_path / "out"))
     recs, _ = read_judgements([rows[0]["path"]])
-    assert len(recs) == 5 and rows[0]["pairs"] == 5
+    assert len(recs) == 5 and rows[0]["pairs"] == 4 and rows[0]["controls"] == 1     # the control apart
     for r in recs:
         for order in (r["order_left_first"], r["order_right_first"]):
             assert order["A"] + order["B"] + order["invalid"] + order["unexplored"] == pytest.approx(1.0, abs=1e-5)
@@ -151,11 +153,11 @@ def test_bad_input(tmp_path):
     f.write_text(json.dumps(good) + "\n{not json\n" + json.dumps({**good, "pair": "coffee|preference|1"}) + "\n"
                  + json.dumps({"pair": "x"}) + "\n")
     recs, problems = read_judgements([f])
-    assert len(recs) == 2 and len(problems) == 2
-    assert problems[0].startswith(f"{f}:2: not JSON") and problems[1].startswith(f"{f}:4: missing")
+    assert len(recs) == 2 and problems == [f"{f}: 2 of 4 lines are not judgements, skipped (first at line 2: "
+                                           "not JSON (Expecting property name enclosed in double quotes))"]
     r = CliRunner().invoke(main, ["poetry", "rank", "--judgements", str(f), "--out", str(tmp_path), "--json"])
     assert r.exit_code == 0, r.output
-    assert f"{f}:2" in r.output and "base-model" in r.output
+    assert f"warning: {f}: 2 of 4 lines" in r.output and "base-model" in r.output
 
 
 def test_rewards_per_poem_and_against_rankings(tmp_path, monkeypatch):

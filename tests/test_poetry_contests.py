@@ -11,7 +11,8 @@ from test_poetry import MODELS, _poems_dir
 
 from logitscope.cli.main import main
 from logitscope.errors import UserError
-from logitscope.probes.ranking import kappas, read_judgements
+from logitscope.probes.poetry_files import read_judgements
+from logitscope.probes.ranking import kappas
 from logitscope.tasks.poetry.contest import contest_poems, load_poems, schedule
 from logitscope.testing import save_tiny_lm
 
@@ -91,7 +92,7 @@ def test_a_judge_rerun_with_another_seed_judges_that_seeds_pairs(tmp_path, judge
     run_judge(poems, judge_model, "preference", seed=0, **kw)
     row = run_judge(poems, judge_model, "preference", seed=1, **kw)[0]
     assert _scheduled(poems, seed=1) != _scheduled(poems, seed=0)
-    assert _scheduled(poems, seed=1) <= _judged_pairs(row["path"]) and row["pairs"] == 5
+    assert _scheduled(poems, seed=1) <= _judged_pairs(row["path"]) and row["pairs"] == 4
 
 
 def test_adding_a_model_judges_the_new_schedule(tmp_path, judge_model):
@@ -106,7 +107,7 @@ def test_adding_a_model_judges_the_new_schedule(tmp_path, judge_model):
     aside.rename(third)
     row = run_judge(poems, judge_model, "preference", **kw)[0]
     want = _scheduled(poems, comparisons=6)
-    assert want <= _judged_pairs(row["path"]) and row["pairs"] == 7
+    assert want <= _judged_pairs(row["path"]) and row["pairs"] == 6
     shown = {}
     for _, pair in want:
         for p in pair:
@@ -125,7 +126,7 @@ def test_a_judge_with_other_settings_does_not_reuse_records(tmp_path, judge_mode
     assert all(r["settings"]["min_mass"] == 1e-3 and r["settings"]["judge"] == judge_model for r in recs)
     r = _ok(["poetry", "judge", "--poems", str(poems), "--judge", judge_model, "--axis", "preference", "--topic",
              "coffee", "--per-model", "2", "--comparisons", "4", "--out", str(tmp_path / "out")])
-    assert "Coffee/preference: 5 of 5 judged pairs reused" in r.output       # the one wording of resumed work
+    assert "Coffee/preference: 5 of 5 judgements reused" in r.output       # the one wording of resumed work
     from logitscope.tasks.poetry.rank import run_rank
     names = run_rank([tmp_path / "out" / "poetry-judgements"], resamples=5)["contests"][0]["annotators"]
     assert len(names) == 2 and all(n.startswith(f"judge:{judge_model}@") for n in names)   # never pooled
@@ -219,4 +220,4 @@ def test_judge_and_contest_take_the_poems_that_exist(tmp_path, judge_model):
     assert _json(r)[0]["per_model"] == 2
     r = _ok(["poetry", "contest", "--poems", str(poems), "--topic", "coffee", "--axis", "preference",
              "--comparisons", "4", "--export", str(tmp_path / "x.csv")])
-    assert "wrote 5 pairs" in r.output
+    assert "wrote 4 pairs and 1 control pair" in r.output

@@ -95,22 +95,22 @@ def test_report_shows_agreement_per_axis_control_and_judge_bias(tmp_path):
     recs += [{**_person("judge:m", "preference", left, right, True), "p_left": (f + s) / 2, "p_left_first": f,
               "p_left_second": s, "order_left_first": {"invalid": 0.1}, "order_right_first": {"invalid": 0.3}}
              for (left, right), f, s in zip(pairs, firsts, seconds)]
-    (jdir / "j.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    (jdir / "coffee-preference-all.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
     r = CliRunner().invoke(main, ["report", str(tmp_path / "results"), "--out", str(tmp_path / "r.html")])
     assert r.exit_code == 0, r.output
     page = html.unescape((tmp_path / "r.html").read_text())
     cells = re.findall(r"<td>(.*?)</td>", page)
     row = cells.index("Cohen's kappa, ann vs bob")
-    assert cells[row - 1: row + 4] == ["originality", "Cohen's kappa, ann vs bob", "+1.00", "6", "1.00"]
+    assert cells[row - 1: row + 5] == ["originality", "Cohen's kappa, ann vs bob", "+1.00", "6", "0", "1.00"]
     row = cells.index("Cohen's kappa, ann vs bob", row + 1)
-    assert cells[row - 1: row + 4] == ["preference", "Cohen's kappa, ann vs bob", "-1.00", "6", "0.00"]
+    assert cells[row - 1: row + 5] == ["preference", "Cohen's kappa, ann vs bob", "-1.00", "6", "0", "0.00"]
     assert "0.33 / 0.27 / 0.67 over its three axes" in page
     bias = np.mean(firsts + [1 - s for s in seconds])
     shift = np.mean([f - s for f, s in zip(firsts, seconds)])
     row = cells.index("judge:m")
     assert cells[row: row + 6] == ["judge:m", "preference", "3", f"{bias:.3f}", f"{shift:+.3f}", "0.200"]
     row = cells.index("ann")                                            # the control pairs' table
-    assert cells[row: row + 4] == ["ann", "1", "1", "100%"]
+    assert cells[row: row + 5] == ["ann", "1", "1", "100%", "0"]
     assert (jdir / "ranking.png").is_file() and not (tmp_path / "results" / ".report").exists()
 
 

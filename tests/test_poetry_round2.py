@@ -49,30 +49,32 @@ def test_a_tied_contest_has_no_winner_and_credits_no_one(tmp_path, recs, tied):
         assert 2 * won == played >= MIN_COMPARISONS
     res = rank(recs, resamples=20)
     c = res["contests"][0]
-    assert c["winner"] is None and c["tie"] == tied
+    assert c["winner"] is None and c["leader"] is None and c["contenders"] == tied
     assert res["wins"]["preference"] == {m: 0 for m in tied}
     out = _rank_cli(tmp_path, recs)
-    assert f"tie ({', '.join(tied)})" in out and "winner A" not in out
+    assert f"no clear winner ({', '.join(tied)}): equal strengths" in out and "winner A" not in out
 
 
 def test_a_near_exact_tie_is_a_tie_and_a_real_lead_is_a_win(tmp_path):
     """An exact judge that leans 1e-10 towards A on every pair: strengths equal to far within the
-    tolerance (1e-9 relative at least), so a tie; 4-2 is a win for A, counted once."""
+    tolerance (1e-9 relative at least), so no leader (every resample is the same: a zero-width interval
+    that must still clear TIE_TOL); 12-1 is a win for A, counted once."""
     near = [{**r, "p_left": 0.5 + 1e-10, "annotator": "judge:m"} for r in _games("A", "B", 6, 0)]
     res = rank(near, resamples=20)
     s = res["contests"][0]["models"]
     assert abs(s["A"]["strength"] - s["B"]["strength"]) < 1e-9 <= TIE_TOL
-    assert res["contests"][0]["winner"] is None and res["contests"][0]["tie"] == ["A", "B"]
-    res = rank(_games("A", "B", 4, 2), resamples=20)
-    assert res["contests"][0]["winner"] == "A" and res["contests"][0]["tie"] == []
+    c = res["contests"][0]
+    assert c["winner"] is None and c["leader"] is None and c["contenders"] == ["A", "B"]
+    res = rank(_games("A", "B", 12, 1), resamples=20)
+    assert res["contests"][0]["winner"] == "A" and res["contests"][0]["contenders"] == []
     assert res["wins"]["preference"] == {"A": 1, "B": 0}
 
 
 def test_report_counts_no_win_for_a_tie(tmp_path):
     jdir = tmp_path / "results" / "poetry-judgements"
     jdir.mkdir(parents=True)
-    recs = _games("A", "B", 3, 3) + _games("A", "B", 5, 1, topic="Sleep")
-    (jdir / "j.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    recs = _games("A", "B", 3, 3) + _games("A", "B", 12, 1, topic="Sleep")
+    (jdir / "all-preference-ann.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
     r = CliRunner().invoke(main, ["report", str(tmp_path / "results"), "--out", str(tmp_path / "r.html")])
     assert r.exit_code == 0, r.output
     cells = re.findall(r"<td>(.*?)</td>", html.unescape((tmp_path / "r.html").read_text()))
@@ -123,7 +125,7 @@ def test_min_comparisons_is_the_smallest_n_where_a_clean_sweep_is_significant():
 def test_rank_prints_n_flags_small_contests_and_names_every_column(tmp_path):
     """Two comparisons (A won both) is too few to rank: flagged, no win counted; the table's columns
     each have a header (contests won, strength, CI, n)."""
-    recs = _games("A", "B", 2, 0) + _games("A", "B", 5, 2, topic="Sleep")
+    recs = _games("A", "B", 2, 0) + _games("A", "B", 12, 1, topic="Sleep")
     res = rank(recs, resamples=20)
     small = next(c for c in res["contests"] if c["topic"] == "coffee")
     assert small["too_small"] and small["winner"] is None and small["leader"] == "A"
@@ -134,7 +136,7 @@ def test_rank_prints_n_flags_small_contests_and_names_every_column(tmp_path):
     assert re.split(r"\s{2,}", header.strip()) == ["axis", "model", "contests won", "log-strength", "95% CI", "n"]
     rows = {tuple(re.split(r"\s{2,}", ln.strip())[:2]): re.split(r"\s{2,}", ln.strip())
             for ln in out.splitlines() if ln.startswith("preference")}
-    assert rows[("preference", "A")][2] == "1" and rows[("preference", "A")][5] == "9"    # 2 + 7 comparisons
+    assert rows[("preference", "A")][2] == "1" and rows[("preference", "A")][5] == "15"    # 2 + 13 comparisons
     line = next(ln for ln in out.splitlines() if ln.startswith("coffee"))
     assert "too few comparisons to rank" in line and f"< {MIN_COMPARISONS}" in line and "no win counted" in line
 
@@ -162,7 +164,7 @@ def test_bradley_terry_is_the_maximum_of_its_penalised_likelihood_and_reversal_n
     import numpy as np
     from scipy.optimize import minimize
 
-    from logitscope.probes.ranking import PSEUDO, bt_strengths
+    from logitscope.probes.bradley_terry import PSEUDO, bt_strengths
     rng = np.random.default_rng(3)
     items = list("abcde")
     comps = [(items[i], items[j], float(rng.choice([1.0, 0.0, rng.random()])))

@@ -9,7 +9,7 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 from test_poetry import WORDS, _poems_dir
 
-from logitscope.probes.ranking import read_judgements
+from logitscope.probes.poetry_files import read_judgements
 from logitscope.tasks.poetry.terminal import run_contest, wrap_poem
 
 KW = dict(per_model=2, comparisons=6)          # 6 pairs + 1 control

@@ -111,7 +111,8 @@ def contest(poems_dir, runs, per_model, comparisons, seed, topic, axis, annotato
                          seed=seed)
         if export_csv:
             path = export_pairs(c, export_csv)
-            click.echo(f"wrote {len(c.pairs)} pairs (one of them a control) to {path}")
+            controls = sum(p.control for p in c.pairs)
+            click.echo(f"wrote {_n(len(c.pairs) - controls, 'pair')} and {_n(controls, 'control pair')} to {path}")
         if import_csv:
             got = import_judgements(import_csv, c, out)
             click.echo(f"imported {got['added']} judgements into {Path(out) / 'poetry-judgements'}/"
@@ -123,7 +124,8 @@ def contest(poems_dir, runs, per_model, comparisons, seed, topic, axis, annotato
     from ..tasks.poetry.terminal import run_contest
     res = run_contest(poems_dir, topic, axis, annotator, per_model=per_model, comparisons=comparisons, seed=seed,
                       out=out, runs=runs)
-    click.echo(f"{res['annotator']}: {res['judged']} of {res['pairs']} pairs judged ({res['left']} left) "
+    click.echo(f"{res['annotator']}: {res['judged']} of {res['pairs'] + res['controls']} judged "
+               f"({_n(res['pairs'], 'pair')} and {_n(res['controls'], 'control pair')}; {res['left']} left) "
                f"-> {res['path']}")
 
 
@@ -138,6 +140,8 @@ def contest(poems_dir, runs, per_model, comparisons, seed, topic, axis, annotato
 @load_options
 def judge(poems_dir, runs, per_model, comparisons, seed, judge, axis, topics, min_mass, out, as_json, **kw):
     """A model judges every pair: its exact P(A) vs P(B), asked in both orders and averaged."""
+    from ..probes.ranking import UNDECIDED_TOL
+    from ..report.sections_poetry import kappa_value
     from ..tasks.poetry.judge import run_judge
     rows = run_judge(poems_dir, judge, axis, topics=list(topics) or None, per_model=per_model, comparisons=comparisons,
                      seed=seed, out=out, load=load_kwargs(kw), min_mass=min_mass, runs=runs)
@@ -146,56 +150,61 @@ def judge(poems_dir, runs, per_model, comparisons, seed, judge, axis, topics, mi
         return
     control = {True: "judged right", False: "judged wrong", None: "-"}
     click.echo(table([[r["judge"], r["topic"], r["axis"], r["per_model"], r["pairs"], _f(r["position_bias"], ".3f"),
-                       _f(r["mean_shift"], "+.3f"), _f(r["mean_invalid_mass"], ".3f"), control[r["control_correct"]]]
+                       _f(r["mean_shift"], "+.3f"), _f(r["mean_invalid_mass"], ".3f"),
+                       "undecided" if r.get("control_undecided") else control[r["control_correct"]]]
                       for r in rows],
                      ["judge", "topic", "axis", "poems/model", "pairs", "P(first)", "shift", "mean invalid mass",
                       "control pair"]))
-    click.echo("P(first) = how often the judge picks the poem shown first (0.5 = no position bias); "
-               "shift = P(a poem wins | shown first) - P(it wins | shown second)")
+    click.echo("pairs = the contest's pairs of poems, its control pair apart; P(first) = how often the judge picks "
+               "the poem shown first (0.5 = no position bias); shift = P(a poem wins | shown first) - P(it wins | "
+               "shown second)")
     click.echo("mean invalid mass = the judge's probability of answering neither A nor B, averaged over its "
                "readouts (both orders of every pair); control pair = whether it preferred the real poem to the "
-               "bag of the contest's words (the right answer on every axis)")
+               "bag of the contest's words (the right answer on every axis); undecided = P(left) within "
+               f"{UNDECIDED_TOL:g} of 0.5, no decision (left out of kappa and control accuracy)")
     for r in rows:
         for k in r["agreement_with_people"]:
             other = k["b"] if k["a"].startswith("judge:") else k["a"]
-            val = _f(k["kappa"], ".2f") if k["kappa"] is not None else "undefined"
-            click.echo(f"{r['topic']}: judge vs {other}: kappa {val}, agreement {k['agreement']:.2f} "
-                       f"on {k['items']} pairs")
+            agree = f", agreement {k['agreement']:.2f}" if k["agreement"] is not None else ""
+            click.echo(f"{r['topic']}: judge vs {other}: kappa {kappa_value(k)}{agree} on {k['items']} pairs"
+                       + (f" ({k['undecided']} undecided, left out)" if k["undecided"] else ""))
 
 
 @poetry.command()
 @click.option("--judgements", "paths", multiple=True, default=("results/poetry-judgements",), show_default=True,
-              help="judgement files or directories, repeatable")
+              help="judgement files or directories (their files named as contest and judge write them), repeatable")
 @click.option("--rewards", "rewards", multiple=True, help="poetry results with rewards (probe poetry generate --rm)")
 @click.option("--seed", default=0, show_default=True, type=ranged(SEED))
-@click.option("--out", default="results", show_default=True)
+@click.option("--out", default=None, help="write the figure to OUT/poetry-judgements/ (default: beside the judgements)")
 @click.option("--json", "as_json", is_flag=True)
 def rank(paths, rewards, seed, out, as_json):
     """Bradley-Terry rankings per contest and model, agreement, control accuracy, Spearman's rho."""
     from ..report.plots import rank_figure
-    from ..report.sections_poetry import RANK_LEGEND, contest_verdict, strength_rows
-    from ..tasks.poetry.rank import run_rank
+    from ..report.sections_poetry import control_text, legend, strength_rows, verdict_rows
+    from ..tasks.poetry.rank import figure_path, run_rank
     res = run_rank(list(paths), rewards=list(rewards), seed=seed)
-    fig = rank_figure(res, Path(out) / "poetry-judgements" / "ranking.png")
+    fig = rank_figure(res, figure_path(res["files"], out))
     for p in res["malformed"]:
-        click.echo(f"skipped {p}", err=True)
+        click.echo(f"warning: {p}", err=True)
     if as_json:
         emit_json(res)
         return
-    click.echo(f"{res['judgements']} judgements")
+    click.echo(f"{res['judgements']} judgements from {_n(len(res['files']), 'file')}"
+               + (f" ({res['undecided']} undecided: an exact judge's P(left) within {res['undecided_tol']:g} of 0.5)"
+                  if res["undecided"] else ""))
     click.echo(table(strength_rows(res), ["axis", "model", "contests won", "log-strength", "95% CI", "n"]))
-    click.echo(RANK_LEGEND.format(least=res["min_comparisons"]))
+    click.echo(legend(res))
     for m, runs in res["runs_apart"].items():
         click.echo(f"runs apart: {m} has judged poems from {len(runs)} runs ({', '.join(map(str, runs))}), "
                    f"ranked as one entry each ({m}@run)")
-    for c in res["contests"]:
-        click.echo(f"{c['topic']} / {c['axis']}: {contest_verdict(c, res['min_comparisons'])} ("
-                   f"{_n(c['comparisons'], 'comparison')} from {_n(c['judgements'], 'judgement')} by "
-                   f"{', '.join(c['annotators'])})")
+    rows = verdict_rows(res)
+    for k, (topic, axis, said, comparisons, judgements) in enumerate(rows):
+        who = f" by {', '.join(res['contests'][k]['annotators'])}" if k < len(res["contests"]) else ""
+        click.echo(f"{topic} / {axis}: {said} ({_n(comparisons, 'comparison')} from {_n(judgements, 'judgement')}{who})")
     for line in agreement_lines(res):
         click.echo(line)
     for who, c in res["control"].items():
-        click.echo(f"control pairs {who}: {c['correct']}/{c['controls']}" + ("  <- below 100%" if c["flag"] else ""))
+        click.echo(f"control pairs {who}: {control_text(c)}")
     from ..report.numbers import spearman
     for r in res["spearman_axes"]:
         click.echo(f"Spearman {r['a']} vs {r['b']}: {spearman(r, 'poems')}")
@@ -208,22 +217,25 @@ def rank(paths, rewards, seed, out, as_json):
 
 def agreement_lines(res) -> list[str]:
     """Per axis: Cohen's kappa of every two annotators (the study's annotators' kappa in the axis'
-    line), Krippendorff's alpha."""
+    line), Krippendorff's alpha; each over the pairs decided, the undecided counted."""
+    from ..report.sections_poetry import kappa_value
     from ..report.study import POETRY_KAPPA_NOTE
     out = [f"({POETRY_KAPPA_NOTE})"] if res["agreement"] else []
     for axis, ag in res["agreement"].items():
         out.append(f"{axis} agreement:")
         for k in ag["kappa"]:
-            val = f"{k['kappa']:+.2f}" if k["kappa"] is not None else f"undefined ({k['note'].split(': ', 1)[-1]})"
-            out.append(f"  Cohen's kappa {k['a']} vs {k['b']} {val} on {k['items']} shared pairs "
-                       f"(raw agreement {k['agreement']:.2f})")
+            line = f"  Cohen's kappa {k['a']} vs {k['b']} {kappa_value(k)} on {k['items']} shared pairs"
+            extra = [f"raw agreement {k['agreement']:.2f}"] if k["agreement"] is not None else []
+            extra += [f"{k['undecided']} undecided, left out"] if k["undecided"] else []
+            out.append(line + (f" ({'; '.join(extra)})" if extra else ""))
         kr = ag["krippendorff"]
+        left_out = f", {kr['undecided']} undecided readings left out" if kr["undecided"] else ""
         if kr["alpha"] is not None:
             out.append(f"  Krippendorff's alpha {kr['alpha']:+.2f} ({kr['annotators']} annotators, "
-                       f"{kr['pairs']} pairs)")
+                       f"{kr['pairs']} pairs{left_out})")
         elif kr["annotators"] >= 3:
             why = kr["note"] if kr["note"].startswith("undefined") else f"not computed: {kr['note']}"
-            out.append(f"  Krippendorff's alpha {why}")
+            out.append(f"  Krippendorff's alpha {why}" + (f" ({left_out[2:]})" if left_out else ""))
         if out[-1] == f"{axis} agreement:":
             out[-1] += (" none to measure (one annotator)" if kr["annotators"] < 2 else
                         " none to measure (no two annotators judged two or more of the same pairs)")

@@ -1,109 +1,56 @@
 """Pairwise judgements -> rankings and agreement (West & Potts 2025, Section 4). No torch.
 
-- Bradley-Terry strengths with `choix.ilsr_pairwise_dense` on a matrix of (possibly fractional)
-  wins: a person's judgement adds 1 to its winner, an exact model judge adds P(left) and
-  P(right), and every two items get PSEUDO virtual wins each way (a symmetric prior that keeps an
-  unbeaten item finite: reversing every judgement negates every strength; choix's own `alpha` seeds
-  its Markov chain's rates and is not symmetric: a 3-0 winner got +4.15, the 0-3 loser of a mirror
-  contest -4.37, the 3-3 model between them +0.22); log-strengths centred to mean 0, with bootstrap 95% CIs (judgements resampled: one
-  comparison per judgement, never its two halves apart);
+- Bradley-Terry strengths per contest (topic x axis) and per axis, with bootstrap 95% CIs, and each
+  contest's winner (`bradley_terry`: the leader, when the interval of its lead over every other entry
+  excludes 0, else no clear winner);
 - per axis, Cohen's kappa (`sklearn.metrics.cohen_kappa_score`) for every two annotators on the
-  pairs (the same two poems) both judged, and Krippendorff's alpha (`krippendorff.alpha`, nominal)
+  pairs (the same two poems) both decided, and Krippendorff's alpha (`krippendorff.alpha`, nominal)
   with three or more; each undefined value comes with its reason;
 - exact judges' position bias (`judge_bias`), control accuracy per annotator;
 - Spearman's rho (`scipy.stats.spearmanr`) between axes and against reward-model scores;
-- `read_judgements` reads judgement files (JSON lines), `rank` puts it all together.
+- `rank` puts it all together (`poetry_files.read_judgements` reads the files).
+
+No decision: an exact judge's reading P(left) within UNDECIDED_TOL of 0.5 decides nothing (`decision`).
+A purely position-biased judge (P(first) = q in both orders) reads exactly 0.5 on every pair; calling
+that "left" made its control pairs right or wrong by where the control sat and two such judges agree
+perfectly (kappa +1). An undecided reading is left out of kappa, alpha and control accuracy (counted
+and shown as undecided) and kept, fractional, in Bradley-Terry. UNDECIDED_TOL = 1e-6 absolute: the
+readings are ratios of float32 probabilities (machine epsilon 1.2e-7, a few operations each), so a
+judge with no lean lands within a few 1e-7 of 0.5, while a lean of one part in a million is already
+far below anything a ranking could use.
 
 Entries: a model is one entry, named by its model; a model whose judged poems come from two or more
 runs (the `#run` of poem ids: another seed, temperature or format) is one entry per run, `model@run`
 (the run hash's first 6 characters), so runs are never pooled.
-
-Winners: a contest (topic x axis) is won by the entry with the highest Bradley-Terry strength. Two or
-more entries whose log-strengths lie within TIE_TOL of the highest are a tie: no winner, no contest won
-(a 1-1 split and a cycle A>B>C>A tie exactly; choix stops at an L1 step of 1e-8, so its estimates of
-equal strengths may differ by about that much; TIE_TOL = 1e-6, a strength ratio of 1.000001, is far
-above that and far below what one judgement moves). A tie is decided on the estimates, not on the
-intervals: overlapping intervals are the `n` and the interval's business, said beside every strength.
-A contest where some entry took part in fewer than MIN_COMPARISONS comparisons is too small to rank:
-its leader is named, but it has no winner and counts as no one's win. MIN_COMPARISONS = 6 is the
-smallest n at which even a clean sweep n-0 is significant (two-sided sign test, p = 2 * 0.5^n < 0.05;
-5-0 has p = 0.0625).
 """
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import numpy as np
 
 from ..errors import UserError
+from .bradley_terry import LEVEL, MIN_COMPARISONS, TIE_TOL, bt_fit, verdict
 
-PSEUDO = 0.01         # virtual wins each way between every two items: finite strengths for one that never lost
-TIE_TOL = 1e-6        # log-strengths this close to the highest tie with it (see the module's docstring)
-MIN_COMPARISONS = 6   # fewer comparisons for an entry of a contest: too small to rank (ditto)
-
-
-def _choix():
-    try:
-        import choix
-    except ImportError:
-        raise UserError('rankings need choix: pip install -e ".[creativity]"') from None
-    return choix
+UNDECIDED_TOL = 1e-6  # |P(left) - 0.5| at most this: no decision (see the module's docstring)
 
 
-def win_matrix(comparisons: list[tuple], items: list) -> np.ndarray:
-    """comparisons: (a, b, w) = one comparison of a and b that a won with weight w and b with 1 - w
-    (a person: (winner, loser, 1); an exact judge: (left, right, P(left))); returns wins[i, j]."""
-    at = {x: i for i, x in enumerate(items)}
-    m = np.zeros((len(items), len(items)))
-    for a, b, w in comparisons:
-        m[at[a], at[b]] += w
-        m[at[b], at[a]] += 1.0 - w
-    return m
+def side_of(p_left: float) -> str | None:
+    """An exact judge's decision: 'left', 'right', or None within UNDECIDED_TOL of 0.5."""
+    return None if abs(float(p_left) - 0.5) <= UNDECIDED_TOL else "left" if p_left > 0.5 else "right"
 
 
-def bt_strengths(comparisons: list[tuple], items: list) -> np.ndarray:
-    """Centred Bradley-Terry log-strengths of `items`."""
-    if len(items) < 2:
-        return np.zeros(len(items))
-    wins = win_matrix(comparisons, items) + PSEUDO * (1 - np.eye(len(items)))
-    s = _choix().ilsr_pairwise_dense(wins)
-    return s - s.mean()
+def decision(j: dict) -> str | None:
+    """'left', 'right' or None: a skip, or an exact judge's P(left) within UNDECIDED_TOL of 0.5 (read
+    from P(left), so files written before 'undecided' existed read the same)."""
+    if j["choice"] == "skip":
+        return None
+    if j.get("p_left") is not None:
+        return side_of(j["p_left"])
+    return j["choice"] if j["choice"] in ("left", "right") else None
 
 
-def bt_with_ci(comparisons: list[tuple], items: list, *, resamples: int = 200, seed: int = 0) -> dict:
-    """{item: {"strength", "lo", "hi", "n"}} with bootstrap 95% percentile intervals: the comparisons
-    (one per judgement, see `comparisons_of`) are resampled with replacement; n = the comparisons
-    the item took part in."""
-    est = bt_strengths(comparisons, items)
-    rng = np.random.default_rng(seed)
-    boots = []
-    for _ in range(resamples if comparisons else 0):
-        idx = rng.integers(0, len(comparisons), len(comparisons))
-        boots.append(bt_strengths([comparisons[i] for i in idx], items))
-    lo, hi = (np.percentile(boots, [2.5, 97.5], axis=0) if boots else (est, est))
-    n = {x: 0 for x in items}
-    for a, b, _ in comparisons:
-        n[a] += 1
-        n[b] += 1
-    return {x: {"strength": float(est[i]), "lo": float(lo[i]), "hi": float(hi[i]), "n": n[x]}
-            for i, x in enumerate(items)}
-
-
-def verdict(strengths: dict) -> dict:
-    """{"leader", "tie", "too_small", "fewest", "winner"} of one contest's entries
-    ({entry: {"strength", "n", ...}}): the leader is the strongest entry unless two or more tie within
-    TIE_TOL (then `tie` lists them, sorted, and there is no leader); the winner is the leader of a
-    contest where every entry took part in MIN_COMPARISONS comparisons or more."""
-    if not strengths:
-        return {"leader": None, "tie": [], "too_small": True, "fewest": 0, "winner": None}
-    top = max(v["strength"] for v in strengths.values())
-    best = sorted(m for m, v in strengths.items() if v["strength"] >= top - TIE_TOL)
-    fewest = min(v["n"] for v in strengths.values())
-    leader = best[0] if len(best) == 1 else None
-    small = fewest < MIN_COMPARISONS
-    return {"leader": leader, "tie": best if len(best) > 1 else [], "too_small": small, "fewest": fewest,
-            "winner": None if small else leader}
+def undecided(j: dict) -> bool:
+    """A judgement made (not a skip) that decides nothing."""
+    return j["choice"] != "skip" and decision(j) is None
 
 
 def comparisons_of(judgements: list[dict], key=lambda poem_id: poem_id) -> list[tuple]:
@@ -134,21 +81,24 @@ def pair_key(axis: str, a: str, b: str) -> str:
 
 def pair_labels(judgements: list[dict]) -> dict:
     """{annotator: {pair key: label}} on one axis' judgements: label 0 when the poem with the smaller
-    id won, 1 otherwise. Pairs are keyed by their poems (`pair_key`), so annotators are compared on
-    the same two poems whatever schedule showed them; an annotator's later judgement of a pair wins."""
+    id won, 1 otherwise, None when the judgement decided nothing (`decision`); skips left out. Pairs are
+    keyed by their poems (`pair_key`), so annotators are compared on the same two poems whatever
+    schedule showed them; an annotator's later judgement of a pair wins."""
     out: dict = {}
     for j in judgements:
         if j["choice"] == "skip" or j.get("control"):
             continue
+        side = decision(j)
         first = min(j["left"], j["right"])
         key = pair_key(j["axis"], j["left"], j["right"])
-        out.setdefault(j["annotator"], {})[key] = 0 if j["winner"] == first else 1
+        out.setdefault(j["annotator"], {})[key] = None if side is None else 0 if j[side] == first else 1
     return out
 
 
 def kappas(judgements: list[dict]) -> list[dict]:
-    """Cohen's kappa of every two annotators over the pairs both judged (at least 2), on judgements
-    of one axis; `kappa` None with a `note` where it is undefined."""
+    """Cohen's kappa of every two annotators who both judged two or more pairs, on judgements of one
+    axis, over the pairs both decided (`undecided`: the shared pairs one or both left undecided);
+    `kappa` None with a `note` where it is undefined."""
     from sklearn.metrics import cohen_kappa_score
     labels = pair_labels(judgements)
     names = sorted(labels)
@@ -158,28 +108,36 @@ def kappas(judgements: list[dict]) -> list[dict]:
             shared = sorted(set(labels[a]) & set(labels[b]))
             if len(shared) < 2:
                 continue
-            x, y = [labels[a][p] for p in shared], [labels[b][p] for p in shared]
-            one = len(set(x) | set(y)) == 1
-            out.append({"a": a, "b": b, "items": len(shared), "kappa": None if one else float(cohen_kappa_score(x, y)),
-                        "agreement": float(np.mean(np.equal(x, y))),
-                        "note": "undefined: both gave one and the same answer on every shared pair" if one else None})
+            both = [p for p in shared if labels[a][p] is not None and labels[b][p] is not None]
+            x, y = [labels[a][p] for p in both], [labels[b][p] for p in both]
+            row = {"a": a, "b": b, "items": len(both), "undecided": len(shared) - len(both), "kappa": None,
+                   "agreement": float(np.mean(np.equal(x, y))) if both else None, "note": None}
+            if len(both) < 2:
+                row["note"] = f"undefined: {len(both)} of the {len(shared)} shared pairs decided by both"
+            elif len(set(x) | set(y)) == 1:
+                row["note"] = "undefined: both gave one and the same answer on every shared pair"
+            else:
+                row["kappa"] = float(cohen_kappa_score(x, y))
+            out.append(row)
     return out
 
 
 def krippendorff_alpha(judgements: list[dict]) -> dict:
-    """Nominal Krippendorff's alpha over annotators x pairs (missing where not judged), on judgements
-    of one axis: {"alpha" (None where undefined), "annotators", "pairs", "note" (why undefined)}."""
+    """Nominal Krippendorff's alpha over annotators x pairs (missing where not judged or undecided), on
+    judgements of one axis: {"alpha" (None where undefined), "annotators", "pairs", "undecided" (readings
+    left out), "note" (why undefined)}."""
     labels = pair_labels(judgements)
     pairs = sorted({p for v in labels.values() for p in v})
-    out = {"alpha": None, "annotators": len(labels), "pairs": len(pairs), "note": None}
+    out = {"alpha": None, "annotators": len(labels), "pairs": len(pairs), "note": None,
+           "undecided": sum(x is None for v in labels.values() for x in v.values())}
     if len(labels) < 3:
         return {**out, "note": "needs 3 or more annotators (Cohen's kappa covers two)"}
-    data = np.array([[labels[a].get(p, np.nan) for p in pairs] for a in sorted(labels)], dtype=float)
+    data = np.array([[_nan(labels[a].get(p)) for p in pairs] for a in sorted(labels)], dtype=float)
     if np.isfinite(data).sum(axis=0).max(initial=0) < 2:
-        return {**out, "note": "no pair was judged by two or more annotators"}
-    pairable = data[:, np.isfinite(data).sum(axis=0) >= 2]       # alpha reads only pairs two or more judged
+        return {**out, "note": "no pair was decided by two or more annotators"}
+    pairable = data[:, np.isfinite(data).sum(axis=0) >= 2]       # alpha reads only pairs two or more decided
     if len(np.unique(pairable[np.isfinite(pairable)])) < 2:
-        return {**out, "note": "undefined: every annotator gave the same answer on every pair two or more judged "
+        return {**out, "note": "undefined: every annotator gave the same answer on every pair two or more decided "
                                "(no variation)"}
     try:
         import krippendorff
@@ -187,8 +145,12 @@ def krippendorff_alpha(judgements: list[dict]) -> dict:
         raise UserError('agreement needs krippendorff: pip install -e ".[creativity]"') from None
     alpha = float(krippendorff.alpha(reliability_data=data, level_of_measurement="nominal"))
     if alpha != alpha:
-        return {**out, "note": "undefined: no disagreement is possible on the pairs two or more judged"}
+        return {**out, "note": "undefined: no disagreement is possible on the pairs two or more decided"}
     return {**out, "alpha": alpha}
+
+
+def _nan(label):
+    return np.nan if label is None else label
 
 
 def agreement(judgements: list[dict]) -> dict:
@@ -222,16 +184,22 @@ def judge_bias(judgements: list[dict]) -> list[dict]:
 
 
 def control_accuracy(judgements: list[dict]) -> dict:
-    """{annotator: {"controls", "correct", "accuracy", "flag"}}: flag below 100%."""
+    """{annotator: {"controls", "correct", "accuracy", "flag", "undecided"}}: controls = control pairs
+    decided (the poem or the bag of words chosen), accuracy over those (None without any), flag below
+    100%; undecided = control pairs judged without a decision, counted apart."""
     out: dict = {}
     for j in judgements:
         if j.get("control") and j["choice"] != "skip":
-            d = out.setdefault(j["annotator"], {"controls": 0, "correct": 0})
+            d = out.setdefault(j["annotator"], {"controls": 0, "correct": 0, "undecided": 0})
+            side = decision(j)
+            if side is None:
+                d["undecided"] += 1
+                continue
             d["controls"] += 1
-            d["correct"] += bool(j.get("correct"))
+            d["correct"] += j[side] != "control"
     for d in out.values():
-        d["accuracy"] = d["correct"] / d["controls"]
-        d["flag"] = d["accuracy"] < 1.0
+        d["accuracy"] = d["correct"] / d["controls"] if d["controls"] else None
+        d["flag"] = d["accuracy"] is not None and d["accuracy"] < 1.0
     return out
 
 
@@ -282,36 +250,6 @@ def entry_key(judgements: list[dict]):
     return key, split
 
 
-def read_judgements(paths) -> tuple[list[dict], list[str]]:
-    """(judgements, problems): every line of every file (directories searched), malformed lines
-    reported as 'file:line: why' and skipped."""
-    files = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            files += sorted(p.rglob("*.jsonl"))
-        elif p.exists():
-            files.append(p)
-        else:
-            raise UserError(f"no such judgements file: {p}")
-    recs, problems = [], []
-    need = ("pair", "axis", "annotator", "left", "right", "choice")
-    for f in files:
-        for n, line in enumerate(open(f, encoding="utf-8"), 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                problems.append(f"{f}:{n}: not JSON ({exc.msg})")
-                continue
-            missing = [k for k in need if k not in rec] if isinstance(rec, dict) else list(need)
-            if missing:
-                problems.append(f"{f}:{n}: missing {', '.join(missing)}")
-                continue
-            recs.append(rec)
-    return recs, problems
-
-
 def distinct_annotators(judgements: list[dict]) -> list[dict]:
     """The judgements, an exact judge run with several settings (records' `settings_hash`) split into
     one annotator per setting (`judge:m@1a2b3c`), so its runs are never pooled."""
@@ -324,10 +262,11 @@ def distinct_annotators(judgements: list[dict]) -> list[dict]:
 
 def rank(judgements: list[dict], *, problems=(), rewards: dict | None = None, seed=0, resamples=200) -> dict:
     """Per contest (topic x axis): Bradley-Terry strengths of poems and entries (models, or model@run)
-    with bootstrap CIs and n, and its verdict (`verdict`: winner, tie, too small); per axis: entry
-    strengths over all topics, contests won per entry (ties and contests too small to rank count for no
-    one), Cohen's kappa and Krippendorff's alpha; control accuracy per annotator; exact judges' position
-    bias; Spearman's rho between axes and against `rewards` ({reward model: {poem id: reward}})."""
+    with bootstrap CIs and n, and its verdict (`bradley_terry.verdict`: winner, or no clear winner and
+    its contenders, too small); per axis: entry strengths over all topics and their verdict, contests
+    won per entry (a contest with no clear winner, or too small to rank, counts for no one: `no_winner`),
+    Cohen's kappa and Krippendorff's alpha; control accuracy per annotator; exact judges' position bias;
+    Spearman's rho between axes and against `rewards` ({reward model: {poem id: reward}})."""
     judgements = distinct_annotators(judgements)
     entry, split = entry_key(judgements)
     contests: dict = {}
@@ -339,22 +278,23 @@ def rank(judgements: list[dict], *, problems=(), rewards: dict | None = None, se
         poems = sorted({x for a, b, _ in comps for x in (a, b)})
         by_entry = comparisons_of(js, key=entry)
         entries = sorted({x for a, b, _ in by_entry for x in (a, b)})
-        by_poem = bt_with_ci(comps, poems, resamples=resamples, seed=seed)
-        strengths = bt_with_ci(by_entry, entries, resamples=resamples, seed=seed)
+        by_poem, _ = bt_fit(comps, poems, resamples=resamples, seed=seed)
+        strengths, margins = bt_fit(by_entry, entries, resamples=resamples, seed=seed)
         poem_strength.setdefault(axis, {}).update({p: v["strength"] for p, v in by_poem.items()})
         per_contest.append({"topic": topic, "axis": axis, "judgements": len(js), "comparisons": len(by_entry),
                             "annotators": sorted({j["annotator"] for j in js}), "poems": by_poem,
-                            "models": strengths, **verdict(strengths)})
+                            "undecided": sum(map(undecided, js)), "models": strengths, **verdict(strengths, margins)})
     axes = sorted({a for _, a in contests})
-    overall, wins, ties, small = {}, {}, {}, {}
+    overall, overall_verdict, wins, no_winner, small = {}, {}, {}, {}, {}
     for axis in axes:
         js = [j for (t, a), v in contests.items() if a == axis for j in v]
         comps = comparisons_of(js, key=entry)
         entries = sorted({x for a, b, _ in comps for x in (a, b)})
-        overall[axis] = bt_with_ci(comps, entries, resamples=resamples, seed=seed)
+        overall[axis], margins = bt_fit(comps, entries, resamples=resamples, seed=seed)
+        overall_verdict[axis] = verdict(overall[axis], margins)
         mine = [c for c in per_contest if c["axis"] == axis]
         wins[axis] = {m: sum(c["winner"] == m for c in mine) for m in entries}
-        ties[axis] = sum(bool(c["tie"]) for c in mine)
+        no_winner[axis] = sum(c["winner"] is None for c in mine)
         small[axis] = sum(c["too_small"] for c in mine)
     rho_axes = []
     for i, a in enumerate(axes):
@@ -364,6 +304,8 @@ def rank(judgements: list[dict], *, problems=(), rewards: dict | None = None, se
                 rho_axes.append({"a": a, "b": b, **r})
     rho_reward = {rm: {a: spearman(poem_strength[a], by_poem) for a in axes} for rm, by_poem in (rewards or {}).items()}
     return {"judgements": len(judgements), "malformed": list(problems), "contests": per_contest, "models": overall,
-            "wins": wins, "ties": ties, "too_small": small, "min_comparisons": MIN_COMPARISONS, "tie_tol": TIE_TOL,
-            "runs_apart": split, "agreement": agreement(judgements), "control": control_accuracy(judgements),
-            "judges": judge_bias(judgements), "spearman_axes": rho_axes, "spearman_reward": rho_reward}
+            "overall": overall_verdict, "wins": wins, "no_winner": no_winner, "too_small": small,
+            "min_comparisons": MIN_COMPARISONS, "tie_tol": TIE_TOL, "level": LEVEL, "undecided_tol": UNDECIDED_TOL,
+            "undecided": sum(map(undecided, judgements)), "runs_apart": split, "agreement": agreement(judgements),
+            "control": control_accuracy(judgements), "judges": judge_bias(judgements), "spearman_axes": rho_axes,
+            "spearman_reward": rho_reward}

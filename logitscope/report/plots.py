@@ -218,27 +218,45 @@ def scatter_map(groups: list, path: Path, title: str) -> Path | str:
 
 
 def rank_figure(res: dict, path: Path):
-    """Wins per model per axis (bars) and model strengths per axis with 95% CIs."""
+    """Contests won per model per axis (bars; grey: contests with no winner, unclear or too small) and
+    model strengths per axis over all topics with 95% CIs, each axis marked with its verdict (a win
+    needs the 95% bootstrap interval of the leader's lead over every other model above 0:
+    `probes.bradley_terry`)."""
     plt = _plt()
     if plt is None:
         return HINT
     import numpy as np
+    from matplotlib.ticker import MaxNLocator
     axes = sorted(res["wins"])
     models = sorted({m for a in axes for m in res["models"][a]})
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8))
-    width = 0.8 / max(len(models), 1)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    bar, dot = 0.8 / (len(models) + 1), 0.8 / max(len(models), 1)    # the bars have a grey one more
     colours = model_colours(models)
     for j, m in enumerate(models):
-        x = np.arange(len(axes)) + j * width
-        a1.bar(x, [res["wins"][a].get(m, 0) for a in axes], width, label=m, color=colours[m])
+        a1.bar(np.arange(len(axes)) + j * bar, [res["wins"][a].get(m, 0) for a in axes], bar, label=m,
+               color=colours[m])
         s = [res["models"][a].get(m, {"strength": np.nan, "lo": np.nan, "hi": np.nan}) for a in axes]
-        a2.errorbar(x, [v["strength"] for v in s], yerr=[[v["strength"] - v["lo"] for v in s],
-                                                         [v["hi"] - v["strength"] for v in s]],
+        a2.errorbar(np.arange(len(axes)) + j * dot, [v["strength"] for v in s],
+                    yerr=[[v["strength"] - v["lo"] for v in s], [v["hi"] - v["strength"] for v in s]],
                     fmt="o", capsize=3, label=m, color=colours[m])
-    for ax in (a1, a2):
-        ax.set_xticks(np.arange(len(axes)) + 0.4 - width / 2, axes)
-    a1.set_ylabel("contests won"), a1.set_title("wins per model and axis", fontsize=9)
-    a2.set_ylabel("Bradley-Terry log-strength"), a2.set_title("model strength, 95% bootstrap CI", fontsize=9)
+    a1.bar(np.arange(len(axes)) + len(models) * bar, [res["no_winner"][a] for a in axes], bar,
+           label="no winner (unclear or too few)", color="#d0d0d0", edgecolor="gray", hatch="//")
+    a1.set_xticks(np.arange(len(axes)) + 0.4 - bar / 2, axes)
+    centres = np.arange(len(axes)) + 0.4 - dot / 2
+    a2.set_xticks(centres, axes)
+    a2.set_xlim(centres[0] - 0.6, centres[-1] + 0.6)
+    for x, a in zip(centres, axes):
+        v = res["overall"][a]
+        a2.text(x, 1.01, f"strongest: {v['winner']}" if v["winner"] else "no clear strongest", ha="center",
+                va="bottom", fontsize=7, color="dimgray", transform=a2.get_xaxis_transform())
+    most = max([res["no_winner"][a] for a in axes] + [n for a in axes for n in res["wins"][a].values()] + [1])
+    a1.set_ylim(0, most * 1.45)                                       # room for the legend
+    a1.yaxis.set_major_locator(MaxNLocator(integer=True))
+    a1.set_ylabel("contests won"), a1.set_title("contests won (a clear winner only)", fontsize=9)
+    a2.set_ylabel("Bradley-Terry log-strength")
+    a2.set_title("model strength over all topics, 95% bootstrap CI", fontsize=9, pad=16)
     a2.axhline(0, color="gray", lw=0.6)
-    a1.legend(fontsize=7)
+    a1.legend(fontsize=7, loc="upper center", ncol=min(len(models) + 1, 4))
+    fig.text(0.5, -0.02, "a winner: the 95% bootstrap interval of its log-strength minus every other model's "
+             "(the CIs' resamples) lies above 0", ha="center", fontsize=8, color="dimgray")
     return _save(fig, plt, path)

@@ -16,7 +16,6 @@ with another seed, --per-model or set of poems reuses exactly the judgements of 
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,31 +48,29 @@ def run_of(path: Path, header: dict | None) -> str | None:
 
 def load_poems(paths, runs=None) -> dict:
     """{poem id: {"id", "model", "topic", "attempt", "lines", "run", "settings"}} from poetry result
-    files (files or directories searched recursively). Ids carry their run (config hash), so runs with
-    another seed, temperature or format never overwrite each other; `runs` (hash prefixes) keeps only
-    those runs."""
+    files (a directory: its files named as `probe poetry generate` writes them, or those of its
+    `poetry/` folder; `probes.poetry_files.layout_files`). Ids carry their run (config hash), so runs
+    with another seed, temperature or format never overwrite each other; `runs` (hash prefixes) keeps
+    only those runs."""
+    from ...probes.poetry_files import layout_files
     from ..results import jsonl_records
     poems, seen = {}, {}
-    for path in [paths] if isinstance(paths, (str, Path)) else list(paths):
-        p = Path(path)
-        if not p.exists():
-            raise UserError(f"no such poems file or directory: {path}")
-        for f in sorted(p.rglob("*.jsonl")) if p.is_dir() else [p]:
-            recs = list(jsonl_records(f))
-            header = next((r for r in recs if r.get("type") == "run"), None)
-            run = run_of(f, header)
-            config = (header or {}).get("config", {})
-            settings = ", ".join(f"{k} {config[k]}" for k in ("seed", "temperature", "format") if k in config)
-            for rec in recs:
-                if rec.get("kind") != "draw" or not rec.get("poem"):
-                    continue
-                if run is None:
-                    raise UserError(f"{f}: not a poetry result file (no run header, not named "
-                                    "<model>-<hash>.jsonl)")
-                pid = in_run(rec["id"], run)
-                poems[pid] = {"id": pid, "model": model_of(pid), "topic": rec["topic"], "attempt": rec["attempt"],
-                              "lines": rec["poem"], "run": run, "settings": settings}
-                seen[run] = settings
+    for f in layout_files(paths, "poems"):
+        recs = list(jsonl_records(f))
+        header = next((r for r in recs if r.get("type") == "run"), None)
+        run = run_of(f, header)
+        config = (header or {}).get("config", {})
+        settings = ", ".join(f"{k} {config[k]}" for k in ("seed", "temperature", "format") if k in config)
+        for rec in recs:
+            if rec.get("kind") != "draw" or not rec.get("poem"):
+                continue
+            if run is None:
+                raise UserError(f"{f}: not a poetry result file (no run header, not named "
+                                "<model>-<hash>.jsonl)")
+            pid = in_run(rec["id"], run)
+            poems[pid] = {"id": pid, "model": model_of(pid), "topic": rec["topic"], "attempt": rec["attempt"],
+                          "lines": rec["poem"], "run": run, "settings": settings}
+            seen[run] = settings
     if not poems:
         raise UserError(f"no poems in {', '.join(map(str, [paths] if isinstance(paths, (str, Path)) else paths))}; "
                         "write some with `probe poetry generate`")
@@ -211,15 +208,14 @@ def judgements_path(out, topic: str, axis: str, annotator: str, settings_hash: s
 
 
 def append_judgement(path: Path, rec: dict) -> int:
-    """Append one judgement (flushed and fsync'd); returns the file's size before it (`undo` cuts there)."""
-    import os
+    """Append one judgement (one whole line, fsync'd; a torn last line repaired first: `jsonl.open_append`);
+    returns the file's size before it (`undo` cuts there)."""
+    from ..jsonl import open_append, write_lines
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a", encoding="utf-8") as fh:
+        with open_append(path) as fh:
             start = fh.tell()
-            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+            write_lines(fh, [rec])
     except OSError as exc:
         raise UserError(f"cannot write judgements to {path}: {exc.strerror}") from None
     return start
@@ -228,7 +224,7 @@ def append_judgement(path: Path, rec: dict) -> int:
 def judged(path: Path, pairs: list[Pair], settings_hash: str | None = None) -> tuple[dict, int]:
     """({pair key: record} of this file's judgements of these pairs (with these settings), how many
     of its judgements are of other pairs or settings: kept in the file, not reused here)."""
-    from ...probes.ranking import read_judgements
+    from ...probes.poetry_files import read_judgements
     keys = {p.pair for p in pairs}
     done, other = {}, 0
     for r in read_judgements([path])[0] if path.exists() else []:

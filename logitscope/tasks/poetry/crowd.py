@@ -20,12 +20,15 @@ CHOICES = ("left", "right", "skip")
 
 
 def check_paths(export=None, import_=None) -> None:
-    """One line before any work: an export into a directory that does not exist, an import of a
-    file that does not."""
+    """One line before any work: an export into a directory that does not exist or onto a directory, an
+    import of a file that does not exist or is a directory (`errors.need_file`)."""
+    from ...errors import need_file
+    if export and Path(export).is_dir():
+        raise UserError(f"{export} is a directory, not a file (--export takes the CSV file to write)")
     if export and not Path(export).parent.is_dir():
         raise UserError(f"cannot write {export}: no such directory {Path(export).parent}")
-    if import_ and not Path(import_).is_file():
-        raise UserError(f"no such file: {import_}")
+    if import_:
+        need_file(import_, "--import", "a CSV made by --export, filled in")
 
 
 def export_pairs(c: Contest, path) -> Path:

@@ -148,8 +148,10 @@ def _app(job: Job, text, header: str, input=None, output=None, **app_kw):
 
 def run_contest(poems_dir, topic, axis, annotator, *, per_model=None, comparisons=60, seed=0, out="results",
                 runs=None, input=None, output=None, **app_kw) -> dict:
-    """Run (or resume) one annotator's job; returns what is judged and what is left. `app_kw` go to
-    prompt_toolkit's Application (tests pass `after_render`)."""
+    """Run (or resume) one annotator's job; returns what is judged and what is left: `pairs` (the
+    contest's pairs of poems) and `controls` (its control pairs) apart, `judged` and `left` of both
+    together (the annotator is not told which is the control). `app_kw` go to prompt_toolkit's
+    Application (tests pass `after_render`)."""
     from ...errors import UserError
     if not annotator.strip():
         raise UserError("--annotator needs a name")
@@ -160,7 +162,7 @@ def run_contest(poems_dir, topic, axis, annotator, *, per_model=None, comparison
         progress.note(f"{other} judgements in {path} are not of this schedule's pairs (another --seed, --per-model, "
                       "--comparisons or set of poems, or an older file): kept, not counted here")
     if done:
-        progress.note(progress.reused(len(done), len(c.pairs), "judged pairs"))
+        progress.note(progress.reused(len(done), len(c.pairs), "judgements"))
     todo = [p for p in c.pairs if p.pair not in done]
 
     def record(pair, choice):
@@ -173,5 +175,6 @@ def run_contest(poems_dir, topic, axis, annotator, *, per_model=None, comparison
         job = Job(todo, len(c.pairs), len(done), record, unrecord)
         _app(job, c.text, f"{c.topic} / {axis}: {AXES[axis]}", input=input, output=output, **app_kw).run()
     now, _ = judged(path, c.pairs)
-    return {"topic": c.topic, "axis": axis, "annotator": annotator, "pairs": len(c.pairs), "judged": len(now),
-            "left": len(c.pairs) - len(now), "path": str(path)}
+    controls = sum(p.control for p in c.pairs)
+    return {"topic": c.topic, "axis": axis, "annotator": annotator, "pairs": len(c.pairs) - controls,
+            "controls": controls, "judged": len(now), "left": len(c.pairs) - len(now), "path": str(path)}
