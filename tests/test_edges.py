@@ -24,7 +24,7 @@ def tiny_dir(tmp_path_factory):
     return str(save_tiny_lm(tmp_path_factory.mktemp("m") / "tiny", "llama", peak=2.0, seed=5))
 
 
-def _one_line(r, text, code=2):
+def _one_line(r, text, code=1):
     assert r.exit_code == code, r.output
     assert text in r.output and "Traceback" not in r.output and r.output.strip().count("\n") == 0, r.output
 

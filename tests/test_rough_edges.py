@@ -242,4 +242,4 @@ def test_dist_top_k_and_the_mass_below_the_shown_tokens(tiny_dir):
     r = CliRunner().invoke(main, ["dist", "--model", tiny_dir, "--prompt", "Pick one.", "--top-k", "3", "--temperature", "1.5"])
     assert f"the 3 shown hold {1 - out['mass_below']:.4f} of the mass" in r.output
     _one_line_error(CliRunner().invoke(main, ["dist", "--model", tiny_dir, "--prompt", "x", "--top-k", "0"]),
-                    "--top-k must be between 1 and")
+                    "--top-k must be a whole number in [1, ")

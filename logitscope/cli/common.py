@@ -14,7 +14,7 @@ model_option = click.option("--model", "-m", "models", multiple=True,
 
 
 class OutOfRange(click.BadParameter):
-    """A value outside its declared range: the CLI prints its message as one line (exit status 2)."""
+    """A value outside its declared range: the CLI prints its message as one line (exit status 1)."""
 
 
 class Ranged(click.ParamType):

@@ -23,7 +23,7 @@ class Group(click.Group):
             sys.exit(1)
         except OutOfRange as exc:            # an option outside its declared range (limits.py)
             click.echo(f"error: {exc.message}", err=True)
-            sys.exit(2)
+            sys.exit(1)
         except KeyboardInterrupt as exc:
             click.echo(interrupted_message(exc), err=True)
             sys.exit(130)
