@@ -144,3 +144,18 @@ def test_the_judge_table_says_pairs_leave_the_control_out(monkeypatch):
     out = CliRunner().invoke(main, ["poetry", "judge", "--axis", "preference", "--judge", "m"]).output
     assert re.search(r"\s4\s+0\.600\s", out.splitlines()[2])
     assert "pairs = the contest's pairs of poems, its control pair apart" in out
+
+
+def test_the_layout_is_the_one_the_writers_use(tmp_path):
+    """The names the readers take are the names `contest`, `judge` and `generate` write."""
+    from logitscope.probes.poetry_files import AXIS_NAMES, LAYOUT
+    from logitscope.tasks.poetry.contest import AXES, judgements_path
+    from logitscope.tasks.results import ResultFile
+    assert AXIS_NAMES == tuple(AXES)
+    for axis in AXES:
+        for tag in (None, "0123456789"):
+            name = judgements_path(tmp_path, "Grocery shopping", axis, "judge:org/model-1", tag).name
+            assert LAYOUT["judgements"][0].match(name), name
+    for rank in (None, 3):
+        name = ResultFile(tmp_path, "poetry", "org/some-model", {"seed": 0}, rank=rank).path.name
+        assert LAYOUT["poems"][0].match(name), name
