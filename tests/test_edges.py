@@ -241,3 +241,14 @@ def test_ctrl_c_of_dist_claims_no_file(monkeypatch):
     assert r.exit_code == 130, r.output
     assert "kept" not in r.output and "resume" not in r.output.replace("nothing to resume", "")
     assert "no result file was written" in r.output
+
+
+def test_dist_shows_what_the_work_cap_left(tiny_dir, monkeypatch):
+    monkeypatch.setattr(answers_mod, "_CAP_SAID", set())
+    r = CliRunner().invoke(main, ["dist", "--model", tiny_dir, "--prompt", "Pick a number", "--answers", "0-10",
+                                  "--min-mass", "1e-300"])
+    assert r.exit_code == 0, r.output
+    assert "reached its work cap (4,096 branches a readout" in r.output
+    assert "of it past the tree's work cap" in r.output
+    plain = CliRunner().invoke(main, ["dist", "--model", tiny_dir, "--prompt", "Pick a number", "--answers", "0-10"])
+    assert "work cap" not in plain.output

@@ -143,8 +143,10 @@ def dist(model, prompt, infix, top_k, answers, method, temperature, top_p, min_m
         click.echo(f"\nanswers ({label}, T={temperature}, top-p={top_p})")
         click.echo(table([[a, prob(p, 5), prob(out["renormalised"][a], 4)] for a, p in out["answers"].items()],
                          ["answer", "P(answer)", "P(answer | valid)"]))
+        capped = out.get("capped_mass", 0.0)
+        past = f" ({capped:.2e} of it past the tree's work cap)" if capped else ""
         click.echo(f"valid {prob(out['valid_mass'], 5)}   invalid {prob(out['invalid_mass'], 5)}   "
-                   f"unexplored {out['unexplored_mass']:.2e}   ({out['forwards']} forward passes)")
+                   f"unexplored {out['unexplored_mass']:.2e}{past}   ({out['forwards']} forward passes)")
 
 
 @click.command()
