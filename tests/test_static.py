@@ -2,8 +2,9 @@
 
 - On static slots, the step run eagerly gives the eager Session loop's texts and numbers (fp32,
   1e-5) for Llama, Gemma-3 (sliding window 8, exceeded) and Qwen2, sampled, top-p and greedy.
-- Compiled with fullgraph=True (no graph break), the step runs 100 steps with forks and a
-  compaction without recompiling after its warm-up, and equals the eager step to 1e-5.
+- Compiled with fullgraph=True (no graph break), two settings share one graph and run 100 steps
+  with forks and a compaction without recompiling after its warm-up, equal to the eager step to 1e-5
+  (a sweep's graphs and the buffers across calls: tests/test_static_graphs.py).
 """
 import contextlib
 
@@ -24,6 +25,8 @@ def static_engine(lm, compiled_step):
     try:
         yield lm._static_engine
     finally:
+        if lm._static_engine.graphs is not None:
+            lm._static_engine.graphs.clear()       # frees the compiled graphs
         del lm._static_engine
 
 
@@ -65,12 +68,12 @@ def test_compile_setting():
 
 
 def _drive(lm, step, parents_at, steps=100, rows=6):
-    """`steps` decode steps of `rows` rows on static slots from one prompt, feeding each slot the
-    token its first row drew, with the in-place gathers `parents_at[k]` before step k. Returns the
-    tables (host float64)."""
+    """`steps` decode steps of `rows` rows on static slots (room for 100) from one prompt, feeding
+    each slot the token its first row drew, with the in-place gathers `parents_at[k]` before step k.
+    Returns the tables (host float64)."""
     from logitscope.kernels.engine.session import Session
     root = Session(lm, lm.encode("Move: rock"), 1)
-    slots = static.StaticSlots(lm, static.bucket(rows), static.capacity_bucket(root.slot_len[0] + steps + 1))
+    slots = static.StaticSlots(lm, static.bucket(rows), static.capacity_bucket(root.slot_len[0] + 101))
     slots.load(root, 0)
     rng = np.random.default_rng(0)
     row_slot = torch.arange(slots.slots) % rows
@@ -88,30 +91,37 @@ def _drive(lm, step, parents_at, steps=100, rows=6):
 
 def test_compiled_step_is_one_graph_without_recompiles():
     """torch.compile(fullgraph=True, dynamic=False) on the step (inductor on the CPU): a graph break
-    would raise; after the warm-up step, 100 steps with two forks and a compaction (in-place
-    gathers) compile nothing new (dynamo's error_on_recompile); every table equals the eager
-    step's to 1e-5."""
+    would raise; two settings (temperature and top-p are tensor inputs) share one graph; after the
+    warm-up step, 100 steps of each with two forks and a compaction (in-place gathers) compile
+    nothing new (dynamo's error_on_recompile) and never fall back to eager; every table equals the
+    eager step's to 1e-5, with the same draws (peak 4: no near-ties among the top 5 that float
+    rounding could reorder)."""
     import torch._dynamo
-    lm = tiny_lm("llama", None)
+    lm = tiny_lm("llama", None, peak=4.0)
     lm.model.config._attn_implementation = "sdpa"
     parents_at = {1: [0, 0, 0, 0, 0, 0, 6, 7],            # every slot forks from the prompt's
                   30: [0, 1, 2, 2, 3, 3, 6, 7],            # two forks
                   60: [1, 2, 4, 5, 5, 5, 5, 5]}            # a compaction: slots 0 and 3 dropped
-    eager = _drive(lm, static.DecodeStep(lm, temperature=1.0, compiled=False), parents_at)
+    settings = [dict(temperature=0.8, top_p=0.9), dict(temperature=1.3, top_p=0.95)]
+    eager = [_drive(lm, static.DecodeStep(lm, compiled=False, **kw), parents_at) for kw in settings]
     torch._dynamo.reset()
-    step = static.DecodeStep(lm, temperature=1.0, compiled=True)
+    graphs = compiled.StepGraphs()
+    steps = [static.DecodeStep(lm, compiled=True, graphs=graphs, **kw) for kw in settings]
     from torch._dynamo.utils import counters
     counters.clear()
-    warm = _drive(lm, step, parents_at, steps=1)
+    warm = _drive(lm, steps[0], parents_at, steps=1)
     assert counters["stats"]["unique_graphs"] == 1 and not counters["graph_break"]
     with torch._dynamo.config.patch(error_on_recompile=True):
-        got = _drive(lm, step, parents_at)
-    assert counters["stats"]["unique_graphs"] == 1
-    assert step.fn is not step._step                        # still the compiled function (no fallback)
-    assert np.allclose(warm[0], eager[0], atol=1e-5)
-    for a, b in zip(eager, got):
-        assert np.array_equal(a[:, 0], b[:, 0])             # the same draws
-        assert np.allclose(a, b, atol=1e-5, rtol=0)
+        got = [_drive(lm, step, parents_at) for step in steps]
+    assert counters["stats"]["unique_graphs"] == 1 and len(graphs) == 1
+    assert all(step.fn is not step._step for step in steps)   # still the compiled function (no fallback)
+    assert np.allclose(warm[0], eager[0][0], atol=1e-5)
+    for ref, run in zip(eager, got):
+        for a, b in zip(ref, run):
+            assert np.array_equal(a[:, 0], b[:, 0])         # the same draws
+            assert np.allclose(a, b, atol=1e-5, rtol=0)
+    assert not np.allclose(got[0][5], got[1][5], atol=1e-3)  # each step used its own values
+    graphs.clear()
 
 
 def test_compile_option_reaches_generation(tmp_path, monkeypatch):

@@ -10,21 +10,80 @@ stream and its own pool per bucket, and could not be checked on the CPU at all.
 """
 from __future__ import annotations
 
+import types
+from collections import OrderedDict
+
 import torch
 
 from ...errors import UserError
+from . import static
 from .static import DecodeStep, StaticSlots, bucket, capacity_bucket
+
+GRAPHS = 8     # compiled steps an LM keeps: every form (greedy x T != 1 x top-p < 1) of one bucket
+
+
+class StepGraphs:
+    """An LM's compiled decode steps, one per (form, bucket) whatever the temperature and top-p
+    values (`DecodeStep`), the least recently used dropped past `limit`.
+
+    Each is `torch.compile` of its own copy of the step's code object: dynamo keeps compiled graphs
+    per code object, at most `recompile_limit` (8) of them, and one code object shared by every
+    setting and bucket fell back to eager past the 8th. Here a code object holds one graph, and a
+    dropped one is freed: `torch._dynamo.reset_code` releases its cache entry, the compiled function
+    dynamo put in the module's globals and the graph (without it they live on: dynamo's map from
+    compiled to original code keeps them). `limit` = 8 holds every form of one bucket, or the four
+    sampled forms (T = 1 or not x top-p = 1 or not) on two buckets; a CUDA graph that cudagraph
+    trees recorded for a dropped one stays in their shared pool until no compiled step is left."""
+
+    def __init__(self, limit: int = GRAPHS):
+        self.limit = int(limit)
+        self._graphs: OrderedDict = OrderedDict()          # key -> [compiled function or None, code]
+
+    def get(self, key, step):
+        """The compiled function of `key` = (form, slots, capacity), made from `step` the first time
+        (compiled at its first call); None: it did not compile (`failed`)."""
+        if key in self._graphs:
+            self._graphs.move_to_end(key)
+            return self._graphs[key][0]
+        while len(self._graphs) >= self.limit:
+            torch._dynamo.reset_code(self._graphs.popitem(last=False)[1][1])
+        name = "decode_step_" + "_".join(str(int(x)) for x in (*key[0], *key[1:]))
+        fn = _own_code(step._run, name)
+        mode = "reduce-overhead" if step.lm.input_device.type == "cuda" else None
+        extra = {"mode": mode} if static.BACKEND is None else {"backend": static.BACKEND}
+        self._graphs[key] = [torch.compile(fn, fullgraph=True, dynamic=False, **extra), fn.__code__]
+        return self._graphs[key][0]
+
+    def failed(self, key) -> None:
+        self._graphs[key][0] = None
+
+    def clear(self) -> None:
+        while self._graphs:
+            torch._dynamo.reset_code(self._graphs.popitem()[1][1])
+
+    def __len__(self) -> int:
+        return len(self._graphs)
+
+
+def _own_code(method, name: str):
+    """`method` on a copy of its function's code object, named `name`."""
+    f = method.__func__
+    code = f.__code__.replace(co_name=name)
+    return types.MethodType(types.FunctionType(code, f.__globals__, name, f.__defaults__, f.__closure__),
+                            method.__self__)
 
 
 class StaticEngine:
-    """One LM's static decoding: its slot buffers per bucket (kept, so a later batch of the same
-    shape reuses them and the captured graph reads the same addresses) and its decode steps per
-    sampling setting (compiled once each)."""
+    """One LM's static decoding: its slot buffers (one bucket's at a time, kept, so a later batch of
+    the same shape loads into them and the captured graph reads the same addresses), its decode
+    steps per sampling setting, and the compiled graphs they share (`StepGraphs`: one per form and
+    bucket, whatever the temperature and top-p)."""
 
     def __init__(self, lm, compiled: bool):
         self.lm, self.compiled = lm, compiled
         self._slots: dict = {}
         self._steps: dict = {}
+        self.graphs = StepGraphs() if compiled else None
 
     def slots(self, width: int, need: int) -> StaticSlots:
         key = (bucket(width), capacity_bucket(need + 1))
@@ -37,7 +96,7 @@ class StaticEngine:
         key = (float(temperature), float(top_p), bool(greedy))
         if key not in self._steps:
             self._steps[key] = DecodeStep(self.lm, temperature=temperature, top_p=top_p, greedy=greedy,
-                                          compiled=self.compiled)
+                                          compiled=self.compiled, graphs=self.graphs)
         return self._steps[key]
 
 

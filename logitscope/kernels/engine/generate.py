@@ -150,10 +150,11 @@ def generate(lm, prompt, n: int = 1, max_new_tokens: int = 64, *, temperature: f
     static = use_static(lm, compile)
     root = Session(lm, ids, 1)
     out = []
+    width = min(batch, len(indices))                   # every chunk in one bucket (the last one padded)
     for s in range(0, len(indices), batch):
         chunk = indices[s:s + batch]
         if static is not None:
-            steps = _StaticSteps(static, root, len(chunk), max_new_tokens, temperature, top_p, greedy)
+            steps = _StaticSteps(static, root, len(chunk), width, max_new_tokens, temperature, top_p, greedy)
         else:
             steps = _EagerSteps(root.copy([0] * len(chunk)), temperature, top_p, greedy)
         out += _run(steps, chunk, max_new_tokens, seed, stop, greedy, on_step)
@@ -208,12 +209,13 @@ class _StaticSteps:
     """The loop's device side on static slots with the captured step (`static.DecodeStep`): the
     prompt's slot loaded into every slot of a bucket; each step the host turns the rows' picks into
     slots (rows with one slot and one pick share the new slot; finished rows share one), gathers
-    in place when that changed, and runs the step, which returns the next table."""
+    in place when that changed, and runs the step, which returns the next table. The slots are
+    `width`'s bucket, so a call's last, smaller chunk reuses the first one's buffers and graph."""
 
-    def __init__(self, static, root, rows, max_new_tokens, temperature, top_p, greedy):
+    def __init__(self, static, root, rows, width, max_new_tokens, temperature, top_p, greedy):
         from .static import bucket
         self.lm, self.rows = root.lm, rows
-        self.width = bucket(rows)
+        self.width = bucket(max(rows, width))
         self.slots = static.slots(self.width, root.slot_len[0] + max_new_tokens)
         self.slots.load(root, 0)
         self.step = static.step(temperature, top_p, greedy)

@@ -7,9 +7,10 @@ over static shapes (gpt-fast, vLLM, SGLang, transformers' StaticCache). Here:
 
 - **Static slots.** Key/value buffers `[slots, kv_heads, capacity, head_dim]` per layer, allocated
   once for a bucket (slots: a power of two >= the batch's rows; capacity: a power of two >= prompt +
-  new tokens, at least 64); a boolean mask `[slots, capacity]` of each slot's real entries, each
-  slot's next position `[slots]` and the column every slot writes next (`col`, one element) as
-  device tensors. Every decode step gives every slot one token, so slots stay hole-free (only left
+  new tokens, at least 64; `load` writes a prompt into them in place, so their addresses never
+  change); a boolean mask `[slots, capacity]` of each slot's real entries, each slot's next
+  position `[slots]` and the column every slot writes next (`col`, one element) as device
+  tensors. Every decode step gives every slot one token, so slots stay hole-free (only left
   padding) and one write column serves them all. Forks, keeps and drops are in-place gathers into
   the same buffers (`gather`): no shape changes inside a bucket. Rows with one history still share
   one slot.
@@ -19,7 +20,9 @@ over static shapes (gpt-fast, vLLM, SGLang, transformers' StaticCache). Here:
   log-softmax, and generation's per-token table (draw, picked log-probs, entropies, top 5) for
   every row: one function with static shapes, compiled with `torch.compile(fullgraph=True,
   dynamic=False)` (a graph break would be a hidden host sync or data-dependent Python), replayed
-  as CUDA graphs on a GPU (`mode="reduce-overhead"`). The host reads one table a step.
+  as CUDA graphs on a GPU (`mode="reduce-overhead"`). The host reads one table a step. The
+  temperature and top-p are 0-d tensor inputs: one graph per form and bucket serves every value
+  (`compiled.StepGraphs` keeps them).
 
 Eager is the reference: the same function run uncompiled gives the same numbers as the eager
 `Session` path (fp32, within 1e-5), and the compiled one equals it (tests/test_static.py).
@@ -32,7 +35,6 @@ import torch
 
 from ...errors import UserError
 from .forward import _softcap, attention_backends, body_and_head
-from .sampling import transform
 from .table import step_table
 
 MIN_CAPACITY = 64
@@ -102,28 +104,33 @@ class StaticSlots:
         self.kv: list[tuple[torch.Tensor, torch.Tensor]] = []
         _mark_static(self.mask, self.positions, self.col)
 
+    @torch.inference_mode()
     def load(self, session, slot: int = 0) -> None:
         """Every slot becomes a copy of `session`'s slot `slot` (a prefilled prompt): its real
-        entries at columns 0..len-1, the write column after them."""
+        entries at columns 0..len-1 (the rest zero), the write column after them. Written into the
+        bucket's buffers (allocated at the first load), so their addresses never change: a captured
+        graph reads them in place."""
         n = session.slot_len[slot]
         if n >= self.capacity:
             raise UserError(f"the prompt ({n} tokens) does not fit a static cache of {self.capacity} positions")
         m = session.mask.shape[1]
-        self.kv = []
-        for layer in session.cache.layers:
-            k, v = layer.keys[slot:slot + 1, :, m - n:m], layer.values[slot:slot + 1, :, m - n:m]
-            kb = k.new_zeros(self.slots, k.shape[1], self.capacity, k.shape[3])
-            vb = v.new_zeros(self.slots, v.shape[1], self.capacity, v.shape[3])
-            kb[:, :, :n] = k
-            vb[:, :, :n] = v
-            _mark_static(kb, vb)
-            self.kv.append((kb, vb))
+        if not self.kv:
+            self.kv = [(self._buffer(layer.keys), self._buffer(layer.values)) for layer in session.cache.layers]
+            self.cache = self._cache()
+        for (kb, vb), layer in zip(self.kv, session.cache.layers):
+            for buf, src in ((kb, layer.keys), (vb, layer.values)):
+                buf[:, :, :n] = src[slot:slot + 1, :, m - n:m]
+                buf[:, :, n:] = 0
         self.mask.zero_()
         self.mask[:, :n] = True
         self.positions.fill_(n)
         self.col.fill_(n)
         self.used = n
-        self.cache = self._cache()
+
+    def _buffer(self, like: torch.Tensor) -> torch.Tensor:
+        buf = like.new_zeros(self.slots, like.shape[1], self.capacity, like.shape[3])
+        _mark_static(buf)
+        return buf
 
     def _cache(self):
         from transformers import DynamicCache
@@ -182,17 +189,35 @@ def four_d_masks(mask: torch.Tensor, col: torch.Tensor, window, kind: str, dtype
     return full, local
 
 
+def sampling_transform(lp, temperature, cut, scaled: bool, top: bool):
+    """`sampling.transform(lp, T, top_p)` with T and 1 - top_p as 0-d float32 tensors (`temperature`,
+    `cut`): the same ops on the same float32 values (eager kernels cast a Python float to float32
+    too), so one graph serves every value; `scaled` (T != 1) and `top` (top-p < 1) choose the ops."""
+    if scaled:
+        lp = torch.log_softmax(lp / temperature, dim=-1)
+    if top:
+        sorted_lp, idx = torch.sort(lp, dim=-1, descending=False)
+        cum = sorted_lp.exp().cumsum(-1)
+        drop = cum <= cut
+        drop[..., -1] = False
+        lp = lp.masked_fill(drop.scatter(-1, idx, drop), float("-inf"))
+        lp = torch.log_softmax(lp, dim=-1)
+    return lp
+
+
 class DecodeStep:
     """One decode step over static slots, as one function (compiled or not):
 
         table = step(slots, ids, row_slot, uniforms)
 
     ids [slots] (each slot's new token), row_slot [rows] (each row's slot), uniforms [rows] (each
-    row's uniform number for its draw; ignored when greedy) -> table [rows, 5 + 2 x TOP] float64
-    (see table.step_table), the slots advanced by one token. `temperature`, `top_p` and
-    `greedy` are fixed per step object (constants of the graph)."""
+    row's uniform number for its draw; ignored when greedy) -> table [rows, 5 + 2 x TOP] float32
+    (see table.step_table), the slots advanced by one token. The temperature and top-p enter the
+    graph as 0-d tensors, so one compiled graph per `form` (greedy, T != 1, top-p < 1: what changes
+    the ops) and bucket serves every value (a temperature sweep compiles once); steps that share
+    `graphs` (the LM's engine) share them. `fn` is the function the last call ran (`_step`: eager)."""
 
-    def __init__(self, lm, *, temperature=1.0, top_p=1.0, greedy=False, compiled=False):
+    def __init__(self, lm, *, temperature=1.0, top_p=1.0, greedy=False, compiled=False, graphs=None):
         model = lm.model
         self.lm = lm
         self.body, self.head = body_and_head(model)
@@ -200,37 +225,46 @@ class DecodeStep:
         self.window, self.types = _windows(model)
         self.cap = _softcap(model)
         self.temperature, self.top_p, self.greedy = float(temperature), float(top_p), bool(greedy)
+        self.form = (self.greedy, self.temperature != 1.0, self.top_p < 1.0)
+        dev = lm.input_device
+        self.values = (torch.tensor(self.temperature, dtype=torch.float32, device=dev),
+                       torch.tensor(1 - self.top_p, dtype=torch.float32, device=dev))
         params = inspect.signature(self.body.forward).parameters
         self.cache_arg = "cache" if "cache" in params else "past_key_values"
         self.pass_cache_position = "cache_position" in params
         self.dtype = next(model.parameters()).dtype
         self.compiled = bool(compiled)
+        if compiled and graphs is None:
+            from .compiled import StepGraphs
+            graphs = StepGraphs()
+        self.graphs = graphs if compiled else None
+        self._step = self._run                    # one object: `fn is _step` says the last call ran eagerly
         self.fn = self._step
-        if compiled:
-            mode = "reduce-overhead" if lm.input_device.type == "cuda" else None
-            extra = {"mode": mode} if BACKEND is None else {"backend": BACKEND}
-            self.fn = torch.compile(self._step, fullgraph=True, dynamic=False, **extra)
 
     def __call__(self, slots: StaticSlots, ids, row_slot, uniforms):
         if slots.room < 1:
             raise UserError(f"the static cache is full ({slots.capacity} positions)")
-        args = (slots.cache, slots.mask, slots.positions, slots.col, ids, row_slot, uniforms)
+        args = (slots.cache, slots.mask, slots.positions, slots.col, *self.values, ids, row_slot, uniforms)
+        key = (self.form, slots.slots, slots.capacity)
+        fn = (self.graphs.get(key, self) if self.compiled else None) or self._step
         with torch.inference_mode(), attention_backends(slots.device):
             try:
-                table = self.fn(*args)
+                table = fn(*args)
             except UserError:
                 raise
             except Exception as exc:                  # a compile failure: the same step, eager
-                if not self.compiled or self.fn is self._step:
+                if fn is self._step:
                     raise
                 from ...progress import note
                 note(f"{self.lm.name}: the decode step did not compile ({_reason(exc)}); decoding eagerly")
-                self.fn = self._step
-                table = self.fn(*args)
+                self.graphs.failed(key)
+                fn = self._step
+                table = fn(*args)
+        self.fn = fn
         slots.used += 1
         return table
 
-    def _step(self, cache, mask, positions, col, ids, row_slot, uniforms):
+    def _run(self, cache, mask, positions, col, temperature, cut, ids, row_slot, uniforms):
         mask.index_fill_(1, col, True)
         full, local = four_d_masks(mask, col, self.window, self.kind, self.dtype)
         if local is None:
@@ -249,7 +283,7 @@ class DecodeStep:
         if self.cap:                              # in the model's dtype, as its forward and head_logits do
             logits = torch.tanh(logits / self.cap) * self.cap
         model_lp = torch.log_softmax(logits.float(), dim=-1)
-        lp = transform(model_lp, self.temperature, self.top_p)
+        lp = sampling_transform(model_lp, temperature, cut, *self.form[1:])
         return step_table(model_lp, lp, row_slot, None if self.greedy else uniforms)
 
 
