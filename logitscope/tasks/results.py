@@ -4,9 +4,10 @@ A run's file is named by what the run computes (`<out>/<task>/<model>-<config ha
 rerunning the same command finds it and skips the units already there, while a changed setting
 (seed, format, prompt, adversary...) writes a new file and never mixes with the old one. The
 first record is a `run` header with the full config and provenance; every unit of work is one
-record, flushed and fsync'd as soon as it is done (a kill loses at most the batch in flight; games
-also save each round of the games in flight as `rounds` records); a `summary` record is appended
-when a run completes. Data-parallel processes write `.rankN` shards beside the file; readers take
+record, written as one whole line and fsync'd as soon as it is done (a kill loses at most the batch
+in flight; games also save each round of the games in flight as `rounds` records; a line a kill cut
+short is moved aside before the next append: `jsonl`); a `summary` record is appended when a run
+completes. Data-parallel processes write `.rankN` shards beside the file; readers take
 the union. While a process writes a file it holds `<file>.lock` (and names itself in
 `<file>.owner`); both are removed when it lets go (summary written, or the process exits).
 
@@ -28,6 +29,7 @@ import time
 from pathlib import Path
 
 from ..errors import UserError
+from .jsonl import open_append, write_lines
 
 
 WAIT = os.environ.get("LOGITSCOPE_WAIT") == "1"      # `--wait`: wait for a result file another run holds
@@ -192,11 +194,17 @@ class ResultFile:
         lock = filelock.FileLock(str(self.path) + ".lock")
         owner = Path(str(self.path) + ".owner")
         try:
-            lock.acquire(timeout=-1 if WAIT else 0)
+            try:
+                lock.acquire(timeout=0)
+            except filelock.Timeout:
+                if not WAIT:
+                    raise
+                from ..progress import note
+                note(f"{self.path} is being written by {_holder(owner)}; waiting for it to finish (--wait)")
+                lock.acquire()
             owner.write_text(f"process {os.getpid()} on {platform.node()} since {time.strftime('%H:%M:%S')}\n")
         except filelock.Timeout:
-            who = owner.read_text().strip() if owner.exists() else "another process"
-            raise UserError(f"{self.path} is being written by {who}; wait for it to finish, or rerun with --wait") from None
+            raise UserError(f"{self.path} is being written by {_holder(owner)}; wait for it to finish, or rerun with --wait") from None
         except OSError as exc:
             if lock.is_locked:
                 lock.release()
@@ -209,16 +217,15 @@ class ResultFile:
         _release(str(self.path))
 
     def open(self, header: dict):
-        """Open for appending (the file locked for this process first); writes the `run` header
-        when the file is new."""
+        """Open for appending (the file locked for this process first, a torn last line repaired:
+        `jsonl.open_append`); writes the `run` header when the file is new."""
         self.lock()
         _TOUCHED.setdefault(str(self.path), self)
         try:
-            new = not self.path.exists() or self.path.stat().st_size == 0
-            fh = open(self.path, "a", encoding="utf-8")
+            fh = open_append(self.path)
         except OSError as exc:
             raise UserError(f"cannot write results to {self.dir}: {exc.strerror}") from None
-        if new:
+        if fh.tell() == 0:                      # new, or all of it was a torn first line
             write_record(fh, {"type": "run", "config": self.config, **header})
         return fh
 
@@ -239,17 +246,13 @@ def jsonl_records(path):
 
 
 def append(fh, records) -> None:
-    for rec in records:
-        fh.write(json.dumps({"type": "unit", **rec}, ensure_ascii=False) + "\n")
-    fh.flush()
-    os.fsync(fh.fileno())
+    """Unit records, as whole lines in one write (`jsonl.write_lines`), fsync'd."""
+    write_lines(fh, [{"type": "unit", **rec} for rec in records])
 
 
 def write_record(fh, rec: dict) -> None:
-    """One record (with its own `type`), flushed and fsync'd."""
-    fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    fh.flush()
-    os.fsync(fh.fileno())
+    """One record (with its own `type`), one whole line, fsync'd."""
+    write_lines(fh, [rec])
 
 
 def write_summary(fh, summary: dict) -> None:
@@ -294,6 +297,14 @@ class _Plain:
         n = n if self.wanted is None else min(n, self.wanted)
         of = f" of {self.wanted}" if self.wanted is not None else ""
         return f"{self.label}: {n}{of} {self.what}" + (" (finished)" if finished else "") + f" in {self.path}"
+
+
+def _holder(owner: Path) -> str:
+    """'process 123 on host since 12:00:01' (the `.owner` file), or 'another process'."""
+    try:
+        return owner.read_text().strip() or "another process"
+    except OSError:
+        return "another process"
 
 
 def _release(path: str) -> None:

@@ -13,7 +13,6 @@ probabilities correlate with it.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from ...errors import UserError
@@ -64,6 +63,7 @@ def score_file(rm, input_path, output_path, *, batch_size=8, log=print) -> dict:
     """Score every good line of `input_path` into `output_path` (resuming); returns counts."""
     from ...kernels.reward import score
     from ...progress import bar, reused
+    from ..jsonl import open_append, write_lines
     from ..results import make_dir, track
     good, bad = read_records(input_path)
     for n, reason in bad:
@@ -83,16 +83,12 @@ def score_file(rm, input_path, output_path, *, batch_size=8, log=print) -> dict:
         log(f"{input_path}: {reused(len(good) - len(todo), len(good), 'records')}"
             + (f", {len(todo)} to score" if todo else ""))
     make_dir(out.parent)
-    with open(out, "a", encoding="utf-8") as fh, bar(len(good), f"{rm.spec} rewards", "records",
-                                                     initial=len(good) - len(todo)) as b:
+    with open_append(out) as fh, bar(len(good), f"{rm.spec} rewards", "records", initial=len(good) - len(todo)) as b:
         step = max(batch_size * 8, 1)
         for s in range(0, len(todo), step):
             chunk = todo[s:s + step]
             scores = score(rm, [_pair(r) for _, r in chunk], batch_size=batch_size)
-            for (n, rec), sc in zip(chunk, scores):
-                fh.write(json.dumps({**rec, "reward": sc, "reward_model": rm.spec, "line": n}, ensure_ascii=False) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+            write_lines(fh, [{**rec, "reward": sc, "reward_model": rm.spec, "line": n} for (n, rec), sc in zip(chunk, scores)])
             b.update(len(chunk))
     return {"scored": len(todo), "resumed": len(good) - len(todo), "skipped": len(bad), "output": str(out)}
 
