@@ -45,8 +45,12 @@ def play_batch(lm, game: Game, indices: list[int], *, rounds: int, seed: int, ad
 
     `played` holds part-played records of these games (all with the same number of rounds done,
     e.g. saved before an interruption): they go on from there, each game's generator advanced past
-    the two draws per round those rounds used, so a resumed game plays what it would have played
-    (up to float rounding of a cache rebuilt in one append instead of round by round).
+    the two draws per round those rounds used. Their cache is rebuilt by appending the saved rounds
+    one by one, as they were played (without the readouts): a history that several games share is
+    forwarded once, as in an uninterrupted run (one append of each game's whole history forwarded
+    every shared turn again for every game: a resume cost more than a fresh run), and the appends
+    are those of the uninterrupted run, so a resumed game plays what it would have played, with the
+    same numbers.
     `on_round(r, indices, data)` gets each round's data per game as soon as it is decided."""
     from ...kernels.engine.answers import uniform_dist
     from ...kernels.engine.sampling import row_rng
@@ -71,8 +75,8 @@ def play_batch(lm, game: Game, indices: list[int], *, rounds: int, seed: int, ad
         first = fmt.text(tok, turns[0][:1], game.infix)
         session = Session(lm, first, n)
         texts = [first] * n
-        if start:
-            texts = _grow(session, fmt, tok, game, turns, texts)
+        for r in range(start):                  # the saved rounds, appended as they were played
+            texts = _grow(session, fmt, tok, game, [t[:2 * r + 3] for t in turns], texts)
     for r in range(start, rounds):
         if oracle:
             own = seen = [uniform_dist(space)] * n
