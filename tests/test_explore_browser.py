@@ -92,7 +92,7 @@ def test_the_command_says_its_url_listens_on_localhost_only_and_serves_on_after_
     for data, words in [(b"{oops", "not valid JSON"), (json.dumps({"prompt": "hi", "answers": "0-1O"}).encode(),
                                                           "unknown answer set")]:
         status, body = _get(url + "api/answers", data)
-        assert status == 400 and list(body) == ["error"] and words in body["error"]
+        assert status == 400 and body["error"] and set(body) <= {"error", "field"} and words in body["error"]
     status, body = _get(url + "api/next", json.dumps({"prompt": PROMPT}).encode())
     assert status == 200 and body["record"]["prompt_text"].endswith(PROMPT)
     for headers, words in [({"Host": "evil.example.com"}, "answers only as"),                  # DNS rebinding

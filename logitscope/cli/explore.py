@@ -46,8 +46,11 @@ def explore(models, fmt, dtype, device, compile_step, host, port, need_token):
         host = host[1:-1]                     # [::1] as written in a URL: the address is ::1
     try:
         _serve(load, models, host, port, need_token)
-    except KeyboardInterrupt:                 # uvicorn stops on Ctrl-C, then raises it again
-        raise KeyboardInterrupt("logitscope explore stopped") from None
+    except KeyboardInterrupt:                 # the server stops on Ctrl-C, then raises it again
+        raise KeyboardInterrupt(STOPPED) from None
+
+
+STOPPED = "logitscope explore stopped"
 
 
 def _serve(load, models, host, port, need_token):
@@ -76,7 +79,28 @@ def _serve(load, models, host, port, need_token):
     shown = socket.gethostname() if host in ANY_ADDRESS else host
     url = f"http://{shown if ':' not in shown else f'[{shown}]'}:{bound}/" + (f"?token={token}" if token else "")
     click.echo(f"logitscope explore: {url}  (Ctrl-C to stop)")
-    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    try:
+        _server(uvicorn.Config(app, log_level="warning"), app.state.explorer).run(sockets=[sock])
+    except KeyboardInterrupt:
+        _leave(app.state.explorer)
+        raise
+
+
+def _leave(explorer, seconds: float = 2.0) -> None:
+    """After Ctrl-C: the cancelled jobs end after the forward pass under way. A job thread still inside
+    torch when the interpreter shuts down aborts the process ("terminate called without an active
+    exception"), so wait a little for them, and if one is still busy, say the line and leave at once."""
+    if not explorer.jobs.wait(seconds):
+        import os
+        _last_words()
+        os._exit(130)
+
+
+def _last_words() -> None:
+    import sys
+    sys.stdout.flush()
+    sys.stderr.write(STOPPED + "\n")
+    sys.stderr.flush()
 
 
 def _bind(host: str, port: int):
@@ -94,3 +118,27 @@ def _bind(host: str, port: int):
     sock.listen(128)
     sock.set_inheritable(True)
     return sock
+
+
+def _server(config, explorer):
+    """uvicorn's server for this explorer (uvicorn imported only when the command runs)."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, stopped by one Ctrl-C even while a job runs: the signal cancels every job
+        and ends every wait for a model (`Explorer.stop`), so the requests in flight answer at once and
+        uvicorn's graceful shutdown ends; the job threads (daemons, perhaps in the middle of a forward
+        pass) are left to end with the process. A second Ctrl-C ends the process there and then."""
+
+        def __init__(self, config, explorer):
+            super().__init__(config)
+            self.explorer = explorer
+
+        def handle_exit(self, sig, frame):
+            if self.should_exit:                      # uvicorn would force its way out with tracebacks
+                import os
+                _last_words()
+                os._exit(130)
+            self.explorer.stop()
+            super().handle_exit(sig, frame)
+    return Server(config, explorer)

@@ -1,7 +1,8 @@
 """The explorer's routes (Starlette): the page and its static files, and JSON routes that answer with
-the Python API's records and their views. A bad request gets a 4xx with one `error` line and the
-server keeps serving; model work runs in a thread (sync work off the event loop) under the model's
-lock; exact readouts, samples and loads are jobs the page polls for progress."""
+the Python API's records and their views. A bad request gets a 4xx with one `error` line (and the
+`field` it is about, where it is about one) and the server keeps serving; model work runs in a
+thread (sync work off the event loop) under the model's lock; exact readouts, samples and loads are
+jobs the page polls for progress and can cancel (`POST /api/jobs/<id>/cancel`)."""
 from __future__ import annotations
 
 import sys
@@ -17,11 +18,13 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from .. import limits
 from ..errors import UserError
 from ..views.common import STYLE as VIEWS_STYLE
 from .guard import Guard
-from .jobs import Jobs
-from .query import MAX_NEW_TOKENS, answer_space, float_field, int_field, parse_body, parse_query
+from .jobs import Cancelled, Jobs
+from .query import (NEW_TOKENS, SEED, TOP_K, FieldError, about, answer_space, number, parse_body,
+                    parse_query)
 from .runner import ModelRunner
 from ..views.sample import STYLE as SAMPLE_STYLE
 
@@ -49,20 +52,21 @@ class Explorer:
 
     def next(self, body) -> dict:
         q = parse_query(body, len(self.runners))
-        return self.runners[q.model].next(q, int_field(body, "k", 20, 1, 200))
+        return self.runners[q.model].next(q, number(body, "k", 20, TOP_K))
 
     def answers(self, body) -> dict:
         q = parse_query(body, len(self.runners))
-        space = answer_space(body.get("answers"))
-        min_mass = float_field(body, "min_mass", 1e-6, 0.0, 1.0, open_hi=True)
+        with about("answers"):
+            space = answer_space(body.get("answers"))
+        min_mass = number(body, "min_mass", 1e-6, limits.MIN_MASS)
         runner = self.runners[q.model]
         runner.check_answers(space)
         return self.jobs.start("answers", lambda job: runner.answers(q, space, min_mass, job)).to_json()
 
     def sample(self, body) -> dict:
         q = parse_query(body, len(self.runners))
-        seed = int_field(body, "seed", 0, 0, 2 ** 32 - 1)
-        n = int_field(body, "max_new_tokens", 32, 1, MAX_NEW_TOKENS)
+        seed = number(body, "seed", 0, SEED)
+        n = number(body, "max_new_tokens", 32, NEW_TOKENS)
         runner = self.runners[q.model]
         return self.jobs.start("sample", lambda job: runner.sample(q, seed, n, job)).to_json()
 
@@ -71,33 +75,53 @@ class Explorer:
         if self.load is None:
             raise UserError("this explorer loads no models from the page")
         if not isinstance(spec, str) or not spec.strip():
-            raise UserError("give a model: embedded:base, embedded:aligned, a model directory, a .gguf file or a hub id")
+            raise FieldError("spec", "give a model: embedded:base, embedded:aligned, a model directory, a .gguf file or a hub id")
         if len(self.runners) >= MAX_MODELS:
             raise UserError(f"{MAX_MODELS} models are loaded already (one load per model and process)")
         if any(r.lm.spec == spec.strip() for r in self.runners):
-            raise UserError(f"{spec.strip()} is loaded already")
+            raise FieldError("spec", f"{spec.strip()} is loaded already")
 
         def work(job):
             with self._loading:
                 if len(self.runners) >= MAX_MODELS:
                     raise UserError(f"{MAX_MODELS} models are loaded already")
-                job.say("reading the weights")
-                lm = self.load(spec.strip(), log=job.say)
-                if getattr(lm, "is_oracle", False):
-                    raise UserError("the uniform oracle has no next-token distribution to explore")
+                job.check()
+                job.say("reading the weights (a cancel takes effect when they are read)")
+                with about("spec"):
+                    lm = self.load(spec.strip(), log=job.say)
+                    if getattr(lm, "is_oracle", False):
+                        raise UserError("the uniform oracle has no next-token distribution to explore")
+                job.check()                       # cancelled while reading: the model is dropped
                 self.runners.append(ModelRunner(lm))
                 return {"model": len(self.runners) - 1, **self.runners[-1].info()}
         return self.jobs.start("load", work).to_json()
 
     def job(self, job_id: str) -> dict:
+        return self._job(job_id).to_json()
+
+    def cancel(self, job_id: str) -> dict:
+        """Ask a job to stop (it ends "cancelled" at its next forward pass or token; a finished job
+        stays as it ended): the job as it is now."""
+        job = self._job(job_id)
+        job.cancel()
+        return job.to_json()
+
+    def _job(self, job_id: str):
         job = self.jobs.get(job_id)
         if job is None:
             raise NotFound(f"no job {job_id} (finished jobs are kept for a while, then forgotten)")
-        return job.to_json()
+        return job
+
+    def stop(self) -> None:
+        """The server stops (Ctrl-C): every job cancelled, no request waits for a model any more.
+        Sets flags only (called from a signal handler)."""
+        self.jobs.cancel_all()
+        for r in self.runners:
+            r.close()
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
+    return JSONResponse({"error": message, **({"field": field} if field else {})}, status_code=status)
 
 
 def _route(method):
@@ -112,7 +136,9 @@ def _route(method):
                 return JSONResponse(await run_in_threadpool(method, request.path_params["job_id"]))
             return JSONResponse(await run_in_threadpool(method, body))
         except UserError as exc:
-            return _error(400, str(exc))
+            return _error(400, str(exc), getattr(exc, "field", None))
+        except Cancelled:
+            return _error(503, "the explorer is stopping")
         except NotFound as exc:
             return _error(404, str(exc))
         except Exception as exc:                      # a bug: say so in one line, keep serving
@@ -146,6 +172,7 @@ def create_app(runners: list[ModelRunner], load=None, *, host: str = "127.0.0.1"
               Route("/api/sample", _route(ex.sample), methods=["POST"]),
               Route("/api/load", _route(ex.load_model), methods=["POST"]),
               Route("/api/jobs/{job_id}", _route(ex.job), methods=["GET"]),
+              Route("/api/jobs/{job_id}/cancel", _route(ex.cancel), methods=["POST"]),
               Mount("/static", StaticFiles(directory=STATIC), name="static")]
     guard = Middleware(Guard, host=host, port=port, token=token)
     app = Starlette(routes=routes, middleware=[guard], exception_handlers={HTTPException: _http_error})

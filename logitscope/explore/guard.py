@@ -3,10 +3,11 @@
 - **Host**: a request is answered only when its `Host` header names the address the server was
   started on, with its port: 127.0.0.1, localhost or [::1] (always), or the `--host` given. A page
   on another site that points its own name at 127.0.0.1 (DNS rebinding) sends its own name as the
-  Host and is refused. A server on every address (`--host 0.0.0.0` or `::`) takes any name: its
-  token guards it.
+  Host and is refused. A server on every address (`--host 0.0.0.0` or `::`) takes any name with its
+  port: its token guards it.
 - **Origin**: a request that can change something (any method but GET, HEAD and OPTIONS) is refused
-  when its `Origin` is another site's (or `null`: a sandboxed frame or a file), and when the browser
+  when its `Origin` is another site's (or `null`: a sandboxed frame or a file; or `https://` with this
+  host and port: this server speaks plain http, so that page is another one), and when the browser
   says it comes from another site (`Sec-Fetch-Site: cross-site` or `same-site`; a page of
   127.0.0.1:3000 is the same *site* as 127.0.0.1:8765 but not the same origin). A request with
   neither header comes from a program (curl, Python), not from a page a person has open, and is
@@ -84,6 +85,9 @@ class Guard:
         """Why this request is refused (one line), or None."""
         host = headers.get("host", "")
         if not self._host_ok(*_split_host(host)):
+            if self.any_name:                          # every address: only the port is checked here
+                return (f"refused: this explorer listens on every address and answers any host name with port "
+                        f"{self.port}, not Host '{host[:80]}'")
             return (f"refused: this explorer answers only as {self._where()}, not as Host '{host[:80]}' "
                     "(another name for this machine, as a page on another site would use)")
         if scope["method"] not in SAFE_METHODS:
@@ -110,7 +114,7 @@ class Guard:
     @staticmethod
     def _same_origin(origin: str, host: str) -> bool:
         parts = urlsplit(origin)
-        return parts.scheme in ("http", "https") and parts.netloc.lower() == host.strip().lower()
+        return parts.scheme == "http" and parts.netloc.lower() == host.strip().lower()
 
     def _query_token(self, scope) -> str | None:
         values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")

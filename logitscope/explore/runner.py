@@ -1,30 +1,57 @@
 """One loaded model behind the explorer: every use of it holds its lock (uvicorn runs requests in a
 thread pool; two forwards never race on one model or cache), and the next-token log-probs of the
-last prompts are kept, so moving the temperature or top-p slider needs no forward pass."""
+last prompts are kept, so moving the temperature or top-p slider needs no forward pass. A job checks
+whether it was cancelled before each forward pass of the model's body and each sampled token, and
+while it waits for the lock: a cancelled job lets the model go at once."""
 from __future__ import annotations
 
 import dataclasses
 import threading
 from collections import OrderedDict
+from contextlib import contextmanager
 
-from ..errors import UserError
+from .jobs import Cancelled
 from ..views.answers import PATHS_OPEN, answers_html, paths_html
 from ..views.nexttoken import next_token_html
-from .query import Query
+from .query import FieldError, Query, about
 from ..views.sample import sample_html
 
 KEEP_LOGPROBS = 32
 LIKELY = 3          # a boundary set's members named on a path row: its most probable at that step
 NAMED_MAX = 64      # path rows whose set is named per readout (one forward each)
+WAIT = 0.1          # seconds between looks at a cancel while waiting for the model's lock
 
 
 class ModelRunner:
     def __init__(self, lm):
         self.lm = lm
         self.lock = threading.Lock()
+        self.closed = False                   # the server is stopping: nothing waits for the model any more
         self._logprobs: OrderedDict[tuple, object] = OrderedDict()
         self._pieces: dict[int, str] = {}
         self.vocab = lm.model.get_output_embeddings().weight.shape[0]
+
+    @contextmanager
+    def using(self, job=None):
+        """The model's lock, waited for in short tries: a job cancelled while it waits (and every wait,
+        once the server stops) leaves at once instead of queueing behind the work that holds it."""
+        while not self.lock.acquire(timeout=WAIT):
+            self._check(job)
+        try:
+            self._check(job)
+            yield
+        finally:
+            self.lock.release()
+
+    def _check(self, job) -> None:
+        if job is not None:
+            job.check()
+        if self.closed:
+            raise Cancelled()
+
+    def close(self) -> None:
+        """The server stops: every wait for the model ends (`Cancelled`); its jobs are cancelled by `Jobs`."""
+        self.closed = True
 
     def info(self) -> dict:
         from ..kernels.engine.forward import context_limit
@@ -46,14 +73,15 @@ class ModelRunner:
         lm = self.formatted(q.format)
         bad = [i for i in q.branch if i >= self.vocab]
         if bad:
-            raise UserError(f"token id {bad[0]} is outside this model's vocabulary ({self.vocab} tokens)")
-        ids = prompt_ids(lm, q.prompt, q.infix) + list(q.branch)
-        return lm, prompt_ids(lm, ids)
+            raise FieldError("branch", f"token id {bad[0]} is outside this model's vocabulary ({self.vocab} tokens)")
+        with about("prompt"):                 # empty, or longer than the model's context
+            ids = prompt_ids(lm, q.prompt, q.infix) + list(q.branch)
+            return lm, prompt_ids(lm, ids)
 
     def logprobs(self, ids: list[int]):
         from ..kernels.engine.forward import next_logprobs
         key = tuple(ids)
-        with self.lock:
+        with self.using():
             if key not in self._logprobs:
                 self._logprobs[key] = next_logprobs(self.lm, [ids])[0]
                 while len(self._logprobs) > KEEP_LOGPROBS:
@@ -74,12 +102,12 @@ class ModelRunner:
     def check_answers(self, space) -> None:
         """Refuse an answer set this vocabulary cannot spell (before a job starts)."""
         from ..kernels.engine.answers import answer_index
-        with self.lock:
+        with self.using(), about("answers"):
             answer_index(self.lm, space)
 
     def answers(self, q: Query, space, min_mass: float, job) -> dict:
         """The exact readout with its token paths (`trace=True`): the record, its view, and the view
-        of each answer's paths. Progress: forward passes so far."""
+        of each answer's paths. Progress: forward passes so far; a cancel stops it before the next."""
         from ..kernels.engine.answers import answer_distribution
         from ..kernels.engine.forward import body_and_head
         from ..kernels.engine.sampling import check_settings
@@ -87,12 +115,13 @@ class ModelRunner:
         lm, ids = self.ids(q)
         count = [0]
 
-        def tick(*_):
+        def tick(*_):                         # before each forward of the model's body
+            job.check()
             count[0] += 1
             job.say(f"forward passes so far: {count[0]} (one per step of the answer tree)")
-        with self.lock:
+        with self.using(job):
             job.say("reading the answers")
-            hook = body_and_head(self.lm.model)[0].register_forward_hook(tick)
+            hook = body_and_head(self.lm.model)[0].register_forward_pre_hook(tick)
             try:
                 d = answer_distribution(lm, ids, space, temperature=q.temperature, top_p=q.top_p,
                                         min_mass=min_mass, trace=True)
@@ -113,10 +142,11 @@ class ModelRunner:
         lm, ids = self.ids(q)
         done = [0]
 
-        def step(_live):
+        def step(_live):                      # after each sampled token
+            job.check()
             done[0] += 1
             job.say(f"{done[0]} of at most {max_new_tokens} tokens")
-        with self.lock:
+        with self.using(job):
             s = generate(lm, ids, 1, max_new_tokens, temperature=q.temperature, top_p=q.top_p, seed=seed,
                          on_step=step)[0]
         rec = s.to_json(self.lm.tokenizer)
@@ -154,7 +184,7 @@ class ModelRunner:
         job.say(f"naming the likeliest boundary tokens of {len(shown)} paths")
         for start in range(0, len(shown), 16):
             chunk = shown[start:start + 16]
-            with self.lock:
+            with self.using(job):
                 lps = next_logprobs(self.lm, [ids + p["ids"] for p in chunk])
             for p, lp in zip(chunk, lps):
                 member = members[(p["set"]["size"], tuple(p["set"]["examples"]))]

@@ -6,7 +6,41 @@
   const state = { models: [], columns: [], tasks: {}, canLoad: false };
   window.explore = state;                         // for tests and the curious: the records shown
 
-  function showError(msg) { const e = $("error"); e.textContent = msg || ""; e.hidden = !msg; }
+  // ---- errors: each kept under what it is about, a field of the page (until that input changes) or an
+  // action ("action:next", ...: until that action succeeds or runs again), with the models it came from
+  const FIELDS = { prompt: "prompt", format: "format", infix: "infix", temperature: "temperature", top_p: "top-p",
+                   k: "k", answers: "answers", min_mass: "min-mass", seed: "seed", max_new_tokens: "max-new",
+                   spec: "load-spec" };                  // the API's field -> the input the page labels
+  const errors = new Map();                       // about -> Map(model name or "" -> message)
+  state.errors = errors;
+  function renderErrors() {
+    const lines = [];
+    const named = state.columns.length > 1;      // with one model, its name says nothing
+    errors.forEach((byWho) => {                   // one line per message, naming the models that got it
+      const same = new Map();
+      byWho.forEach((msg, who) => same.set(msg, [...(same.get(msg) || []), named ? who : ""].filter(Boolean)));
+      same.forEach((whos, msg) => lines.push(whos.length ? `${whos.join(", ")}: ${msg}` : msg));
+    });
+    $("error").innerHTML = lines.map((l) => `<div>${esc(l)}</div>`).join("");
+    $("error").hidden = !lines.length;
+    Object.entries(FIELDS).forEach(([field, id]) => {
+      $(id).classList.toggle("invalid", errors.has(field));
+      if (errors.has(field)) $(id).setAttribute("aria-invalid", "true"); else $(id).removeAttribute("aria-invalid");
+    });
+  }
+  function failed(action, who, e) {               // an error about its field where it names one, else its action
+    const about = e.field && FIELDS[e.field] ? e.field : `action:${action}`;
+    if (!errors.has(about)) errors.set(about, new Map());
+    errors.get(about).set(who || "", e.message);
+    renderErrors();
+  }
+  function clearError(about, who) {               // who left out: for every model
+    const byWho = errors.get(about);
+    if (!byWho) return;
+    if (who === undefined) byWho.clear(); else byWho.delete(who);
+    if (!byWho.size) errors.delete(about);
+    renderErrors();
+  }
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]));
   const shown = (s) => s ? s.replace(/ /g, "\u2423").replace(/\n/g, "\u21b5").replace(/\t/g, "\u21e5") : "\u2205";
@@ -17,32 +51,59 @@
     const res = await fetch(path, init);
     let data = null;
     try { data = await res.json(); } catch (e) { throw new Error(`${path}: HTTP ${res.status}`); }
-    if (!res.ok) throw new Error(data && data.error ? data.error : `${path}: HTTP ${res.status}`);
+    if (!res.ok) throw fault(data && data.error ? data.error : `${path}: HTTP ${res.status}`, data && data.field);
     return data;
   }
+  const fault = (message, field) => Object.assign(new Error(message), { field });
 
-  function progress(key, text) {                  // one line per running job
-    if (text) state.tasks[key] = text; else delete state.tasks[key];
-    $("progress").innerHTML = Object.values(state.tasks).map((t) => `<div class="busy">${esc(t)}</div>`).join("");
+  // ---- jobs: one progress line each, with a Cancel button; the line is updated in place (a click lands)
+  function progress(key, text, jobId) {
+    let line = state.tasks[key];
+    if (!text) { if (line) line.remove(); delete state.tasks[key]; return; }
+    if (!line) {
+      line = state.tasks[key] = document.createElement("div");
+      line.className = "busy";
+      line.innerHTML = '<span class="what"></span> <button type="button" class="cancel" hidden>Cancel</button>';
+      line.querySelector(".cancel").addEventListener("click", (ev) => {
+        ev.target.disabled = true;
+        ev.target.textContent = "Cancelling";
+        cancelJob(line.dataset.job);
+      });
+      $("progress").appendChild(line);
+    }
+    line.querySelector(".what").textContent = text;
+    if (jobId) { line.dataset.job = jobId; line.querySelector(".cancel").hidden = false; }
   }
 
-  async function runJob(key, path, body, label, first) {
+  function cancelJob(id) {
+    if (id) call("POST", `/api/jobs/${id}/cancel`).catch((e) => failed("cancel", "", e));
+  }
+
+  // The job's result; a failed job throws its error (with its field), a cancelled one an error marked `cancelled`.
+  async function runJob(key, path, body, label, first, started) {
     progress(key, `${label}: ${first || "starting"}`);
     try {
       let job = await call("POST", path, body);
+      if (started) started(job.job);
       while (job.state === "running") {
-        progress(key, `${label}: ${job.progress} (${job.seconds} s)`);
+        progress(key, `${label}: ${job.progress} (${job.seconds} s)`, job.job);
         await sleep(150);
         job = await call("GET", `/api/jobs/${job.job}`);
       }
-      if (job.state === "error") throw new Error(job.error);
+      if (job.state === "cancelled") throw Object.assign(fault(job.error), { cancelled: true });
+      if (job.state === "error") throw fault(job.error, job.field);
       return job.result;
     } finally { progress(key, null); }
   }
 
+  function numberIn(id) {                         // a number as typed; anything else as text, for the server to name
+    const text = $(id).value.trim();
+    return text !== "" && Number.isFinite(Number(text)) ? Number(text) : text;
+  }
+
   function settings() {
     return { prompt: $("prompt").value, format: $("format").value, infix: $("infix").value,
-             temperature: Number($("temperature").value), top_p: Number($("top-p").value) };
+             temperature: numberIn("temperature"), top_p: numberIn("top-p") };
   }
 
   // ---- columns: one per model ----
@@ -60,7 +121,7 @@
       <h3>Sampled continuation</h3><div class="sample-view"><p class="placeholder">press Sample a continuation</p></div></div></div>`;
     $("columns").appendChild(el);
     const col = { model: i, info, el, branch: [], pieces: [], next: null, answers: null, chosen: null, sample: null,
-                  reqs: 0, epoch: 0 };
+                  reqs: 0, epoch: 0, jobs: {} };
     state.columns.push(col);
     el.querySelector(".next").addEventListener("click", (ev) => {
       const row = ev.target.closest("tr.ls-pick");
@@ -108,6 +169,8 @@
 
   function invalidate(col) {                      // answers and samples belong to one prompt and setting
     col.epoch += 1;
+    Object.values(col.jobs).forEach(cancelJob);   // their results would be thrown away: free the model now
+    col.jobs = {};
     col.answers = null; col.sample = null; col.chosen = null;
     col.el.querySelector(".answers").innerHTML = '<p class="placeholder">press Read exact answers</p>';
     col.el.querySelector(".paths").innerHTML = "";
@@ -118,13 +181,13 @@
     const my = ++col.reqs;
     renderCrumbs(col);
     try {
-      const r = await call("POST", "/api/next", { model: col.model, ...settings(), branch: col.branch, k: Number($("k").value) });
+      const r = await call("POST", "/api/next", { model: col.model, ...settings(), branch: col.branch, k: numberIn("k") });
       if (my !== col.reqs) return;
       col.next = r.record;
       col.el.querySelector(".next").innerHTML = r.html;
-      showError("");
+      clearError("action:next", col.info.name);   // only its own: an answer set's error stays
     } catch (e) {
-      if (my === col.reqs) showError(`${col.info.name}: ${e.message}`);
+      if (my === col.reqs) failed("next", col.info.name, e);
     }
   }
 
@@ -143,37 +206,39 @@
     col.el.querySelector(".paths").innerHTML = `<h3>Token paths of ${esc(answer)}</h3>` + col.answers.paths_html[answer];
   }
 
-  async function readAnswers() {
-    showError("");
-    const body = { ...settings(), answers: $("answers").value, min_mass: Number($("min-mass").value) };
+  // A job per column (`kind`: answers or sample) whose result `place` puts in the column; a cancelled
+  // job says so where its result would have gone.
+  async function perColumn(kind, path, body, label, first, place, area, again) {
+    clearError(`action:${kind}`);
     await Promise.all(state.columns.map(async (col) => {
       const epoch = col.epoch;
       try {
-        const r = await runJob(`answers${col.model}`, "/api/answers", { model: col.model, branch: col.branch, ...body },
-                               `${col.info.name}: exact answers`,
-                               "checking the answer set against the vocabulary");
-        if (epoch !== col.epoch) return;
-        col.answers = r;
-        col.el.querySelector(".answers").innerHTML = r.html;
-        const best = Object.entries(r.record.answers).sort((a, b) => b[1] - a[1])[0];
-        if (best) showPaths(col, best[0]);
-      } catch (e) { showError(`${col.info.name}: ${e.message}`); }
+        const r = await runJob(`${kind}${col.model}`, path, { model: col.model, branch: col.branch, ...body },
+                               `${col.info.name}: ${label}`, first, (id) => { col.jobs[kind] = id; });
+        if (epoch === col.epoch) place(col, r);
+      } catch (e) {
+        if (!e.cancelled) failed(kind, col.info.name, e);
+        else if (epoch === col.epoch) col.el.querySelector(area).innerHTML = `<p class="placeholder">${esc(e.message)}; ${again}</p>`;
+      } finally { if (epoch === col.epoch) delete col.jobs[kind]; }
     }));
   }
 
-  async function sample() {
-    showError("");
-    const body = { ...settings(), seed: Number($("seed").value), max_new_tokens: Number($("max-new").value) };
-    await Promise.all(state.columns.map(async (col) => {
-      const epoch = col.epoch;
-      try {
-        const r = await runJob(`sample${col.model}`, "/api/sample", { model: col.model, branch: col.branch, ...body },
-                               `${col.info.name}: sampling`);
-        if (epoch !== col.epoch) return;
-        col.sample = r;
-        col.el.querySelector(".sample-view").innerHTML = r.html;
-      } catch (e) { showError(`${col.info.name}: ${e.message}`); }
-    }));
+  function readAnswers() {
+    return perColumn("answers", "/api/answers", { ...settings(), answers: $("answers").value, min_mass: numberIn("min-mass") },
+                     "exact answers", "checking the answer set against the vocabulary", (col, r) => {
+                       col.answers = r;
+                       col.el.querySelector(".answers").innerHTML = r.html;
+                       const best = Object.entries(r.record.answers).sort((a, b) => b[1] - a[1])[0];
+                       if (best) showPaths(col, best[0]);
+                     }, ".answers", "press Read exact answers");
+  }
+
+  function sample() {
+    return perColumn("sample", "/api/sample", { ...settings(), seed: numberIn("seed"), max_new_tokens: numberIn("max-new") },
+                     "sampling", null, (col, r) => {
+                       col.sample = r;
+                       col.el.querySelector(".sample-view").innerHTML = r.html;
+                     }, ".sample-view", "press Sample a continuation");
   }
 
   // ---- export ----
@@ -236,13 +301,13 @@
 
   async function loadModel(ev) {
     ev.preventDefault();
-    showError("");
+    clearError("action:load");
     const spec = $("load-spec").value.trim();
     try {
       await runJob("load", "/api/load", { spec }, `loading ${spec}`);
       $("load-spec").value = "";
       await loadState();
-    } catch (e) { showError(e.message); }
+    } catch (e) { if (!e.cancelled) failed("load", "", e); }
   }
 
   // ---- wiring ----
@@ -254,6 +319,11 @@
   }
   pair("temperature-range", "temperature");
   pair("top-p-range", "top-p");
+  Object.entries(FIELDS).forEach(([field, id]) => {   // a field's error stays until its input changes
+    $(id).addEventListener("input", () => clearError(field));    // (not "change": leaving the input is no change)
+  });
+  $("temperature-range").addEventListener("input", () => clearError("temperature"));
+  $("top-p-range").addEventListener("input", () => clearError("top_p"));
   ["prompt", "infix"].forEach((id) => $(id).addEventListener("input", () => later(() => refreshAll(true))));
   $("format").addEventListener("change", () => refreshAll(true));
   $("k").addEventListener("input", () => later(() => state.columns.forEach(refreshNext)));
@@ -265,5 +335,5 @@
     download("logitscope-explore.json", JSON.stringify(records(), null, 1), "application/json"));
   $("export-html").addEventListener("click", async () =>
     download("logitscope-explore.html", await snapshotHtml(), "text/html"));
-  loadState().catch((e) => showError(`cannot reach the explorer's server: ${e.message}`));
+  loadState().catch((e) => failed("connect", "", fault(`cannot reach the explorer's server: ${e.message}`)));
 })();
