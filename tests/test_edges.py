@@ -252,3 +252,19 @@ def test_dist_shows_what_the_work_cap_left(tiny_dir, monkeypatch):
     assert "of it past the tree's work cap" in r.output
     plain = CliRunner().invoke(main, ["dist", "--model", tiny_dir, "--prompt", "Pick a number", "--answers", "0-10"])
     assert "work cap" not in plain.output
+
+
+def test_the_oracle_has_no_mode_all_its_answers_tie(tmp_path):
+    """The uniform oracle's row read 'mode 0' (argmax takes the first of 11 equal answers)."""
+    from logitscope.report.numbers import mode_text
+    from logitscope.tasks.randomness.single import measure
+    rng = np.random.default_rng(0)
+    flat = measure({str(i): 1 / 11 for i in range(11)}, 1.0, 100, rng)
+    assert flat["mode"] is None and flat["mode_ties"] == [str(i) for i in range(11)]
+    assert mode_text(flat) == "tie of 11"
+    two = measure({"a": 0.4, "b": 0.4, "c": 0.2}, 1.0, 100, rng)
+    assert mode_text(two) == "tie of 2" and two["mode_ties"] == ["a", "b"]
+    one = measure({"a": 0.2, "b": 0.5, "c": 0.3}, 1.0, 100, rng)
+    assert one["mode"] == "b" and "mode_ties" not in one and mode_text(one) == "b"
+    r = CliRunner().invoke(main, ["integers", "-m", "uniform", "--samples", "50", "--out", str(tmp_path)])
+    assert r.exit_code == 0 and "tie of 11" in r.output, r.output

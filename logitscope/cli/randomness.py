@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..progress import note as _log   # a note on stderr (nothing with probe --quiet)
-from ..report.numbers import CONSTANT_AXIS, corr, p_value, prob     # numbers as read (report.numbers)
+from ..report.numbers import CONSTANT_AXIS, corr, mode_text, p_value, prob     # numbers as read
 from ..limits import BATCH, COUNT, MIN_MASS, SEED, TEMPERATURE, TOP_K, TOP_P
 from .common import emit_json, load_kwargs, load_options, ranged, table, visible
 
@@ -58,7 +58,7 @@ def _single(task, models, paraphrase, temperatures, top_ps, samples, seed, out, 
     click.echo(table([[r["model"], r["paraphrase"], f"{r['temperature']:g}", f"{r['top_p']:g}",
                        *[prob(r["probs"][a]) for a in labels], prob(r["valid_mass"]),
                        _fmt(r["entropy_bits"], ".3f"), _fmt(r["chi2_expected"], ".1f"), _fmt(r["chi2_sampled"], ".1f"),
-                       _p(r, "chi2_sampled", len(labels)), r["mode"]] for r in rows],
+                       _p(r, "chi2_sampled", len(labels)), mode_text(r)] for r in rows],
                      ["model", "para", "T", "top-p", *labels, "valid", "H bits", "E[chi2]", "chi2", "p", "mode"]))
     click.echo(f"uniform over {len(labels)} answers: H = {__import__('math').log2(len(labels)):.3f} bits, "
                f"E[chi2] = {len(labels) - 1}")

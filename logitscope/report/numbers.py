@@ -95,3 +95,11 @@ def game_cells(m: dict, ci=None, after_n=None) -> list[str]:
             *[f"{f(after[o], '.3f')} ({counts.get(o, '?')})" for o in OUTCOMES],
             pct(m["invalid_mass"]), pct(m["unexplored_mass"]),
             f"{m.get('no_valid_rounds', 0)} of {m['games'] * m['rounds']}"]
+
+
+def mode_text(u: dict) -> str:
+    """The most likely answer, or 'tie of 11' where several share the top probability (the oracle)."""
+    if u.get("mode") is not None:
+        return str(u["mode"])
+    ties = u.get("mode_ties") or []
+    return f"tie of {len(ties)}" if ties else "-"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from . import references, study
 from .collect import differing, run_format
-from .numbers import prob
+from .numbers import mode_text, prob
 from .page import Section
 from .plots import model_colour
 from .sections_random import _f, _plt, _units
@@ -63,7 +63,7 @@ def answers(res) -> Section | None:
         s.figure(fig, f"{task}: exact answer distribution per model and format", f"answers-{task}")
     rows = [[r.model, run_format(r), r.task, u["paraphrase"], f"{u['temperature']:g}",
              f"{u['top_p']:g}", prob(u["valid_mass"]), _f(u["entropy_bits"], ".3f"), _n(r, u), _f(u["chi2_expected"]),
-             _f(u["chi2_sampled"]), u["mode"]] for r, u in _units(runs)]
+             _f(u["chi2_sampled"]), mode_text(u)] for r, u in _units(runs)]
     s.table(["model", "format", "task", "paraphrase", "T", "top-p", "valid", "H bits", "n", "E[chi2]", "chi2", "mode"],
             rows, "every setting of every run; n = valid samples the chi-squares are for")
     s.provenance(runs)
@@ -100,7 +100,7 @@ def paraphrases(res) -> Section | None:
         for r, u in first:
             name = study.study_name(r.model)
             ref = study.TABLE6.get(name)
-            rows.append([_label(r, diff), _n(r, u), _f(u["chi2_sampled"], ".0f"), u["mode"],
+            rows.append([_label(r, diff), _n(r, u), _f(u["chi2_sampled"], ".0f"), mode_text(u),
                          f"{ref[0]} ({ref[1]})" if ref else "-"])
         s.table(["model (format)", "n", "chi2", "mode", "this model in the study (Table 6, n = 1500)"], rows,
                 f"letters a-k: sampled chi-square vs uniform ({_samples(first)})")

@@ -43,7 +43,8 @@ def paraphrases(task: SingleTask, which) -> list[int]:
 
 
 def measure(probs: dict, valid_mass: float, samples: int, rng) -> dict:
-    """The probe numbers of one exact answer distribution (`probs` renormalised)."""
+    """The probe numbers of one exact answer distribution (`probs` renormalised). `mode` is the most
+    likely answer; where several tie for it (the uniform oracle: all), None, and `mode_ties` names them."""
     from ...probes.stats import chi2_expected, chi2_log10_sf, chi2_uniform, entropy_bits, sample_counts
     p = np.array(list(probs.values()), dtype=np.float64)
     if not p.sum() > 0:
@@ -52,9 +53,10 @@ def measure(probs: dict, valid_mass: float, samples: int, rng) -> dict:
     counts = sample_counts(p, samples, rng)
     chi2, pv = chi2_uniform(counts)
     labels = list(probs)
+    top = [a for a, x in zip(labels, p) if x >= p.max() * (1 - 1e-9)]      # the most likely answer(s)
     return {"entropy_bits": entropy_bits(p / p.sum()), "chi2_expected": chi2_expected(p, samples),
             "chi2_sampled": chi2, "p_value": pv, "p_value_log10": chi2_log10_sf(chi2, len(p) - 1),
-            "mode": labels[int(np.argmax(p))],
+            "mode": top[0] if len(top) == 1 else None, **({"mode_ties": top} if len(top) > 1 else {}),
             "sampled_counts": dict(zip(labels, counts.tolist()))}
 
 
