@@ -18,7 +18,7 @@ import torch
 
 from logitscope.kernels.engine import compiled, static
 from logitscope.kernels.engine.generate import generate
-from logitscope.kernels.engine.sampling import transform
+from logitscope.kernels.engine.sampling import transform, transform_ops
 from logitscope.kernels.engine.session import Session
 from logitscope.testing import tiny_lm
 
@@ -112,7 +112,7 @@ def test_the_steps_transform_is_sampling_transform(temperature, top_p):
     g = torch.Generator().manual_seed(0)
     lp = torch.log_softmax(torch.randn(6, 3000, generator=g) * 4, -1)
     values = [torch.tensor(x, dtype=torch.float32) for x in (temperature, 1 - top_p)]
-    got = static.sampling_transform(lp, *values, temperature != 1.0, top_p < 1.0)
+    got = transform_ops(lp, *values, temperature != 1.0, top_p < 1.0)
     assert torch.equal(got, transform(lp, temperature, top_p))
 
 

@@ -24,12 +24,20 @@ def transform(logprobs: torch.Tensor, temperature: float = 1.0, top_p: float = 1
     """logprobs: [..., vocab] -> log-probs after temperature then top-p (float32, renormalised)."""
     check_settings(temperature, top_p)
     lp = logprobs if logprobs.dtype == torch.float32 else logprobs.float()   # T = 1, top-p = 1: the same tensor
-    if temperature != 1.0:
+    return transform_ops(lp, temperature, 1 - top_p, temperature != 1.0, top_p < 1.0)
+
+
+def transform_ops(lp: torch.Tensor, temperature, cut, scaled: bool, top: bool) -> torch.Tensor:
+    """The transform's ops on float32 log-probs: `temperature` and `cut` (= 1 - top_p) are Python
+    floats or 0-d float32 tensors (the compiled decode step's inputs, so one graph serves every value;
+    the kernels cast a float to float32 too, so both give the same bits); `scaled` (T != 1) and `top`
+    (top-p < 1) choose the ops."""
+    if scaled:
         lp = torch.log_softmax(lp / temperature, dim=-1)
-    if top_p < 1.0:
+    if top:
         sorted_lp, idx = torch.sort(lp, dim=-1, descending=False)
         cum = sorted_lp.exp().cumsum(-1)
-        drop = cum <= (1 - top_p)
+        drop = cum <= cut
         drop[..., -1] = False
         lp = lp.masked_fill(drop.scatter(-1, idx, drop), float("-inf"))
         lp = torch.log_softmax(lp, dim=-1)

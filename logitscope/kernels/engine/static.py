@@ -35,6 +35,7 @@ import torch
 
 from ...errors import UserError
 from .forward import _softcap, attention_backends, body_and_head
+from .sampling import transform_ops
 from .table import step_table
 
 MIN_CAPACITY = 64
@@ -189,22 +190,6 @@ def four_d_masks(mask: torch.Tensor, col: torch.Tensor, window, kind: str, dtype
     return full, local
 
 
-def sampling_transform(lp, temperature, cut, scaled: bool, top: bool):
-    """`sampling.transform(lp, T, top_p)` with T and 1 - top_p as 0-d float32 tensors (`temperature`,
-    `cut`): the same ops on the same float32 values (eager kernels cast a Python float to float32
-    too), so one graph serves every value; `scaled` (T != 1) and `top` (top-p < 1) choose the ops."""
-    if scaled:
-        lp = torch.log_softmax(lp / temperature, dim=-1)
-    if top:
-        sorted_lp, idx = torch.sort(lp, dim=-1, descending=False)
-        cum = sorted_lp.exp().cumsum(-1)
-        drop = cum <= cut
-        drop[..., -1] = False
-        lp = lp.masked_fill(drop.scatter(-1, idx, drop), float("-inf"))
-        lp = torch.log_softmax(lp, dim=-1)
-    return lp
-
-
 class DecodeStep:
     """One decode step over static slots, as one function (compiled or not):
 
@@ -283,7 +268,7 @@ class DecodeStep:
         if self.cap:                              # in the model's dtype, as its forward and head_logits do
             logits = torch.tanh(logits / self.cap) * self.cap
         model_lp = torch.log_softmax(logits.float(), dim=-1)
-        lp = sampling_transform(model_lp, temperature, cut, *self.form[1:])
+        lp = transform_ops(model_lp, temperature, cut, *self.form[1:])
         return step_table(model_lp, lp, row_slot, None if self.greedy else uniforms)
 
 
