@@ -121,3 +121,76 @@ def test_rank_report_and_figure_agree_on_who_won(tmp_path, monkeypatch):
     plots.rank_figure(res, tmp_path / "x.png")
     bars = {c.get_label(): [p.get_height() for p in c.patches] for c in drawn["fig"].axes[0].containers}
     assert bars == {"A": [1], "B": [0], "no winner (unclear or too few)": [1]}
+
+
+def test_the_batched_fit_is_the_maximum_likelihood_choix_and_scipy_find():
+    """Bradley-Terry strengths (Newton, batched over resamples) equal choix's fit to its own tolerance and
+    scipy's optimum of the same penalised likelihood: random fractional win matrices, sweeps included."""
+    import choix
+    from scipy.optimize import minimize
+
+    from logitscope.probes import bradley_terry as bt
+    rng = np.random.default_rng(7)
+    for trial in range(60):
+        k = int(rng.integers(2, 7))
+        wins = rng.random((k, k)) * rng.integers(0, 6, (k, k))
+        np.fill_diagonal(wins, 0)
+        if trial % 3 == 0:
+            wins = np.triu(wins) * 5                                       # a chain of sweeps
+        got = bt._fit(wins)
+        w = wins + PSEUDO * (1 - np.eye(k))
+        ref = choix.ilsr_pairwise_dense(w)
+        assert np.abs(got - (ref - ref.mean())).max() < 1e-6
+
+        def nll(s):
+            d = s[:, None] - s[None, :]
+            return float((w * np.logaddexp(0.0, -d)).sum())
+        opt = minimize(nll, np.zeros(k), method="BFGS", options={"gtol": 1e-10}).x
+        assert np.abs(got - (opt - opt.mean())).max() < 1e-5
+        assert nll(got) <= nll(opt - opt.mean()) + 1e-9
+        many = bt._fit_many(np.stack([wins, wins.T]))
+        assert np.allclose(many[0], got, atol=1e-12) and np.allclose(many[1], -got, atol=1e-9)
+
+
+def test_the_verdict_rests_on_enough_resamples_and_says_them(tmp_path):
+    """2000 resamples (the 2.5th percentile on 50 of them, not 5): the rank legend names them and the seed."""
+    from logitscope.probes.bradley_terry import RESAMPLES
+    assert RESAMPLES >= 2000
+    res = rank(_games("A", "B", 10, 3))
+    assert res["resamples"] == RESAMPLES and res["seed"] == 0
+    from logitscope.report.sections_poetry import legend
+    assert f"{RESAMPLES} resamples, seed 0" in legend(res)
+
+
+def test_spearman_ties_are_relative_to_the_axis_scale():
+    """Rewards on a tiny scale are ordered as scipy orders them (9 absolute decimals called them constant
+    or tied); log-strengths still tie within TIE_TOL (a fit's float noise is no order)."""
+    from logitscope.probes.bradley_terry import TIE_TOL
+    from logitscope.probes.ranking import spearman
+    keys = ["a", "b", "c", "d"]
+    x = dict(zip(keys, [0.1, 0.5, 0.9, 0.3]))
+    for scale, shift in [(1e-10, 0.0), (1e-10, 2.0), (1.0, 0.0), (1e6, 0.0)]:
+        y = dict(zip(keys, [shift + scale * v for v in (1, 3, 9, 2)]))
+        want = stats.spearmanr(list(x.values()), list(y.values())).statistic
+        if shift and scale < 1e-9 * shift:
+            continue                                                        # below float64's grid at 2.0: ties
+        assert spearman(x, y)["rho"] == pytest.approx(want), (scale, shift)
+    noise = dict(zip(keys, [1e-16, -2e-16, 3e-9, 0.0]))                    # strengths of an even axis
+    assert spearman(noise, x, atol=(TIE_TOL, None))["undefined"] == "an axis is constant"
+    assert spearman(dict(zip(keys, [0.0] * 4)), x)["undefined"] == "an axis is constant"
+
+
+def test_krippendorff_pairs_are_the_pairs_alpha_reads():
+    """'pairs' beside alpha counts the pairs two or more annotators decided (alpha reads only those), as
+    kappa's pairs are those both decided: 3 shared pairs and 20 judged by one annotator are 3 pairs."""
+    from logitscope.probes.ranking import krippendorff_alpha
+    js = []
+    for k in range(3):
+        for who, left_won in (("a", True), ("b", k != 1), ("c", k == 0)):
+            js.append({**_judgement(f"X|t|{k}", f"Y|t|{k}", left_won, who=who), "pair": f"p{k}"})
+    js += [{**_judgement(f"X|t|s{k}", f"Y|t|s{k}", True, who="a"), "pair": f"solo{k}"} for k in range(20)]
+    got = krippendorff_alpha(js)
+    assert got["pairs"] == 3 and got["annotators"] == 3
+    import krippendorff
+    data = np.array([[1, 1, 1], [1, 0, 1], [1, 0, 0]], dtype=float)        # annotators x shared pairs
+    assert got["alpha"] == pytest.approx(krippendorff.alpha(reliability_data=data, level_of_measurement="nominal"))

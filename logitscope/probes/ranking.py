@@ -28,7 +28,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UserError
-from .bradley_terry import LEVEL, MIN_COMPARISONS, TIE_TOL, bt_fit, verdict
+from .bradley_terry import LEVEL, MIN_COMPARISONS, RESAMPLES, TIE_TOL, bt_fit, verdict
+
+POEM_RESAMPLES = 200   # the poems' strengths feed Spearman's rho only; their intervals (--json) rest on these
 
 UNDECIDED_TOL = 1e-6  # |P(left) - 0.5| at most this: no decision (see the module's docstring)
 
@@ -124,15 +126,17 @@ def kappas(judgements: list[dict]) -> list[dict]:
 
 def krippendorff_alpha(judgements: list[dict]) -> dict:
     """Nominal Krippendorff's alpha over annotators x pairs (missing where not judged or undecided), on
-    judgements of one axis: {"alpha" (None where undefined), "annotators", "pairs", "undecided" (readings
-    left out), "note" (why undefined)}."""
+    judgements of one axis: {"alpha" (None where undefined), "annotators", "pairs" (the pairs alpha
+    reads: decided by two or more annotators, as kappa's pairs are decided by both), "undecided"
+    (readings left out), "note" (why undefined)}."""
     labels = pair_labels(judgements)
     pairs = sorted({p for v in labels.values() for p in v})
-    out = {"alpha": None, "annotators": len(labels), "pairs": len(pairs), "note": None,
+    data = np.array([[_nan(labels[a].get(p)) for p in pairs] for a in sorted(labels)], dtype=float)
+    out = {"alpha": None, "annotators": len(labels), "note": None,
+           "pairs": int((np.isfinite(data).sum(axis=0) >= 2).sum()) if len(pairs) else 0,
            "undecided": sum(x is None for v in labels.values() for x in v.values())}
     if len(labels) < 3:
         return {**out, "note": "needs 3 or more annotators (Cohen's kappa covers two)"}
-    data = np.array([[_nan(labels[a].get(p)) for p in pairs] for a in sorted(labels)], dtype=float)
     if np.isfinite(data).sum(axis=0).max(initial=0) < 2:
         return {**out, "note": "no pair was decided by two or more annotators"}
     pairable = data[:, np.isfinite(data).sum(axis=0) >= 2]       # alpha reads only pairs two or more decided
@@ -203,19 +207,27 @@ def control_accuracy(judgements: list[dict]) -> dict:
     return out
 
 
-def spearman(x: dict, y: dict) -> dict | None:
-    """rho and p over the keys both have (at least 3). Values equal to 9 decimals are ties: a fit's float
-    noise (strengths of 1e-16 where every poem is even) is no order. Where an axis is constant rho and p
-    are None (scipy's nan, which JSON cannot hold) and `undefined` says why."""
+def spearman(x: dict, y: dict, *, atol: tuple = (None, None)) -> dict | None:
+    """rho and p over the keys both have (at least 3). Values closer than an axis's tolerance are ties:
+    `atol` per axis (Bradley-Terry log-strengths: TIE_TOL, so a fit's float noise, 1e-16 where every
+    poem is even and up to ~1e-8 from choix, is no order), or None: 1e-9 of the axis's largest |value|
+    (rewards, scores: any scale). Where an axis is constant rho and p are None (scipy's nan, which JSON
+    cannot hold) and `undefined` says why."""
     from scipy import stats
     keys = sorted(set(x) & set(y))
     if len(keys) < 3:
         return None
-    a, b = (np.round(np.array([v[k] for k in keys], dtype=np.float64), 9) for v in (x, y))
+    a, b = (_snapped(np.array([v[k] for k in keys], dtype=np.float64), tol) for v, tol in zip((x, y), atol))
     if len(set(a)) < 2 or len(set(b)) < 2:
         return {"rho": None, "p": None, "n": len(keys), "undefined": "an axis is constant"}
     res = stats.spearmanr(a, b)
     return {"rho": float(res.statistic), "p": float(res.pvalue), "n": len(keys)}
+
+
+def _snapped(v: np.ndarray, atol: float | None) -> np.ndarray:
+    """`v` on a grid of `atol` (None: 1e-9 of its largest |value|), so values closer than that tie."""
+    q = atol if atol is not None else 1e-9 * float(np.abs(v).max())
+    return np.round(v / q) * q if q > 0 else v
 
 
 def model_of(poem_id: str) -> str:
@@ -260,7 +272,7 @@ def distinct_annotators(judgements: list[dict]) -> list[dict]:
             if len(hashes[j["annotator"]]) > 1 else j for j in judgements]
 
 
-def rank(judgements: list[dict], *, problems=(), rewards: dict | None = None, seed=0, resamples=200) -> dict:
+def rank(judgements: list[dict], *, problems=(), rewards: dict | None = None, seed=0, resamples=RESAMPLES) -> dict:
     """Per contest (topic x axis): Bradley-Terry strengths of poems and entries (models, or model@run)
     with bootstrap CIs and n, and its verdict (`bradley_terry.verdict`: winner, or no clear winner and
     its contenders, too small); per axis: entry strengths over all topics and their verdict, contests
@@ -278,7 +290,7 @@ def rank(judgements: list[dict], *, problems=(), rewards: dict | None = None, se
         poems = sorted({x for a, b, _ in comps for x in (a, b)})
         by_entry = comparisons_of(js, key=entry)
         entries = sorted({x for a, b, _ in by_entry for x in (a, b)})
-        by_poem, _ = bt_fit(comps, poems, resamples=resamples, seed=seed)
+        by_poem, _ = bt_fit(comps, poems, resamples=min(resamples, POEM_RESAMPLES), seed=seed)
         strengths, margins = bt_fit(by_entry, entries, resamples=resamples, seed=seed)
         poem_strength.setdefault(axis, {}).update({p: v["strength"] for p, v in by_poem.items()})
         per_contest.append({"topic": topic, "axis": axis, "judgements": len(js), "comparisons": len(by_entry),
@@ -299,13 +311,15 @@ def rank(judgements: list[dict], *, problems=(), rewards: dict | None = None, se
     rho_axes = []
     for i, a in enumerate(axes):
         for b in axes[i + 1:]:
-            r = spearman(poem_strength[a], poem_strength[b])
+            r = spearman(poem_strength[a], poem_strength[b], atol=(TIE_TOL, TIE_TOL))
             if r:
                 rho_axes.append({"a": a, "b": b, **r})
-    rho_reward = {rm: {a: spearman(poem_strength[a], by_poem) for a in axes} for rm, by_poem in (rewards or {}).items()}
+    rho_reward = {rm: {a: spearman(poem_strength[a], by_poem, atol=(TIE_TOL, None)) for a in axes}
+                  for rm, by_poem in (rewards or {}).items()}
     return {"judgements": len(judgements), "malformed": list(problems), "contests": per_contest, "models": overall,
             "overall": overall_verdict, "wins": wins, "no_winner": no_winner, "too_small": small,
-            "min_comparisons": MIN_COMPARISONS, "tie_tol": TIE_TOL, "level": LEVEL, "undecided_tol": UNDECIDED_TOL,
+            "min_comparisons": MIN_COMPARISONS, "tie_tol": TIE_TOL, "level": LEVEL, "resamples": resamples, "seed": seed,
+            "undecided_tol": UNDECIDED_TOL,
             "undecided": sum(map(undecided, judgements)), "runs_apart": split, "agreement": agreement(judgements),
             "control": control_accuracy(judgements), "judges": judge_bias(judgements), "spearman_axes": rho_axes,
             "spearman_reward": rho_reward}

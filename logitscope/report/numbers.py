@@ -72,7 +72,8 @@ GAME_LEGEND = (   # one line each in the terminal, one caption in the report
     "after win / tie / loss (n): mean determinism of the rounds that follow a round with that outcome, "
     "over n rounds (rounds 2.. of every game)",
     "invalid %: mean probability mass per round on continuations that spell no move; unexplored %: mean "
-    "mass per round pruned below --min-mass and never read (what the exact readout may have missed)",
+    "mass per round pruned below --min-mass or past the answer tree's work cap and never read (what the exact "
+    "readout may have missed)",
     "no valid move: rounds in which the model reached no valid move, of all rounds played; its move was "
     "drawn uniformly there, so net score and determinism there are not the model's",
 )

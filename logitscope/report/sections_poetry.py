@@ -47,14 +47,15 @@ def poetry(res) -> Section | None:
 RANK_LEGEND = ("contests won: contests the model won clearly: the {level}% bootstrap interval of its log-strength "
                "minus every other model's (the CIs' resamples) lies above 0; otherwise 'no clear winner', "
                "counted for no one, as is a contest too small to rank; log-strength: Bradley-Terry, centred at 0, "
-               "with the decimals it takes to tell different strengths apart; {level}% CI: bootstrap over "
-               "judgements (two CIs may overlap while the difference is clear: the strengths are estimated together and correlated); "
+               "with the decimals it takes to tell different strengths apart; {level}% CI: percentile bootstrap "
+               "over judgements ({resamples} resamples, seed {seed}) (two CIs may overlap while the difference is clear: the strengths are estimated together and correlated); "
                "n: the comparisons the model took part in (fewer than {least}: too few to rank); a model whose "
                "poems come from several runs is one entry per run, model@run")
 
 
 def legend(res) -> str:
-    return RANK_LEGEND.format(least=res["min_comparisons"], level=res["level"])
+    return RANK_LEGEND.format(least=res["min_comparisons"], level=res["level"], resamples=res.get("resamples", 200),
+                              seed=res.get("seed", 0))
 
 
 def strength_rows(res) -> list[list]:

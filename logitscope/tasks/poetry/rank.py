@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from ...errors import UserError
+from ...probes.bradley_terry import RESAMPLES
 
 
 def read_rewards(paths, problems: list | None = None) -> dict:
@@ -40,7 +41,7 @@ def read_rewards(paths, problems: list | None = None) -> dict:
     return out
 
 
-def run_rank(paths, *, rewards=None, seed=0, resamples=200) -> dict:
+def run_rank(paths, *, rewards=None, seed=0, resamples=RESAMPLES) -> dict:
     """`rank` of the judgements `paths` name, with `files`: the judgement files read."""
     from ...probes.poetry_files import layout_files, read_judgements
     from ...probes.ranking import rank
