@@ -142,7 +142,7 @@ def test_the_batched_fit_is_the_maximum_likelihood_choix_and_scipy_find():
         ref = choix.ilsr_pairwise_dense(w)
         assert np.abs(got - (ref - ref.mean())).max() < 1e-6
 
-        def nll(s):
+        def nll(s, w=w):
             d = s[:, None] - s[None, :]
             return float((w * np.logaddexp(0.0, -d)).sum())
         opt = minimize(nll, np.zeros(k), method="BFGS", options={"gtol": 1e-10}).x
