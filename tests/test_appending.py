@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from logitscope.tasks import jsonl, results
+from logitscope import jsonl
+from logitscope.tasks import results
 from logitscope.tasks.games.play import run_model
 from logitscope.tasks.games.rules import get_game
 from logitscope.tasks.poetry.contest import append_judgement
@@ -109,3 +110,86 @@ def test_wait_says_once_who_holds_the_file(tmp_path, monkeypatch, capsys):
     finally:
         rf.release()
         other.wait()
+
+
+TEXT = "Café, naïve — Ωmega 😀 and a line\u2028separator\u0085next"
+
+
+def _text_run(tmp_path, n=4):
+    """A result file of text records (non-ASCII, U+2028 and U+0085 inside), the way entropy writes them."""
+    rf = results.ResultFile(tmp_path, "entropy", "m", {"task": "entropy"})
+    rf.done("sample")
+    fh = rf.open({"provenance": {}})
+    results.append(fh, [{"sample": i, "text": f"{i}: {TEXT}"} for i in range(n)])
+    fh.close()
+    rf.release()
+    return rf
+
+
+def test_a_line_cut_inside_a_character_is_one_torn_line_for_every_reader(tmp_path, capsys):
+    """Cut at every byte of the last record (inside multi-byte characters too): resume, the report, the
+    generic reader and the repair each read the whole records and none raises (a strict UTF-8 read of the
+    whole file failed before the repair could run, on every rerun)."""
+    from logitscope.report.collect import collect
+    rf = _text_run(tmp_path)
+    data = rf.path.read_bytes()
+    last = data.rindex(b'{"type": "unit", "sample": 3')
+    for cut in range(last + 1, len(data) - 1):
+        rf.path.write_bytes(data[:cut])
+        assert sorted(rf.done("sample")) == [0, 1, 2], cut
+        assert [r["sample"] for r in results.jsonl_records(rf.path) if r.get("type") == "unit"] == [0, 1, 2]
+        got = collect(tmp_path)
+        assert [u["sample"] for u in got.runs[0].units] == [0, 1, 2]
+        assert got.problems == [(rf.path, 5, "partial last line (a run was stopped while writing)")]
+        fh = rf.open({})                                              # the repair: the partial line moved aside
+        results.append(fh, [{"sample": 3, "text": f"3: {TEXT}"}])
+        fh.close()
+        rf.release()
+        assert [ln.rec["sample"] for ln in jsonl.read_lines(rf.path) if ln.rec.get("type") == "unit"] == [0, 1, 2, 3]
+        rf.path.with_name(rf.path.name + ".torn").unlink()
+    capsys.readouterr()
+
+
+def test_a_record_holding_a_line_separator_is_one_record_everywhere(tmp_path):
+    """U+2028 and U+0085 are written raw (ensure_ascii=False); readers split lines at \\n only, so the
+    report and the poetry readers see the record that resume counts (str.splitlines split it in two)."""
+    from logitscope.probes.poetry_files import read_judgements
+    from logitscope.report.collect import collect
+    rf = _text_run(tmp_path)
+    assert sorted(rf.done("sample")) == [0, 1, 2, 3]
+    got = collect(tmp_path)
+    assert [u["sample"] for u in got.runs[0].units] == [0, 1, 2, 3] and got.problems == []
+    assert got.runs[0].units[1]["text"] == f"1: {TEXT}"
+    j = {"pair": "a/b", "topic": "tea", "axis": "preference", "annotator": "me", "left": "A|tea|0",
+         "right": "B|tea|0", "choice": "left", "winner": "A|tea|0", "control": False, "note": TEXT}
+    path = tmp_path / "poetry-judgements" / "tea-preference-me.jsonl"
+    path.parent.mkdir()
+    path.write_text(json.dumps(j, ensure_ascii=False) + "\n", encoding="utf-8")
+    recs, problems = read_judgements([path])
+    assert problems == [] and [r["note"] for r in recs] == [TEXT]
+
+
+def test_a_unit_line_without_its_key_is_no_unit(tmp_path):
+    rf = _text_run(tmp_path, n=2)
+    with open(rf.path, "a", encoding="utf-8") as fh:
+        fh.write('{"type": "unit"}\n')                                 # a hand edit
+    assert sorted(rf.done("sample")) == [0, 1]
+    rf.release()
+
+
+def test_reward_outputs_have_one_writer(tmp_path):
+    """Two runs scoring into the same output: the second stops with one line naming the first (both
+    appended every record before: 10 records for 5 input lines)."""
+    out = tmp_path / "scores.rewards.jsonl"
+    inp = tmp_path / "in.jsonl"
+    inp.write_text('{"prompt": "p", "response": "r"}\n', encoding="utf-8")
+    code = ("from logitscope.tasks.randomness.reward import score_file\n"
+            "class RM: spec = 'rm'\n"
+            f"score_file(RM(), {str(inp)!r}, {str(out)!r})")
+    results.hold(out)
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    finally:
+        results.release(out)
+    assert done.returncode != 0 and "is being written by process" in done.stderr, done.stderr
+    assert not out.exists()

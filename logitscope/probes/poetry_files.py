@@ -12,11 +12,11 @@ the file, not one per line; its judgements are used.
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 from ..errors import UserError
+from ..jsonl import read_lines
 
 AXIS_NAMES = ("originality", "pleasantness", "preference")
 LAYOUT = {
@@ -56,33 +56,30 @@ def read_judgements(paths) -> tuple[list[dict], list[str]]:
     recs, problems = [], []
     for f in layout_files(paths, "judgements"):
         try:
-            lines = f.read_text(encoding="utf-8", errors="replace").splitlines()
+            lines = read_lines(f)
         except OSError as exc:
             problems.append(f"{f}: not read ({exc.strerror})")
             continue
-        bad, first, total = 0, "", 0
-        for n, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            total += 1
-            why = _why_not(line, last=n == len(lines))
+        bad, first = 0, ""
+        for ln in lines:
+            why = _why_not(ln)
             if why is None:
-                recs.append(json.loads(line))
+                recs.append(ln.rec)
                 continue
             bad += 1
-            first = first or f"line {n}: {why}"
+            first = first or f"line {ln.n}: {why}"
+        total = len(lines)
         if bad:
             problems.append(f"{f}: {bad} of {total} lines are not judgements, skipped (first at {first})")
     return recs, problems
 
 
-def _why_not(line: str, last: bool) -> str | None:
-    """Why a line is not a judgement, or None."""
-    try:
-        rec = json.loads(line)
-    except json.JSONDecodeError as exc:
-        return "a partial last line (a run stopped while writing?)" if last else f"not JSON ({exc.msg})"
-    if not isinstance(rec, dict):
-        return "not a JSON object"
+def _why_not(ln) -> str | None:
+    """Why a line (`jsonl.Line`) is not a judgement, or None."""
+    if ln.rec is None and ln.last:
+        return "a partial last line (a run stopped while writing?)"
+    if ln.why is not None:
+        return ln.why
+    rec = ln.rec
     missing = [k for k in NEED if k not in rec]
     return f"no {', '.join(missing)}" if missing else None

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..jsonl import read_lines
+
 
 @dataclass
 class Run:
@@ -120,15 +122,9 @@ def collect(root) -> Results:
             res.judgements.append(f)
             continue
         run = Run(task=f.parent.name, path=f)
-        lines = f.read_text(encoding="utf-8", errors="replace").splitlines()
-        for n, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                why = "partial last line (a run was stopped while writing)" if n == len(lines) else f"not JSON ({exc.msg})"
-                res.problems.append((f, n, why))
+        for n, rec, why, last in read_lines(f):
+            if why is not None and (rec is None or last):
+                res.problems.append((f, n, "partial last line (a run was stopped while writing)" if last else why))
                 continue
             kind = rec.get("type") if isinstance(rec, dict) else None
             if kind == "run":

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from ..errors import UserError
-from .jsonl import open_append, write_lines
+from ..jsonl import open_append, read_lines, write_lines
 
 
 WAIT = os.environ.get("LOGITSCOPE_WAIT") == "1"      # `--wait`: wait for a result file another run holds
@@ -154,23 +154,20 @@ class ResultFile:
         return text + (" (finished)" if finished else "") + f" in {where}"
 
     def records(self, kind: str) -> list[dict]:
-        """All `kind` records in the file and its shards. A torn last line (a killed run) is
-        skipped quietly; a malformed line elsewhere is reported once (file and line), and the unit
-        it held is computed again."""
+        """All `kind` records in the file and its shards (`jsonl.read_lines`). A torn last line (a
+        killed run) is skipped quietly; a malformed line elsewhere is reported once (file and line),
+        and the unit it held is computed again."""
         out = []
         for f in self.files():
-            with open(f, encoding="utf-8") as fh:
-                lines = fh.readlines()
-            for n, line in enumerate(lines, 1):
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError:
-                    if n < len(lines) and (str(f), n) not in _REPORTED:
-                        _REPORTED.add((str(f), n))
-                        print(f"warning: {f}:{n}: malformed line skipped; its unit is computed again", file=sys.stderr)
+            for ln in read_lines(f):
+                if ln.why is not None:
+                    if not ln.last and (str(f), ln.n) not in _REPORTED:
+                        _REPORTED.add((str(f), ln.n))
+                        print(f"warning: {f}:{ln.n}: malformed line skipped ({ln.why}); its unit is computed "
+                              "again", file=sys.stderr)
                     continue
-                if isinstance(rec, dict) and rec.get("type") == kind:
-                    out.append(rec)
+                if ln.rec.get("type") == kind:
+                    out.append(ln.rec)
         return out
 
     def done(self, key: str) -> dict:
@@ -180,37 +177,15 @@ class ResultFile:
         _TOUCHED.setdefault(str(self.path), self)
         got = {}
         for rec in self.records("unit"):
-            got.setdefault(rec[key], rec)
+            if key in rec:                              # a unit line without its key (edited by hand) is no unit
+                got.setdefault(rec[key], rec)
         return got
 
     def lock(self) -> None:
         """Hold this result file for this process until its summary is written (or the process
-        ends): a second run on the same file says who holds it and stops, or with `--wait` (WAIT)
-        waits for it."""
-        if str(self.path) in _HELD:
-            return
-        import filelock
-        make_dir(self.dir, self.out)
-        lock = filelock.FileLock(str(self.path) + ".lock")
-        owner = Path(str(self.path) + ".owner")
-        try:
-            try:
-                lock.acquire(timeout=0)
-            except filelock.Timeout:
-                if not WAIT:
-                    raise
-                from ..progress import note
-                note(f"{self.path} is being written by {_holder(owner)}; waiting for it to finish (--wait)")
-                lock.acquire()
-            owner.write_text(f"process {os.getpid()} on {platform.node()} since {time.strftime('%H:%M:%S')}\n")
-        except filelock.Timeout:
-            raise UserError(f"{self.path} is being written by {_holder(owner)}; wait for it to finish, or rerun with --wait") from None
-        except OSError as exc:
-            if lock.is_locked:
-                lock.release()
-            raise UserError(f"cannot write results to {self.dir} (--out {self.out}): {exc.strerror or exc}") from None
-        _HELD[str(self.path)] = lock
-        self.adopt_legacy()
+        ends): `hold`."""
+        if hold(self.path, self.out):
+            self.adopt_legacy()
 
     def release(self) -> None:
         """Let go of this file (no-op when not held): the lock and owner files are removed."""
@@ -235,14 +210,7 @@ def jsonl_records(path):
     not JSON objects are skipped (readers that must report them use `report.collect`)."""
     p = Path(path)
     for f in (sorted(p.rglob("*.jsonl")) if p.is_dir() else [p]):
-        with open(f, encoding="utf-8") as fh:
-            for line in fh:
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(rec, dict):
-                    yield rec
+        yield from (ln.rec for ln in read_lines(f) if ln.why is None)
 
 
 def append(fh, records) -> None:
@@ -260,6 +228,43 @@ def write_summary(fh, summary: dict) -> None:
     write_record(fh, {"type": "summary", **summary})
     _FINISHED.add(fh.name)
     _release(fh.name)
+
+
+def hold(path, out=None) -> bool:
+    """Hold the file `path` for this process until it lets go (`release`) or ends: a second process on
+    the same file says who holds it and stops, or with `--wait` (WAIT) says so once and waits for it.
+    Returns whether this call took it (False: this process held it already). `out`: the --out given."""
+    path = Path(path)
+    if str(path) in _HELD:
+        return False
+    import filelock
+    make_dir(path.parent, out)
+    lock = filelock.FileLock(str(path) + ".lock")
+    owner = Path(str(path) + ".owner")
+    try:
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            if not WAIT:
+                raise
+            from ..progress import note
+            note(f"{path} is being written by {_holder(owner)}; waiting for it to finish (--wait)")
+            lock.acquire()
+        owner.write_text(f"process {os.getpid()} on {platform.node()} since {time.strftime('%H:%M:%S')}\n")
+    except filelock.Timeout:
+        raise UserError(f"{path} is being written by {_holder(owner)}; wait for it to finish, or rerun with --wait") from None
+    except OSError as exc:
+        if lock.is_locked:
+            lock.release()
+        where = f" (--out {out})" if out is not None else ""
+        raise UserError(f"cannot write results to {path.parent}{where}: {exc.strerror or exc}") from None
+    _HELD[str(path)] = lock
+    return True
+
+
+def release(path) -> None:
+    """Let go of a file `hold` took (no-op when not held): its lock and owner files are removed."""
+    _release(str(path))
 
 
 def track(path, label: str, what: str, wanted: int | None = None) -> None:
@@ -290,10 +295,7 @@ class _Plain:
         self.path, self.label, self.what, self.wanted = path, label, what, wanted
 
     def kept_line(self, finished: bool) -> str:
-        n = 0
-        if self.path.exists():
-            with open(self.path, encoding="utf-8") as fh:
-                n = sum(1 for line in fh if line.strip().startswith("{") and line.rstrip().endswith("}"))
+        n = sum(ln.why is None for ln in read_lines(self.path)) if self.path.exists() else 0
         n = n if self.wanted is None else min(n, self.wanted)
         of = f" of {self.wanted}" if self.wanted is not None else ""
         return f"{self.label}: {n}{of} {self.what}" + (" (finished)" if finished else "") + f" in {self.path}"

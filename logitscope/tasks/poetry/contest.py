@@ -210,7 +210,7 @@ def judgements_path(out, topic: str, axis: str, annotator: str, settings_hash: s
 def append_judgement(path: Path, rec: dict) -> int:
     """Append one judgement (one whole line, fsync'd; a torn last line repaired first: `jsonl.open_append`);
     returns the file's size before it (`undo` cuts there)."""
-    from ..jsonl import open_append, write_lines
+    from ...jsonl import open_append, write_lines
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open_append(path) as fh:

@@ -71,7 +71,7 @@ def run_judge(poems_dir, judge, axis, *, topics=None, per_model=None, comparison
     summary row per topic. `per_model` None: the most poems every model has on each topic."""
     from ... import progress
     from ...probes.ranking import control_accuracy, judge_bias, kappas
-    from ..results import as_lm, config_hash, track
+    from ..results import as_lm, config_hash, hold, release, track
     check_axis(axis)
     poems = load_poems(poems_dir, runs)
     every = not topics
@@ -93,6 +93,7 @@ def run_judge(poems_dir, judge, axis, *, topics=None, per_model=None, comparison
             progress.note(f"skipping {topic}: {exc}")
             continue
         path = judgements_path(out, c.topic, axis, who, tag)
+        hold(path, out)                                     # one writer a file: a second judge stops (or --wait)
         done, _ = judged(path, c.pairs, tag)
         todo = [p for p in c.pairs if p.pair not in done]
         track(path, f"judge {lm.spec} {c.topic}/{axis}", "judgements", len(c.pairs))
@@ -105,6 +106,7 @@ def run_judge(poems_dir, judge, axis, *, topics=None, per_model=None, comparison
                     append_judgement(path, {**rec, "settings": settings, "settings_hash": tag})
                     done[rec["pair"]] = rec
                 bar.update(len(todo[s:s + 8]))
+        release(path)
         recs = [done[p.pair] for p in c.pairs]
         bias = (judge_bias(recs) or [{"position_bias": None, "mean_shift": None, "mean_invalid_mass": None}])[0]
         control = control_accuracy([r for r in recs if r["control"]]).get(who)

@@ -4,7 +4,6 @@ the layout the commands write (`probes.poetry_files`); a file with lines that ar
 rewards) is one warning, the rest is used. The ranking figure goes beside the judgements it ranks."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -17,20 +16,15 @@ def read_rewards(paths, problems: list | None = None) -> dict:
     {poem_id, reward, rm} (a directory: its poetry result files, `layout_files`); a poem's rewards from
     different reward models are never mixed, and ids written without their run get the run of their
     file. Lines that are not JSON: one entry per file in `problems`."""
+    from ...jsonl import read_lines
     from ...probes.poetry_files import layout_files
     from .contest import run_of
     from .generate import in_run
     out: dict = {}
     for f in layout_files(paths, "poems") if paths else []:
-        recs, bad = [], 0
-        for line in f.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                rec = json.loads(line) if line.strip() else None
-            except json.JSONDecodeError:
-                bad += 1
-                continue
-            if isinstance(rec, dict):
-                recs.append(rec)
+        lines = read_lines(f)
+        recs = [ln.rec for ln in lines if ln.why is None]
+        bad = sum(ln.rec is None for ln in lines)
         if bad and problems is not None:
             problems.append(f"{f}: {bad} lines are not JSON, skipped (rewards)")
         run = run_of(f, next((r for r in recs if r.get("type") == "run"), None))

@@ -63,26 +63,21 @@ def score_file(rm, input_path, output_path, *, batch_size=8, log=print) -> dict:
     """Score every good line of `input_path` into `output_path` (resuming); returns counts."""
     from ...kernels.reward import score
     from ...progress import bar, reused
-    from ..jsonl import open_append, write_lines
-    from ..results import make_dir, track
+    from ...jsonl import open_append, read_lines, write_lines
+    from ..results import hold, release, track
     good, bad = read_records(input_path)
     for n, reason in bad:
         log(f"{input_path}:{n}: skipped: {reason}")
     out = Path(output_path)
+    hold(out)                           # one writer: a second run on the same output stops (or --wait)
     done = set()
-    if out.exists():
-        with open(out, encoding="utf-8") as fh:
-            for line in fh:
-                try:
-                    done.add(json.loads(line)["line"])
-                except (json.JSONDecodeError, KeyError, TypeError):
-                    continue            # a torn last line from a kill: that record is scored again
+    if out.exists():                    # a torn last line from a kill: that record is scored again
+        done = {ln.rec["line"] for ln in read_lines(out) if ln.why is None and "line" in ln.rec}
     todo = [(n, r) for n, r in good if n not in done]
     track(out, f"{rm.spec} rewards of {input_path}", "scored records", len(good))
     if len(todo) < len(good):
         log(f"{input_path}: {reused(len(good) - len(todo), len(good), 'records')}"
             + (f", {len(todo)} to score" if todo else ""))
-    make_dir(out.parent)
     with open_append(out) as fh, bar(len(good), f"{rm.spec} rewards", "records", initial=len(good) - len(todo)) as b:
         step = max(batch_size * 8, 1)
         for s in range(0, len(todo), step):
@@ -90,6 +85,7 @@ def score_file(rm, input_path, output_path, *, batch_size=8, log=print) -> dict:
             scores = score(rm, [_pair(r) for _, r in chunk], batch_size=batch_size)
             write_lines(fh, [{**rec, "reward": sc, "reward_model": rm.spec, "line": n} for (n, rec), sc in zip(chunk, scores)])
             b.update(len(chunk))
+    release(out)
     return {"scored": len(todo), "resumed": len(good) - len(todo), "skipped": len(bad), "output": str(out)}
 
 

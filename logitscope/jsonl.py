@@ -1,4 +1,5 @@
-"""Appending JSON lines so that a kill never loses a record nor glues two together.
+"""JSON lines: appending so that a kill never loses a record nor glues two together, and reading so
+that a torn or odd line costs that line, never the file.
 
 Every writer of a JSON-lines file that a rerun resumes (result files, reward outputs, poetry
 judgements) opens it with `open_append`, which first repairs a torn last line (a run killed while
@@ -10,14 +11,50 @@ Records are then written with `write_lines`: all lines of one call in one `os.wr
 `O_APPEND` descriptor (no buffer that a kill could leave half flushed), fsync'd before it returns.
 A kill leaves whole lines, or at worst (a write cut short) one partial last line, which the next
 run's `open_append` moves aside.
+
+Every reader of these files (resume, the report, poetry rankings, reward outputs) reads them with
+`read_lines`: lines split at "\n" only (a record's text may hold U+2028 or U+0085, which
+`str.splitlines` would split), each line decoded and parsed on its own, so a line cut inside a UTF-8
+character is one line that is not JSON, not an error for the whole file.
 """
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 _BLOCK = 1 << 16
+
+
+class Line(NamedTuple):
+    """One non-empty line: its number (from 1), the JSON value (None where it is not JSON), why it is
+    not a JSON object (None where it is), and whether it is the file's last line."""
+    n: int
+    rec: object
+    why: str | None
+    last: bool
+
+
+def read_lines(path) -> list[Line]:
+    """Every non-empty line of a JSON-lines file (see the module's note)."""
+    chunks = Path(path).read_bytes().split(b"\n")
+    if chunks and chunks[-1] == b"":
+        chunks.pop()
+    out = []
+    for n, raw in enumerate(chunks, 1):
+        if not raw.strip():
+            continue
+        try:
+            rec, why = json.loads(raw.decode("utf-8")), None
+        except UnicodeDecodeError:
+            rec, why = None, "not UTF-8 text"
+        except json.JSONDecodeError as exc:
+            rec, why = None, f"not JSON ({exc.msg})"
+        if why is None and not isinstance(rec, dict):
+            why = "not a JSON object"
+        out.append(Line(n, rec, why, n == len(chunks)))
+    return out
 
 
 def repair(path) -> int:
@@ -51,7 +88,7 @@ def repair(path) -> int:
         os.fsync(fh.fileno())
     if whole:
         return 0
-    from ..progress import note
+    from .progress import note
     note(f"repaired {path}: its last line was cut off mid-record (a run stopped while writing it); "
          f"moved those {len(tail)} bytes to {path.name}.torn, the record it held is computed again")
     return len(tail)
