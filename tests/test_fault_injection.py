@@ -95,7 +95,9 @@ def _read(folder):
     """(unit records by game, the last summary, every (game, round) saved) of a run's one result file."""
     files = sorted(folder.glob("determinism-rps/*.jsonl"))
     assert len(files) == 1, files
-    recs = [json.loads(line) for line in files[0].read_text(encoding="utf-8").split("\n")[:-1]]   # every line whole
+    text = files[0].read_text(encoding="utf-8")
+    assert text.endswith("\n"), "the file ends inside a record"
+    recs = [json.loads(line) for line in text.split("\n")[:-1]]                  # every line whole
     units = [r for r in recs if r["type"] == "unit"]
     games = {r["game"]: r for r in units}
     assert len(games) == len(units), "a game recorded twice"
