@@ -23,7 +23,7 @@ from ...errors import UserError
 from ...limits import MIN_MASS
 from .cache import growing_cache
 from .forward import cache_kwargs, check_length, checked_log_softmax, left_pad, positions_from_mask, run
-from .sampling import check_settings, transform
+from .sampling import check_settings
 from .spaces import INVALID, VALID, AnswerSpace, Matcher, parse_answers
 from .tree import MAX_TREE, Accounts, Limits, expand_group, root_group_size
 from .vocab import VocabIndex, vocab_index
@@ -297,42 +297,6 @@ def _paths(idx: AnswerIndex, found: list) -> tuple:
     return tuple(sorted(out, key=lambda x: -x["prob"]))
 
 
-def first_token(lm, logprobs: torch.Tensor, space: AnswerSpace, *, temperature=1.0, top_p=1.0) -> list[AnswerDist]:
-    """The study's adversary readout (approximate): for each answer, the next-token mass of tokens
-    whose text (leading whitespace stripped) begins one of its surface forms. A token that begins
-    forms of several answers ("1" for 1 and 10) counts for each; nothing is looked at past it."""
-    idx = answer_index(lm, space)
-    token_sets = []
-    for _answer, forms in space.forms:
-        ids = set()
-        for f in forms:
-            fb = f.encode("utf-8")
-            for n in range(1, len(fb) + 1):
-                for w in _leading_ws(idx.vocab):
-                    ids.update(idx.vocab.ids_with_bytes(w + fb[:n]))
-        token_sets.append(np.array(sorted(ids), dtype=np.int64))
-    any_ids = np.unique(np.concatenate(token_sets)) if token_sets else np.array([], dtype=np.int64)
-    probs = transform(logprobs.cpu(), temperature, top_p).double().exp().numpy()
-    out = []
-    for row in probs:
-        answers = {a: float(row[ids].sum()) for a, ids in zip(space.labels, token_sets)}
-        v = float(row[any_ids].sum())
-        out.append(AnswerDist(answers, v, 1.0 - v, 0.0, "first-token", temperature, top_p, 1, exact=False))
-    return out
-
-
-def _leading_ws(vocab: VocabIndex) -> list[bytes]:
-    """Whitespace strings that start some token (b"" included)."""
-    if not hasattr(vocab, "_leading_ws"):
-        found = {b""}
-        for s in vocab.sorted_bytes:
-            n = len(s) - len(s.lstrip(b" \t\n\r\x0b\x0c"))
-            if n and n < len(s):
-                found.add(s[:n])
-        vocab._leading_ws = sorted(found)
-    return vocab._leading_ws
-
-
 def _as_space(answers) -> AnswerSpace:
     if isinstance(answers, AnswerSpace):
         return answers
@@ -361,6 +325,7 @@ def answer_distributions(lm, prompts, answers, *, method="exact", temperature=1.
     for s in range(0, len(rows), 16):
         roots = prefill(lm, rows[s:s + 16])
         if method == "first-token":
+            from .first_token import first_token
             out += first_token(lm, roots.logprobs, space, temperature=temperature, top_p=top_p)
         else:
             out += expand_exact(lm, roots, space, temperature=temperature, top_p=top_p,

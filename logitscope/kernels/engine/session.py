@@ -35,7 +35,8 @@ import torch
 
 from ...errors import UserError
 from ...limits import MIN_MASS
-from .answers import AnswerDist, Roots, expand_exact, first_token
+from .answers import AnswerDist, Roots, expand_exact
+from .first_token import first_token
 from .cache import growing_cache, kv_bytes_per_token, select_rows, set_kv
 from .forward import body_and_head, cache_kwargs, check_length, checked_log_softmax, head_logits, log_softmax_flagged, \
     raise_unless_finite, run, take_positions, to_device
