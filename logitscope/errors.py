@@ -18,17 +18,12 @@ FILE_SUFFIXES = (".txt", ".text", ".csv", ".tsv", ".list", ".lst", ".md", ".json
 
 
 def check_file(value: str, option: str, takes: str) -> None:
-    """"no such file" for a value that names a file (a path separator, or a text-file suffix such as
-    .txt) that does not exist; a value that does not look like a file is left to the option's own
-    parser. `takes` says what the option accepts."""
+    """`need_file` for a value that looks like a file (a path separator, or a text-file suffix such as
+    .txt); a value that does not is left to the option's own parser. `takes` says what the option accepts."""
     import os
     from pathlib import Path
-    p = Path(value)
-    looks = "/" in value or os.sep in value or p.suffix.lower() in FILE_SUFFIXES
-    if p.is_dir() and looks:
-        raise UserError(f"{value} is a directory, not a file ({option} takes {takes})")
-    if not p.exists() and looks:
-        raise UserError(f"no such file: {value} ({option} takes {takes})")
+    if "/" in value or os.sep in value or Path(value).suffix.lower() in FILE_SUFFIXES:
+        need_file(value, option, takes)
 
 
 def need_file(value, option: str, takes: str) -> None:
@@ -40,14 +35,3 @@ def need_file(value, option: str, takes: str) -> None:
         raise UserError(f"{value} is a directory, not a file ({option} takes {takes})")
     if not p.exists():
         raise UserError(f"no such file: {value} ({option} takes {takes})")
-
-
-def need_dir(value, option: str, takes: str) -> None:
-    """A path an option reads as a directory: one line when it is missing or is a file
-    ("is a file, not a directory")."""
-    from pathlib import Path
-    p = Path(value)
-    if p.exists() and not p.is_dir():
-        raise UserError(f"{value} is a file, not a directory ({option} takes {takes})")
-    if not p.exists():
-        raise UserError(f"no such directory: {value} ({option} takes {takes})")

@@ -41,20 +41,18 @@ def read_lines(path) -> list[Line]:
     chunks = Path(path).read_bytes().split(b"\n")
     if chunks and chunks[-1] == b"":
         chunks.pop()
-    out = []
-    for n, raw in enumerate(chunks, 1):
-        if not raw.strip():
-            continue
-        try:
-            rec, why = json.loads(raw.decode("utf-8")), None
-        except UnicodeDecodeError:
-            rec, why = None, "not UTF-8 text"
-        except json.JSONDecodeError as exc:
-            rec, why = None, f"not JSON ({exc.msg})"
-        if why is None and not isinstance(rec, dict):
-            why = "not a JSON object"
-        out.append(Line(n, rec, why, n == len(chunks)))
-    return out
+    return [Line(n, *_parse(raw), n == len(chunks)) for n, raw in enumerate(chunks, 1) if raw.strip()]
+
+
+def _parse(raw: bytes) -> tuple:
+    """(the JSON value or None, why it is not a JSON object or None) of one line's bytes."""
+    try:
+        rec = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None, "not UTF-8 text"
+    except json.JSONDecodeError as exc:
+        return None, f"not JSON ({exc.msg})"
+    return rec, None if isinstance(rec, dict) else "not a JSON object"
 
 
 def repair(path) -> int:
@@ -75,7 +73,7 @@ def repair(path) -> int:
         start = _last_line_start(fh, size)
         fh.seek(start)
         tail = fh.read()
-        whole = _whole_record(tail)
+        whole = _parse(tail)[1] is None                 # a whole record, only its newline missing
         if whole:
             fh.write(b"\n")
         else:
@@ -120,9 +118,3 @@ def _last_line_start(fh, size: int) -> int:
         end = lo
     return 0
 
-
-def _whole_record(tail: bytes) -> bool:
-    try:
-        return isinstance(json.loads(tail), dict)
-    except ValueError:            # JSONDecodeError, or bytes that are not UTF-8
-        return False

@@ -187,8 +187,8 @@ def test_unbounded_min_mass_used_to_run_away_now_is_bounded_in_memory_and_time(l
     acc_used = []
     real = tree._cap
 
-    def watch(kids, branches, acc, limits, step_cap):
-        out = real(kids, branches, acc, limits, step_cap)
+    def watch(kids, branches, acc, limits):
+        out = real(kids, branches, acc, limits)
         acc_used.append(acc.used.copy())
         return out
     import unittest.mock as um

@@ -26,9 +26,7 @@ class Ranged(click.ParamType):
         self.name = "integer" if rng.integer else "number"
 
     def convert(self, value, param, ctx):
-        label = f"--{param.name.replace('_', '-')}" if param is not None and param.name else "the value"
-        if param is not None and param.opts:
-            label = max(param.opts, key=len)
+        label = max(param.opts, key=len) if param is not None and param.opts else "the value"
         try:
             number = float(value)
         except (TypeError, ValueError):

@@ -188,8 +188,8 @@ class ResultFile:
             self.adopt_legacy()
 
     def release(self) -> None:
-        """Let go of this file (no-op when not held): the lock and owner files are removed."""
-        _release(str(self.path))
+        """Let go of this file (no-op when not held): `release`."""
+        release(self.path)
 
     def open(self, header: dict):
         """Open for appending (the file locked for this process first, a torn last line repaired:

@@ -284,8 +284,8 @@ def _say_capped(acc: Accounts, limits: Limits) -> None:
     _CAP_SAID.add(limits.min_mass)
     from ...progress import note
     hit = int((acc.capped > 0).sum())
-    note(f"the answer tree reached its work cap ({limits.max_tree:,} branches a readout, {acc.step_cap or limits.max_branches:,} "
-         f"a step) on {hit} of {len(acc.capped)} readouts at min-mass {limits.min_mass:g}; the mass it left, up to "
+    note(f"the answer tree reached its work cap ({limits.max_tree:,} branches a readout, {acc.step_cap:,} a step) "
+         f"on {hit} of {len(acc.capped)} readouts at min-mass {limits.min_mass:g}; the mass it left, up to "
          f"{acc.capped.max():.2e} of a readout, is counted as unexplored (a larger min-mass prunes earlier)")
 
 

@@ -95,7 +95,7 @@ def expand_group(lm, idx, roots, rows, acc, limits: Limits) -> int:
     dist = _roots_dist(idx, roots.logprobs[sel.to(roots.logprobs.device)], limits.temperature, limits.top_p)
     kids = _classify(idx, branches, dist, limits.min_mass, limits.max_steps == 0, acc)
     acc.step_cap = _step_cap(lm, limits)
-    kids = _cap(kids, branches, acc, limits, acc.step_cap)
+    kids = _cap(kids, branches, acc, limits)
     return _expand(lm, idx, st, branches, kids, 0, acc, limits)
 
 
@@ -109,7 +109,7 @@ def _expand(lm, idx, st: _Rows, branches, kids, depth, acc, limits: Limits) -> i
     """Forward `kids` (the next step's branches, capped) and go on until no branch is live; returns
     the forward passes. A step too big for one forward (logits or mask past their budgets) is split
     into two halves of its roots, each going on alone (a root's tree only ever reads its own row)."""
-    dev, forwards, step_cap = lm.input_device, 0, _step_cap(lm, limits)
+    dev, forwards = lm.input_device, 0
     vocab = lm.model.get_output_embeddings().weight.shape[0]
     while kids:
         # group the kids by root: one cache row each, the kids are that row's queries
@@ -157,7 +157,7 @@ def _expand(lm, idx, st: _Rows, branches, kids, depth, acc, limits: Limits) -> i
                             limits.top_p)                                      # no head on padded queries
         branches, depth = new_branches, depth + 1
         kids = _classify(idx, branches, dist, limits.min_mass, depth == limits.max_steps, acc)
-        kids = _cap(kids, branches, acc, limits, step_cap)
+        kids = _cap(kids, branches, acc, limits)
     return forwards
 
 
@@ -283,9 +283,9 @@ class _Kids:
         self.at = cat(4).astype(np.int64)
 
 
-def _cap(kids: _Kids, branches, acc, limits, step_cap: int) -> list:
+def _cap(kids: _Kids, branches, acc, limits) -> list:
     """The children to forward, as (branch, token, text, mass) in branch order then id order: at most
-    `step_cap` per root at this step and `limits.max_tree` per root in all, the heaviest kept. The
+    `acc.step_cap` per root at this step and `limits.max_tree` per root in all, the heaviest kept. The
     mass of the rest is unexplored, and counted in `acc.capped` (the work cap, not min_mass, left it)."""
     if not len(kids.branch):
         return []
@@ -294,7 +294,7 @@ def _cap(kids: _Kids, branches, acc, limits, step_cap: int) -> list:
     r_sorted = root[order]
     first = np.searchsorted(r_sorted, r_sorted, side="left")
     rank = np.arange(len(order)) - first                                    # rank of each child within its root
-    allowed = np.minimum(step_cap, np.maximum(limits.max_tree - acc.used[r_sorted], 0))
+    allowed = np.minimum(acc.step_cap, np.maximum(limits.max_tree - acc.used[r_sorted], 0))
     keep_sorted = rank < allowed
     dropped = order[~keep_sorted]
     if len(dropped):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ...errors import UserError
+from ...errors import UserError, need_file
 
 _WEIGHTS = {"fp8": "float8", "int8": "int8"}
 
@@ -92,11 +92,7 @@ def parse_device_map(spec: str | None):
     if spec is None or isinstance(spec, dict) or spec in ("auto", "balanced", "balanced_low_0", "sequential"):
         return spec
     p = Path(spec)
-    if p.is_dir():
-        raise UserError(f"{spec} is a directory, not a file (--device-map takes auto, balanced, sequential or a JSON "
-                        "file)")
-    if not p.is_file():
-        raise UserError(f"--device-map takes auto, balanced, sequential or a JSON file (no such file: {spec})")
+    need_file(spec, "--device-map", "auto, balanced, sequential or a JSON file")
     try:
         m = json.loads(p.read_text())
     except json.JSONDecodeError as exc:
