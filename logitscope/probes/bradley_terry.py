@@ -30,13 +30,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from .stats import BOOTSTRAP_RESAMPLES, resample_index
+
 
 PSEUDO = 0.01         # virtual wins each way between every two items: finite strengths for one that never lost
 TIE_TOL = 1e-6        # log-strengths this close are equal; a difference's interval must clear it (see above)
 MIN_COMPARISONS = 6   # fewer comparisons for an entry of a contest: too small to rank (ditto)
 LEVEL = 95            # percent, of every interval
-RESAMPLES = 2000      # bootstrap resamples: the 2.5th percentile rests on 50 of them (with 200 it rested on 5,
-                      # and a contest at the edge changed its verdict with the seed)
+RESAMPLES = BOOTSTRAP_RESAMPLES   # 2000: the 2.5th percentile rests on 50 of them (with 200 it rested on 5,
+                                  # and a contest at the edge changed its verdict with the seed)
 
 
 def win_matrix(comparisons: list[tuple], items: list) -> np.ndarray:
@@ -104,7 +106,7 @@ def _resampled_wins(comparisons: list[tuple], items: list, resamples: int, rng) 
     with replacement, one per judgement), as counts of each comparison times its own wins."""
     k, c = len(items), len(comparisons)
     own = np.stack([win_matrix([x], items) for x in comparisons]).reshape(c, k * k)
-    idx = rng.integers(0, c, (resamples, c))
+    idx = resample_index(c, rng, resamples)
     counts = np.zeros((resamples, c))
     np.add.at(counts, (np.repeat(np.arange(resamples), c), idx.ravel()), 1.0)
     return (counts @ own).reshape(resamples, k, k)

@@ -29,6 +29,7 @@ import numpy as np
 
 from ..errors import UserError
 from .bradley_terry import LEVEL, MIN_COMPARISONS, RESAMPLES, TIE_TOL, bt_fit, verdict
+from .stats import is_constant
 
 POEM_RESAMPLES = 200   # the poems' strengths feed Spearman's rho only; their intervals (--json) rest on these
 
@@ -210,16 +211,17 @@ def control_accuracy(judgements: list[dict]) -> dict:
 def spearman(x: dict, y: dict, *, atol: tuple = (None, None)) -> dict | None:
     """rho and p over the keys both have (at least 3). Values closer than an axis's tolerance are ties:
     `atol` per axis (Bradley-Terry log-strengths: TIE_TOL, so a fit's float noise, 1e-16 where every
-    poem is even and up to ~1e-8 from choix, is no order), or None: 1e-9 of the axis's largest |value|
-    (rewards, scores: any scale). Where an axis is constant rho and p are None (scipy's nan, which JSON
-    cannot hold) and `undefined` says why."""
+    poem is even, is no order), or None: 1e-9 of the axis's largest |value| (rewards, scores: any
+    scale). Where an axis spans no more than that (`stats.is_constant`) rho and p are None (scipy's nan,
+    which JSON cannot hold) and `undefined` says why."""
     from scipy import stats
     keys = sorted(set(x) & set(y))
     if len(keys) < 3:
         return None
-    a, b = (_snapped(np.array([v[k] for k in keys], dtype=np.float64), tol) for v, tol in zip((x, y), atol))
-    if len(set(a)) < 2 or len(set(b)) < 2:
+    a, b = (np.array([v[k] for k in keys], dtype=np.float64) for v in (x, y))
+    if is_constant(a, atol[0]) or is_constant(b, atol[1]):
         return {"rho": None, "p": None, "n": len(keys), "undefined": "an axis is constant"}
+    a, b = _snapped(a, atol[0]), _snapped(b, atol[1])
     res = stats.spearmanr(a, b)
     return {"rho": float(res.statistic), "p": float(res.pvalue), "n": len(keys)}
 

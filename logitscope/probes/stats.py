@@ -119,6 +119,14 @@ def expected_repeats(k: int = 11, length: int = 10) -> float:
     return length - k * (1 - ((k - 1) / k) ** length)
 
 
+def is_constant(values, atol: float | None = None) -> bool:
+    """Do `values` span no more than `atol` (None: 1e-9 of their largest |value|, so any scale works)?
+    Equal but for float noise: nothing to rank or correlate."""
+    v = np.asarray(values, dtype=np.float64)
+    tol = atol if atol is not None else 1e-9 * float(np.abs(v).max(initial=0.0))
+    return not len(v) or float(v.max() - v.min()) <= tol
+
+
 def resample_index(n: int, rng, resamples: int = BOOTSTRAP_RESAMPLES) -> np.ndarray:
     """[resamples, n] indices drawn with replacement (the bootstrap's resamples of n units)."""
     return rng.integers(0, n, size=(resamples, n))

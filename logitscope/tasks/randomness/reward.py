@@ -138,12 +138,10 @@ def task_rewards(rm, task_name: str, models=(), *, batch_size=8, load=None, out=
 def constant_axis(rewards, probs) -> str | None:
     """Why a correlation of reward with answer probability is undefined (None where it is defined): one
     of the axes has a single value, e.g. the uniform oracle's equal probabilities (scipy would say nan)."""
-    import numpy as np
-
+    from ...probes.stats import is_constant
     from ...report.numbers import CONSTANT_AXIS
     for values, what in ((probs, "P(answer | valid)"), (rewards, "reward")):
-        v = np.asarray(values, dtype=np.float64)
-        if v.max() - v.min() <= 1e-9 * np.abs(v).max():         # equal but for float noise: no order to rank
+        if is_constant(values):                                   # equal but for float noise: no order to rank
             return f"{CONSTANT_AXIS} (every answer has the same {what})"
     return None
 
